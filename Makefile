@@ -1,0 +1,49 @@
+# Two commands matter: `make run` (set up, build the dataset, serve the app) and `make test`.
+# Everything is installed into .venv from PyPI; the browser for tests from Debian packages.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATASET := data/build/yrd.duckdb
+PORT   ?= 8501
+
+.PHONY: run test setup setup-dev browser data bench clean
+
+run: setup data
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+test: setup-dev browser data
+	$(BIN)/python -m pytest
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# Headless Chromium and CJK fonts for the browser tests (Debian packages; needs root or sudo).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+	@/usr/bin/chromium --version
+
+# The embedded dataset: rebuilt when its sources or builder change (offline, ~10 s).
+data: $(DATASET)
+$(DATASET): $(VENV)/.installed data/build.py data/store.py geo/crs.py $(wildcard data/samples/*.csv)
+	$(BIN)/python -m data build
+
+bench: setup-dev browser data
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf data/build .pytest_cache

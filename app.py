@@ -1,0 +1,19 @@
+"""Router of the YRD emergency-coordination app: shared sidebar (language) and the pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from layers.labels import LANGUAGES, t
+
+st.set_page_config(page_title="长三角应急协同一张图", page_icon="🗺️", layout="wide")
+st.session_state.setdefault("lang", "zh")
+
+with st.sidebar:
+    st.radio(t("app.language", st.session_state["lang"]), list(LANGUAGES), format_func=LANGUAGES.get, key="lang", horizontal=True)
+
+lang = st.session_state["lang"]
+pages = [
+    st.Page("pages/situation.py", title=t("page.situation", lang), icon="🗺️", default=True, url_path="situation"),
+]
+st.navigation(pages).run()

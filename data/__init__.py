@@ -1,0 +1,1 @@
+"""Dataset build, import/validation and the store (DuckDB) of the coordination app."""

@@ -1,0 +1,214 @@
+"""Read and write the embedded dataset: one DuckDB file with the spatial extension, loaded offline.
+
+Pages and CLIs talk to the dataset only through `Store` (and `write_dataset` for the build),
+so that a PostgreSQL/PostGIS backend can later implement the same small interface without
+touching pages.  Geometry travels as WKB in and out; every geometry is WGS84 (EPSG:4326).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+log = logging.getLogger(__name__)
+
+#: Bumped when the table layout changes; an older file is reported as needing a rebuild.
+SCHEMA_VERSION = 1
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PATH = ROOT / "data" / "build" / "yrd.duckdb"
+
+#: Point layers of operational data (sample CSVs under data/samples/), in display order.
+POINT_LAYERS = ("projects", "bases", "teams", "stockpiles", "hazards", "shelters")
+#: Every table the app needs; a file without one of them is corrupt.
+REQUIRED_TABLES = ("meta", "provenance", "jurisdictions", "places", *POINT_LAYERS, "inventory", "contacts")
+
+REBUILD_HINT = "make data"
+
+
+class DatasetError(RuntimeError):
+    """The dataset file is missing, unreadable or from another schema version; rebuild it."""
+
+
+def dataset_path(path: str | os.PathLike | None = None) -> Path:
+    """Return the dataset path: `path`, else ``$YRD_DATASET``, else ``data/build/yrd.duckdb``."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("YRD_DATASET")
+    return Path(env) if env else DEFAULT_PATH
+
+
+def spatial_extension_file() -> Path:
+    """Path of the DuckDB spatial extension shipped in the ``duckdb-extension-spatial`` wheel."""
+    import duckdb_extension_spatial
+
+    version = duckdb.__version__
+    path = Path(duckdb_extension_spatial.__file__).parent / "extensions" / f"v{version}" / "spatial.duckdb_extension"
+    if not path.exists():
+        msg = (
+            f"DuckDB spatial extension not found at {path}; install `duckdb-extension-spatial=={version}` "
+            "(run `make setup`)."
+        )
+        raise DatasetError(msg)
+    return path
+
+
+def connect(path: str | os.PathLike | None = None, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB connection (a file, or ``':memory:'``) with the spatial extension loaded offline."""
+    target = ":memory:" if path == ":memory:" else str(dataset_path(path))
+    con = duckdb.connect(target, read_only=read_only and target != ":memory:")
+    con.execute(f"LOAD '{spatial_extension_file()}'")
+    return con
+
+
+def _to_frame(gdf: pd.DataFrame) -> pd.DataFrame:
+    """A plain DataFrame with geometry (if any) as a WKB column `geom_wkb`."""
+    if isinstance(gdf, gpd.GeoDataFrame):
+        if gdf.crs is None or gdf.crs.to_epsg() != 4326:
+            msg = f"layers must be stored in EPSG:4326, got {gdf.crs}; call .to_crs(4326) first."
+            raise ValueError(msg)
+        frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        for col in gdf.columns:
+            if col != gdf.geometry.name and isinstance(gdf[col].dtype, gpd.array.GeometryDtype):
+                frame[col + "_wkb"] = shapely.to_wkb(gdf[col].values)
+                frame = frame.drop(columns=col)
+        frame["geom_wkb"] = shapely.to_wkb(gdf.geometry.values)
+        return frame
+    return pd.DataFrame(gdf)
+
+
+def write_dataset(path: str | os.PathLike, tables: Mapping[str, pd.DataFrame]) -> Path:
+    """Write `tables` into a new DuckDB file at `path`, atomically.
+
+    The file is written beside the target and renamed over it only when complete, so an
+    interrupted build never leaves a half-written dataset where the app looks for it.
+    GeoDataFrames get a GEOMETRY column ``geom`` (and ``<name>`` for extra geometry columns).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    con = connect(tmp, read_only=False)
+    try:
+        for name, table in tables.items():
+            frame = _to_frame(table)
+            geo_cols = [c for c in frame.columns if c.endswith("_wkb")]
+            select = ", ".join(
+                [f'"{c}"' for c in frame.columns if c not in geo_cols]
+                + [f'ST_GeomFromWKB("{c}") AS "{c[:-4] if c != "geom_wkb" else "geom"}"' for c in geo_cols]
+            )
+            con.register("_incoming", frame)
+            con.execute(f'CREATE TABLE "{name}" AS SELECT {select} FROM _incoming')
+            con.unregister("_incoming")
+            log.info("wrote table %s with %s rows", name, f"{len(frame):,}")
+        con.execute("CREATE OR REPLACE TABLE meta AS SELECT ? AS schema_version, now() AS built_at", [SCHEMA_VERSION])
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(tmp, path)
+    return path
+
+
+class Store:
+    """Read access to the embedded dataset (DuckDB backend).
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Dataset file; default from `dataset_path`.
+
+    Raises
+    ------
+    DatasetError
+        When the file is missing, is not a DuckDB database, lacks a table, or has another
+        schema version.  The message says to run ``make data``.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = dataset_path(path)
+        if not self.path.exists():
+            msg = f"dataset not found at {self.path}; build it with `{REBUILD_HINT}`."
+            raise DatasetError(msg)
+        try:
+            self._con = connect(self.path, read_only=True)
+            tables = {r[0] for r in self._con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            missing = [t for t in REQUIRED_TABLES if t not in tables]
+            if missing:
+                msg = f"dataset {self.path} lacks tables {missing}; rebuild it with `{REBUILD_HINT}`."
+                raise DatasetError(msg)
+            version = self._con.execute("SELECT schema_version FROM meta").fetchone()[0]
+        except duckdb.Error as exc:
+            msg = f"dataset {self.path} cannot be read ({type(exc).__name__}: {exc}); rebuild it with `{REBUILD_HINT}`."
+            raise DatasetError(msg) from exc
+        if version != SCHEMA_VERSION:
+            msg = f"dataset {self.path} has schema {version}, the app needs {SCHEMA_VERSION}; rebuild it with `{REBUILD_HINT}`."
+            raise DatasetError(msg)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        # A cursor per query: DuckDB connections are not to be shared across threads.
+        cur = self._con.cursor()
+        try:
+            return cur.execute(sql, params or []).df()
+        except duckdb.Error as exc:
+            msg = f"dataset {self.path} query failed ({exc}); rebuild it with `{REBUILD_HINT}`."
+            raise DatasetError(msg) from exc
+        finally:
+            cur.close()
+
+    def _geo_query(self, table: str, where: str = "", params: list | None = None, *, geom: str = "geom") -> gpd.GeoDataFrame:
+        cols = self._query(f'SELECT * FROM "{table}" LIMIT 0').columns
+        geom_cols = [c for c in cols if c in ("geom", "geom_display")]
+        plain = ", ".join(f'"{c}"' for c in cols if c not in geom_cols)
+        df = self._query(f'SELECT {plain}, ST_AsWKB("{geom}") AS _wkb FROM "{table}" {where}', params)
+        geometry = shapely.from_wkb(df.pop("_wkb").map(bytes).to_numpy())
+        return gpd.GeoDataFrame(df, geometry=geometry, crs=4326)
+
+    def jurisdictions(self, level: str | None = None, *, display: bool = True) -> gpd.GeoDataFrame:
+        """Jurisdiction polygons (EPSG:4326), all or of one `level` ('province', 'city', 'county').
+
+        `display=True` gives the coverage-simplified outlines for maps (shared borders stay
+        shared); `display=False` the full-resolution ones for spatial joins.
+        """
+        levels = ("province", "city", "county")
+        if level is not None and level not in levels:
+            msg = f"`level` was {level!r} but is expected to be in {levels}."
+            raise ValueError(msg)
+        where, params = ("WHERE level = ?", [level]) if level else ("", [])
+        return self._geo_query("jurisdictions", where + " ORDER BY code", params, geom="geom_display" if display else "geom")
+
+    def layer(self, name: str) -> gpd.GeoDataFrame:
+        """A point layer ('places' or one of `POINT_LAYERS`) as a GeoDataFrame (EPSG:4326)."""
+        allowed = ("places", *POINT_LAYERS)
+        if name not in allowed:
+            msg = f"`name` was {name!r} but is expected to be in {allowed}."
+            raise ValueError(msg)
+        return self._geo_query(name, "ORDER BY id")
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A non-spatial table: 'inventory', 'contacts' or 'provenance'."""
+        allowed = ("inventory", "contacts", "provenance")
+        if name not in allowed:
+            msg = f"`name` was {name!r} but is expected to be in {allowed}."
+            raise ValueError(msg)
+        return self._query(f'SELECT * FROM "{name}"')
+
+    def built_at(self) -> str:
+        """When the dataset was built (ISO time)."""
+        return str(self._query("SELECT built_at FROM meta")["built_at"].iloc[0])

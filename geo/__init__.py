@@ -1,0 +1,1 @@
+"""Geospatial computation for the Yangtze River Delta coordination app (no Streamlit here)."""

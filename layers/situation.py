@@ -1,0 +1,224 @@
+"""Layers of the situation map (一张图): registry, styles, tooltips, legend and view."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pandas as pd
+import pydeck as pdk
+
+from layers.labels import label_or, t
+
+RGBA = tuple[int, int, int, int]
+
+#: Tooltip template: plain text (deck.gl sets innerText), so names can never inject HTML.
+TOOLTIP = {"text": "{tooltip}", "style": {"fontSize": "13px", "whiteSpace": "pre-line", "maxWidth": "360px"}}
+
+_LEVEL_STYLE: dict[str, tuple[RGBA, float]] = {
+    "province": ((90, 60, 140, 255), 3.0),
+    "city": ((70, 110, 170, 230), 1.6),
+    "county": ((120, 140, 160, 200), 0.8),
+}
+_LEVEL_LAYER_KEY = {"province": "layer.provinces", "city": "layer.cities", "county": "layer.counties"}
+_HIGHLIGHT_FILL: RGBA = (255, 220, 120, 70)
+_BACKGROUND = "#eef1f4"
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One toggleable point layer of the map."""
+
+    key: str
+    colour: RGBA
+    radius_px: int
+    default_on: bool
+    operational: bool  # sample operational data (has department/owner, marked 示例)
+
+
+#: The layer registry that drives the toggles, the legend and the headline counts.
+LAYERS: dict[str, LayerSpec] = {
+    spec.key: spec
+    for spec in (
+        LayerSpec("projects", (142, 68, 173, 230), 7, True, True),
+        LayerSpec("bases", (192, 57, 43, 255), 11, True, True),
+        LayerSpec("teams", (230, 126, 34, 235), 6, True, True),
+        LayerSpec("stockpiles", (39, 120, 200, 235), 6, True, True),
+        LayerSpec("hazards", (30, 30, 30, 235), 6, True, True),
+        LayerSpec("shelters", (39, 174, 96, 235), 6, True, True),
+        LayerSpec("places", (130, 130, 130, 160), 2, False, False),
+    )
+}
+
+
+def _tooltip_lines(row: pd.Series, layer: str, lang: str) -> str:
+    lines = [str(row["name"]), t(f"layer.{layer}", lang)]
+    if "kind" in row and pd.notna(row.get("kind")):
+        lines[-1] += " · " + label_or("kind", row["kind"], lang)
+    if "department" in row and pd.notna(row.get("department")):
+        lines.append(f"{t('col.department', lang)}: {label_or('dept', row['department'], lang)}")
+    if "owner" in row and pd.notna(row.get("owner")):
+        lines.append(f"{t('col.owner', lang)}: {row['owner']}")
+    if "members" in row and pd.notna(row.get("members")):
+        lines.append(f"{t('sit.members', lang)}: {int(row['members'])}")
+    if "capacity_persons" in row and pd.notna(row.get("capacity_persons")):
+        lines.append(f"{t('sit.shelter_capacity', lang)}: {int(row['capacity_persons'])}")
+    if "status" in row and pd.notna(row.get("status")):
+        lines.append(label_or("status", row["status"], lang))
+    if "risk_level" in row and pd.notna(row.get("risk_level")):
+        lines.append(label_or("risk", row["risk_level"], lang))
+    if "county_name" in row and pd.notna(row.get("county_name")):
+        lines.append(f"{t('col.county', lang)}: {row['county_name']}")
+    if row.get("data_status") == "示例":
+        lines.append("【示例 / sample】")
+    return "\n".join(lines)
+
+
+def tooltips(gdf: pd.DataFrame, layer: str, lang: str) -> pd.Series:
+    """Plain-text tooltip per row (name, kind, department, owner, ...); never HTML."""
+    if gdf.empty:
+        return pd.Series([], dtype=object, index=gdf.index)
+    return gdf.apply(_tooltip_lines, axis=1, layer=layer, lang=lang)
+
+
+def point_layer(key: str, gdf: gpd.GeoDataFrame, lang: str) -> pdk.Layer:
+    """A pickable scatterplot of one registered point layer (EPSG:4326 input)."""
+    spec = LAYERS[key]
+    data = pd.DataFrame({"lon": gdf.geometry.x, "lat": gdf.geometry.y, "tooltip": tooltips(gdf, key, lang)})
+    return pdk.Layer(
+        "ScatterplotLayer",
+        id=f"layer-{key}",
+        data=data,
+        get_position=["lon", "lat"],
+        get_fill_color=list(spec.colour),
+        get_line_color=[255, 255, 255, 255],
+        stroked=True,
+        line_width_min_pixels=1,
+        radius_units="pixels",
+        get_radius=spec.radius_px,
+        pickable=True,
+    )
+
+
+def boundary_layer(level: str, gdf: gpd.GeoDataFrame, lang: str, *, highlight: set[str] | frozenset = frozenset()) -> pdk.Layer:
+    """Outlines of one jurisdiction level; jurisdictions in `highlight` are filled."""
+    colour, width = _LEVEL_STYLE[level]
+    fc = {"type": "FeatureCollection", "features": []}
+    for code, name, geom, parent in zip(gdf["code"], gdf["name"], gdf.geometry, gdf.get("parent_name", gdf["name"]), strict=True):
+        label = f"{name} ({code})\n{t(f'level.{level}', lang)}"
+        if level != "province":
+            label += f" · {parent}"
+        fill = list(_HIGHLIGHT_FILL) if code in highlight else [0, 0, 0, 0]
+        fc["features"].append({"type": "Feature", "geometry": geom.__geo_interface__, "properties": {"tooltip": label, "fill": fill}})
+    return pdk.Layer(
+        "GeoJsonLayer",
+        id=f"boundary-{level}",
+        data=fc,
+        stroked=True,
+        filled=True,
+        get_fill_color="properties.fill",
+        get_line_color=list(colour),
+        line_width_units="pixels",
+        get_line_width=width,
+        pickable=level == "county" or bool(highlight),
+    )
+
+
+def zoom_for_bounds(bounds: tuple[float, float, float, float], *, width_px: int = 900, height_px: int = 620) -> float:
+    """Web-Mercator zoom that fits lon/lat `bounds` (minx, miny, maxx, maxy, EPSG:4326) in the map."""
+    minx, miny, maxx, maxy = bounds
+
+    def merc_y(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    span_x = max(maxx - minx, 1e-4) / 360.0
+    span_y = max(merc_y(maxy) - merc_y(miny), 1e-6) / (2 * math.pi)
+    zoom = min(math.log2(width_px / 512 / span_x), math.log2(height_px / 512 / span_y))
+    return max(3.0, min(16.0, zoom - 0.15))
+
+
+def view_for_bounds(bounds: tuple[float, float, float, float]) -> pdk.ViewState:
+    """Initial view centred on `bounds` at the zoom that fits them."""
+    minx, miny, maxx, maxy = bounds
+    return pdk.ViewState(longitude=(minx + maxx) / 2, latitude=(miny + maxy) / 2, zoom=zoom_for_bounds(bounds), pitch=0, bearing=0)
+
+
+def levels_for_zoom(zoom: float) -> list[str]:
+    """Jurisdiction levels worth drawing at `zoom`: cities from the regional view, counties from a province view."""
+    levels = ["province", "city"]
+    if zoom >= 6.8:
+        levels.append("county")
+    return levels
+
+
+def map_style(tile_url: str | None = None) -> dict:
+    """A MapLibre style that needs no internet: a plain background, plus optional XYZ raster tiles."""
+    style: dict = {"version": 8, "sources": {}, "layers": [{"id": "background", "type": "background", "paint": {"background-color": _BACKGROUND}}]}
+    if tile_url:
+        style["sources"]["tiles"] = {"type": "raster", "tiles": [tile_url], "tileSize": 256}
+        style["layers"].append({"id": "tiles", "type": "raster", "source": "tiles"})
+    return style
+
+
+def make_deck(layers: list[pdk.Layer], view: pdk.ViewState, *, tile_url: str | None = None) -> pdk.Deck:
+    """The map: our layers over an offline background (or the configured tiles), plain-text tooltips."""
+    return pdk.Deck(
+        layers=layers,
+        initial_view_state=view,
+        map_provider="mapbox",
+        map_style=map_style(tile_url),
+        tooltip=TOOLTIP,
+    )
+
+
+def legend(keys: list[str], lang: str) -> list[tuple[str, str]]:
+    """(label, CSS colour) for each shown layer key and each boundary level."""
+    items = [(t(f"layer.{k}", lang), "rgba({},{},{},{:.2f})".format(*LAYERS[k].colour[:3], LAYERS[k].colour[3] / 255)) for k in keys]
+    for level, (colour, _) in _LEVEL_STYLE.items():
+        items.append((t(_LEVEL_LAYER_KEY[level], lang), "rgba({},{},{},1)".format(*colour[:3])))
+    return items
+
+
+def resource_table(shown: dict[str, pd.DataFrame], lang: str) -> pd.DataFrame:
+    """One row per operational feature in view, with translated columns, for the table under the map."""
+    frames = []
+    for key, gdf in shown.items():
+        if key not in LAYERS or not LAYERS[key].operational or gdf.empty:
+            continue
+        frames.append(
+            pd.DataFrame(
+                {
+                    t("col.layer", lang): t(f"layer.{key}", lang),
+                    t("col.name", lang): gdf["name"].to_numpy(),
+                    t("col.kind", lang): [label_or("kind", k, lang) for k in gdf["kind"]],
+                    t("col.department", lang): [label_or("dept", d, lang) for d in gdf["department"]],
+                    t("col.owner", lang): gdf["owner"].to_numpy(),
+                    t("col.county", lang): gdf["county_name"].to_numpy(),
+                    t("col.status", lang): gdf["data_status"].to_numpy(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def provenance_table(prov: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The provenance table with translated headers and layer names."""
+    return pd.DataFrame(
+        {
+            t("col.layer", lang): [t(f"layer.{k}", lang) for k in prov["layer"]],
+            t("col.source", lang): prov["source"],
+            t("col.licence", lang): prov["licence"],
+            t("col.date", lang): prov["date"],
+            t("col.real", lang): [t("val.real" if r else "val.sample", lang) for r in prov["real"]],
+            t("col.records", lang): prov["records"],
+            t("col.note", lang): prov["note"],
+        }
+    )
+
+
+def inventory_table(stockpiles: pd.DataFrame, inventory: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Inventory rows (material, unit, quantity) of the given stockpiles, with translated headers."""
+    stock = stockpiles[["id", "name"]].rename(columns={"id": "stockpile_id"})
+    inv = stock.merge(inventory, on="stockpile_id")[["name", "material", "unit", "quantity"]]
+    return inv.rename(columns={c: t(f"col.{c}", lang) for c in inv.columns})
