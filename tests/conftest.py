@@ -1,0 +1,46 @@
+"""Shared fixtures: a dataset built once per run, the ../shared data, a served app."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ../shared/data, read in place. Missing: fail under REQUIRE_SHARED_DATA=1 (CI), else skip."""
+    path = SHARED / relative
+    if not path.exists():
+        reason = f"shared data {path} is missing (it lives beside the repository in ../shared, never copied in)"
+        if os.environ.get("REQUIRE_SHARED_DATA") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory) -> Path:
+    """The embedded dataset, built from the real sources into a temporary file for this run."""
+    from data.build import build
+
+    return build(tmp_path_factory.mktemp("dataset") / "yrd.duckdb")
+
+
+@pytest.fixture(scope="session")
+def store(dataset):
+    from data.store import Store
+
+    s = Store(dataset)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
