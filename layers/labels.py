@@ -20,6 +20,8 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "err.config": ("配置文件 config.toml 有误：{reason}。已按无底图方式显示。", "config.toml is invalid: {reason}. Showing the map without base tiles."),
     # situation page
+    "sit.region": ("长三角（沪苏浙皖）", "Yangtze River Delta (SH, JS, ZJ, AH)"),
+    "sit.all_departments": ("全部部门", "All departments"),
     "sit.filters": ("筛选", "Filters"),
     "sit.province": ("省（市）", "Province"),
     "sit.city": ("地市", "City"),

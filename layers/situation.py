@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from urllib.parse import quote
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -95,8 +97,9 @@ def point_layer(key: str, gdf: gpd.GeoDataFrame, lang: str) -> pdk.Layer:
         get_line_color=[255, 255, 255, 255],
         stroked=True,
         line_width_min_pixels=1,
-        radius_units="pixels",
-        get_radius=spec.radius_px,
+        get_radius=1,
+        radius_min_pixels=spec.radius_px,
+        radius_max_pixels=spec.radius_px,
         pickable=True,
     )
 
@@ -119,8 +122,9 @@ def boundary_layer(level: str, gdf: gpd.GeoDataFrame, lang: str, *, highlight: s
         filled=True,
         get_fill_color="properties.fill",
         get_line_color=list(colour),
-        line_width_units="pixels",
-        get_line_width=width,
+        get_line_width=1,  # metres, clamped to `width` pixels (pydeck takes bare strings as expressions)
+        line_width_min_pixels=width,
+        line_width_max_pixels=width,
         pickable=level == "county" or bool(highlight),
     )
 
@@ -152,13 +156,17 @@ def levels_for_zoom(zoom: float) -> list[str]:
     return levels
 
 
-def map_style(tile_url: str | None = None) -> dict:
-    """A MapLibre style that needs no internet: a plain background, plus optional XYZ raster tiles."""
+def map_style(tile_url: str | None = None) -> str:
+    """A MapLibre style that needs no internet: a plain background, plus optional XYZ raster tiles.
+
+    Returned as a ``data:`` URL, because Streamlit takes the style as a string and would
+    otherwise fetch a public base map (Carto) from the internet.
+    """
     style: dict = {"version": 8, "sources": {}, "layers": [{"id": "background", "type": "background", "paint": {"background-color": _BACKGROUND}}]}
     if tile_url:
         style["sources"]["tiles"] = {"type": "raster", "tiles": [tile_url], "tileSize": 256}
         style["layers"].append({"id": "tiles", "type": "raster", "source": "tiles"})
-    return style
+    return "data:application/json;charset=utf-8," + quote(json.dumps(style, separators=(",", ":")))
 
 
 def make_deck(layers: list[pdk.Layer], view: pdk.ViewState, *, tile_url: str | None = None) -> pdk.Deck:

