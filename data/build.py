@@ -38,8 +38,9 @@ PROVINCES = {"310000": "上海市", "320000": "江苏省", "330000": "浙江省"
 GEONAMES_ADMIN1 = {"23": "310000", "04": "320000", "02": "330000", "01": "340000"}
 EXPECTED_COUNTS = {"province": 4, "city": 41, "county": 305}
 _LEVELS = {"省": "province", "市": "city", "区县": "county"}
-#: Display simplification tolerance (degrees) per level; about 550 / 220 / 110 m.
-_DISPLAY_TOLERANCE = {"province": 0.005, "city": 0.002, "county": 0.001}
+#: Display simplification tolerance (degrees) per level, about 110 m; one value for all levels
+#: keeps a border shared by a province, its city and its county on the same line.
+_DISPLAY_TOLERANCE = {"province": 0.001, "city": 0.001, "county": 0.001}
 #: Equal-area projection for areas (Albers, standard parallels for China).
 ALBERS_CHINA = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
 

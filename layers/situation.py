@@ -8,8 +8,11 @@ from urllib.parse import quote
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pydeck as pdk
+import shapely
+from pydeck.bindings.json_tools import default_serialize
 
 from layers.labels import label_or, t
 
@@ -26,6 +29,8 @@ _LEVEL_STYLE: dict[str, tuple[RGBA, float]] = {
 _LEVEL_LAYER_KEY = {"province": "layer.provinces", "city": "layer.cities", "county": "layer.counties"}
 _HIGHLIGHT_FILL: RGBA = (255, 220, 120, 70)
 _BACKGROUND = "#eef1f4"
+#: Decimals of lon/lat sent to the browser: 1e-5 degrees is about 1 m.
+_DECIMALS = 5
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ def tooltips(gdf: pd.DataFrame, layer: str, lang: str) -> pd.Series:
 def point_layer(key: str, gdf: gpd.GeoDataFrame, lang: str) -> pdk.Layer:
     """A pickable scatterplot of one registered point layer (EPSG:4326 input)."""
     spec = LAYERS[key]
-    data = pd.DataFrame({"lon": gdf.geometry.x, "lat": gdf.geometry.y, "tooltip": tooltips(gdf, key, lang)})
+    data = pd.DataFrame({"lon": gdf.geometry.x.round(_DECIMALS), "lat": gdf.geometry.y.round(_DECIMALS), "tooltip": tooltips(gdf, key, lang)})
     return pdk.Layer(
         "ScatterplotLayer",
         id=f"layer-{key}",
@@ -104,8 +109,19 @@ def point_layer(key: str, gdf: gpd.GeoDataFrame, lang: str) -> pdk.Layer:
     )
 
 
-def boundary_layer(level: str, gdf: gpd.GeoDataFrame, lang: str, *, highlight: set[str] | frozenset = frozenset()) -> pdk.Layer:
-    """Outlines of one jurisdiction level; jurisdictions in `highlight` are filled."""
+def _round(coords: np.ndarray) -> np.ndarray:
+    return np.round(coords, _DECIMALS)
+
+
+def boundary_layer(
+    level: str, gdf: gpd.GeoDataFrame, lang: str, *, highlight: set[str] | frozenset = frozenset(), fade_metres: float | None = None
+) -> pdk.Layer:
+    """Outlines of one jurisdiction level; jurisdictions in `highlight` are filled.
+
+    With `fade_metres`, the outline is that many metres wide, capped at the level's pixel
+    width: invisible in the regional view, it appears as the user zooms in (county outlines
+    show from about zoom 9, i.e. a city view), without a round trip to the server.
+    """
     colour, width = _LEVEL_STYLE[level]
     fc = {"type": "FeatureCollection", "features": []}
     for code, name, geom, parent in zip(gdf["code"], gdf["name"], gdf.geometry, gdf.get("parent_name", gdf["name"]), strict=True):
@@ -113,7 +129,7 @@ def boundary_layer(level: str, gdf: gpd.GeoDataFrame, lang: str, *, highlight: s
         if level != "province":
             label += f" · {parent}"
         fill = list(_HIGHLIGHT_FILL) if code in highlight else [0, 0, 0, 0]
-        fc["features"].append({"type": "Feature", "geometry": geom.__geo_interface__, "properties": {"tooltip": label, "fill": fill}})
+        fc["features"].append({"type": "Feature", "geometry": shapely.transform(geom, _round).__geo_interface__, "properties": {"tooltip": label, "fill": fill}})
     return pdk.Layer(
         "GeoJsonLayer",
         id=f"boundary-{level}",
@@ -122,8 +138,9 @@ def boundary_layer(level: str, gdf: gpd.GeoDataFrame, lang: str, *, highlight: s
         filled=True,
         get_fill_color="properties.fill",
         get_line_color=list(colour),
-        get_line_width=1,  # metres, clamped to `width` pixels (pydeck takes bare strings as expressions)
-        line_width_min_pixels=width,
+        # widths in metres clamped to pixels (pydeck would read a bare "pixels" string as an expression)
+        get_line_width=fade_metres or 1,
+        line_width_min_pixels=0 if fade_metres else width,
         line_width_max_pixels=width,
         pickable=level == "county" or bool(highlight),
     )
@@ -148,12 +165,29 @@ def view_for_bounds(bounds: tuple[float, float, float, float]) -> pdk.ViewState:
     return pdk.ViewState(longitude=(minx + maxx) / 2, latitude=(miny + maxy) / 2, zoom=zoom_for_bounds(bounds), pitch=0, bearing=0)
 
 
-def levels_for_zoom(zoom: float) -> list[str]:
-    """Jurisdiction levels worth drawing at `zoom`: cities from the regional view, counties from a province view."""
-    levels = ["province", "city"]
-    if zoom >= 6.8:
-        levels.append("county")
-    return levels
+#: Width (metres) of county outlines in the automatic view; see `boundary_layer`.
+COUNTY_FADE_METRES = 130.0
+
+
+def boundary_layers(jurisdictions: gpd.GeoDataFrame, lang: str, *, level: str = "auto", highlight: set[str] | frozenset = frozenset()) -> list[pdk.Layer]:
+    """Boundary layers for the chosen `level`.
+
+    'auto' draws provinces and cities at fixed widths and counties fading in with zoom;
+    'province', 'city' or 'county' draws provinces plus that level at full width.
+    """
+    allowed = ("auto", "province", "city", "county")
+    if level not in allowed:
+        msg = f"`level` was {level!r} but is expected to be in {allowed}."
+        raise ValueError(msg)
+    layers = []
+    for lvl in ("county", "city", "province"):  # drawn bottom to top
+        rows = jurisdictions[jurisdictions["level"] == lvl]
+        if level == "auto":
+            fade = COUNTY_FADE_METRES if lvl == "county" else None
+            layers.append(boundary_layer(lvl, rows, lang, highlight=highlight, fade_metres=fade))
+        elif lvl in ("province", level):
+            layers.append(boundary_layer(lvl, rows, lang, highlight=highlight))
+    return layers
 
 
 def map_style(tile_url: str | None = None) -> str:
@@ -169,9 +203,17 @@ def map_style(tile_url: str | None = None) -> str:
     return "data:application/json;charset=utf-8," + quote(json.dumps(style, separators=(",", ":")))
 
 
+class CompactDeck(pdk.Deck):
+    """A Deck whose JSON has no indentation: pydeck indents by two spaces, which triples the
+    payload of boundary coordinates sent to the browser on every rerun."""
+
+    def to_json(self) -> str:
+        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+
+
 def make_deck(layers: list[pdk.Layer], view: pdk.ViewState, *, tile_url: str | None = None) -> pdk.Deck:
     """The map: our layers over an offline background (or the configured tiles), plain-text tooltips."""
-    return pdk.Deck(
+    return CompactDeck(
         layers=layers,
         initial_view_state=view,
         map_provider="mapbox",

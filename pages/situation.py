@@ -8,7 +8,7 @@ import streamlit as st
 
 from geo.jurisdiction import children, filter_features, headline_counts, select_area
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
-from layers.situation import LAYERS, inventory_table, boundary_layer, legend, levels_for_zoom, make_deck, point_layer, provenance_table, resource_table, view_for_bounds
+from layers.situation import LAYERS, inventory_table, boundary_layers, legend, make_deck, point_layer, provenance_table, resource_table, view_for_bounds
 from pages import _shared
 
 lang = _shared.lang()
@@ -60,14 +60,7 @@ c5.metric(t("sit.shelter_capacity", lang), f"{counts['shelter_capacity']:,}")
 
 # ---- map ---------------------------------------------------------------------------------
 view = view_for_bounds(area.bounds)
-levels = levels_for_zoom(view.zoom) if level_choice == "auto" else ["province", level_choice]
-highlight = {area.code} if area.code else set()
-deck_layers = []
-for level in dict.fromkeys(levels):
-    rows = jur[jur["level"] == level]
-    if level == "county" and area.code:
-        rows = rows[rows["code"].str.startswith(area.code[:2])]  # a province's counties at most
-    deck_layers.append(boundary_layer(level, rows, lang, highlight=highlight))
+deck_layers = boundary_layers(jur, lang, level=level_choice, highlight={area.code} if area.code else set())
 deck_layers += [point_layer(key, in_view[key], lang) for key in shown_keys]
 st.pydeck_chart(make_deck(deck_layers, view, tile_url=settings.tile_url), height=620, key="situation_map")
 st.caption(t("sit.basemap_on", lang, name=settings.tile_name) if settings.tile_url else t("sit.no_basemap", lang))
