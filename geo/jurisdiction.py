@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
 LEVELS = ("province", "city", "county")
 #: Column of a feature table that holds its code at each level.
@@ -82,3 +83,18 @@ def headline_counts(teams: pd.DataFrame, stockpiles: pd.DataFrame, shelters: pd.
         "shelters": len(shelters),
         "shelter_capacity": int(shelters["capacity_persons"].sum()) if len(shelters) else 0,
     }
+
+
+def near_view(jurisdictions: gpd.GeoDataFrame, bounds: tuple[float, float, float, float], *, factor: float = 3.0) -> gpd.GeoDataFrame:
+    """Jurisdictions that touch a box `factor` times the size of `bounds`, clipped to that box.
+
+    Keeps a zoomed-in map light: only what can come into view near the area is sent to the
+    browser.  `bounds` is (minx, miny, maxx, maxy) in EPSG:4326.
+    """
+    minx, miny, maxx, maxy = bounds
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    hw, hh = (maxx - minx) * factor / 2, (maxy - miny) * factor / 2
+    box = (cx - hw, cy - hh, cx + hw, cy + hh)
+    near = jurisdictions[jurisdictions.intersects(shapely.box(*box))].copy()
+    near["geometry"] = shapely.clip_by_rect(near.geometry.values, *box)
+    return near[~near.geometry.is_empty]

@@ -113,36 +113,56 @@ def _round(coords: np.ndarray) -> np.ndarray:
     return np.round(coords, _DECIMALS)
 
 
-def boundary_layer(
-    level: str, gdf: gpd.GeoDataFrame, lang: str, *, highlight: set[str] | frozenset = frozenset(), fade_metres: float | None = None
-) -> pdk.Layer:
-    """Outlines of one jurisdiction level; jurisdictions in `highlight` are filled.
+def boundary_features(level: str, gdf: gpd.GeoDataFrame, lang: str) -> dict:
+    """GeoJSON FeatureCollection of one jurisdiction level, with a plain-text tooltip per feature.
 
-    With `fade_metres`, the outline is that many metres wide, capped at the level's pixel
-    width: invisible in the regional view, it appears as the user zooms in (county outlines
-    show from about zoom 9, i.e. a city view), without a round trip to the server.
+    Coordinates are rounded to `_DECIMALS` (about 1 m); the app serves this as a static file
+    so the browser loads it once, not on every rerun.
     """
-    colour, width = _LEVEL_STYLE[level]
-    fc = {"type": "FeatureCollection", "features": []}
+    features = []
     for code, name, geom, parent in zip(gdf["code"], gdf["name"], gdf.geometry, gdf.get("parent_name", gdf["name"]), strict=True):
         label = f"{name} ({code})\n{t(f'level.{level}', lang)}"
         if level != "province":
             label += f" · {parent}"
-        fill = list(_HIGHLIGHT_FILL) if code in highlight else [0, 0, 0, 0]
-        fc["features"].append({"type": "Feature", "geometry": shapely.transform(geom, _round).__geo_interface__, "properties": {"tooltip": label, "fill": fill}})
+        features.append({"type": "Feature", "geometry": shapely.transform(geom, _round).__geo_interface__, "properties": {"tooltip": label}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def boundary_layer(level: str, data: str | dict, *, fade_metres: float | None = None) -> pdk.Layer:
+    """Outlines of one jurisdiction level from `data` (a URL of `boundary_features` output, or the dict).
+
+    With `fade_metres`, the outline is that many metres wide, capped at the level's pixel
+    width: invisible in the regional view, it appears as the user zooms in (county outlines
+    show from about zoom 9, i.e. a city view), without a round trip to the server.
+    Polygons are filled transparently so that hovering inside one shows its tooltip.
+    """
+    colour, width = _LEVEL_STYLE[level]
     return pdk.Layer(
         "GeoJsonLayer",
         id=f"boundary-{level}",
-        data=fc,
+        data=data,
         stroked=True,
-        filled=True,
-        get_fill_color="properties.fill",
+        filled=False,
+        get_fill_color=[0, 0, 0, 0],
         get_line_color=list(colour),
         # widths in metres clamped to pixels (pydeck would read a bare "pixels" string as an expression)
         get_line_width=fade_metres or 1,
         line_width_min_pixels=0 if fade_metres else width,
         line_width_max_pixels=width,
-        pickable=level == "county" or bool(highlight),
+        pickable=level == "county",
+    )
+
+
+def highlight_layer(gdf: gpd.GeoDataFrame) -> pdk.Layer:
+    """The selected jurisdiction, filled, under the point layers."""
+    return pdk.Layer(
+        "GeoJsonLayer",
+        id="highlight",
+        data={"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": shapely.transform(g, _round).__geo_interface__, "properties": {}} for g in gdf.geometry]},
+        stroked=False,
+        filled=True,
+        get_fill_color=list(_HIGHLIGHT_FILL),
+        pickable=False,
     )
 
 
@@ -169,11 +189,22 @@ def view_for_bounds(bounds: tuple[float, float, float, float]) -> pdk.ViewState:
 COUNTY_FADE_METRES = 130.0
 
 
-def boundary_layers(jurisdictions: gpd.GeoDataFrame, lang: str, *, level: str = "auto", highlight: set[str] | frozenset = frozenset()) -> list[pdk.Layer]:
-    """Boundary layers for the chosen `level`.
+#: Views zoomed out further than this use the overview outlines (served as static files);
+#: closer views get display outlines clipped around the view (see `geo.jurisdiction.near_view`).
+OVERVIEW_MAX_ZOOM = 7.5
 
-    'auto' draws provinces and cities at fixed widths and counties fading in with zoom;
-    'province', 'city' or 'county' draws provinces plus that level at full width.
+
+#: Below this zoom (the whole region in view) 'auto' leaves counties out: 300 outlines would
+#: be sub-pixel there, and each one costs drawing time on machines without a GPU.
+COUNTY_MIN_ZOOM = 6.5
+
+
+def boundary_layers(sources: dict[str, str | dict], *, level: str = "auto", zoom: float = 8.0) -> list[pdk.Layer]:
+    """Boundary layers for the chosen `level`, from `sources` (level -> URL or dict of `boundary_features`).
+
+    'auto' draws provinces and cities at fixed widths and, from `COUNTY_MIN_ZOOM` on, counties
+    fading in as the user zooms; 'province', 'city' or 'county' draws provinces plus that
+    level at full width.
     """
     allowed = ("auto", "province", "city", "county")
     if level not in allowed:
@@ -181,12 +212,12 @@ def boundary_layers(jurisdictions: gpd.GeoDataFrame, lang: str, *, level: str = 
         raise ValueError(msg)
     layers = []
     for lvl in ("county", "city", "province"):  # drawn bottom to top
-        rows = jurisdictions[jurisdictions["level"] == lvl]
+        if level == "auto" and lvl == "county" and zoom < COUNTY_MIN_ZOOM:
+            continue
         if level == "auto":
-            fade = COUNTY_FADE_METRES if lvl == "county" else None
-            layers.append(boundary_layer(lvl, rows, lang, highlight=highlight, fade_metres=fade))
+            layers.append(boundary_layer(lvl, sources[lvl], fade_metres=COUNTY_FADE_METRES if lvl == "county" else None))
         elif lvl in ("province", level):
-            layers.append(boundary_layer(lvl, rows, lang, highlight=highlight))
+            layers.append(boundary_layer(lvl, sources[lvl]))
     return layers
 
 

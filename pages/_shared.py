@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from pathlib import Path
+
 import streamlit as st
 
 from data.settings import Settings, SettingsError, load_settings
 from data.store import POINT_LAYERS, DatasetError, Store, dataset_path
 from layers.labels import t
+from layers.situation import boundary_features
 
 
 def lang() -> str:
@@ -35,9 +41,9 @@ def store() -> Store:
         st.stop()
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def _jurisdictions(stamp: str):
-    return _store(stamp).jurisdictions(display=True)
+@st.cache_data(max_entries=8, show_spinner=False)
+def _jurisdictions(stamp: str, detail: str = "display"):
+    return _store(stamp).jurisdictions(detail=detail)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -51,10 +57,10 @@ def _table(stamp: str, name: str):
     return _store(stamp).table(name)
 
 
-def jurisdictions():
-    """All jurisdictions with display outlines (cached per dataset build); do not mutate."""
+def jurisdictions(detail: str = "display"):
+    """All jurisdictions with `detail` outlines (cached per dataset build); do not mutate."""
     store()
-    return _jurisdictions(_stamp())
+    return _jurisdictions(_stamp(), detail)
 
 
 def layers() -> dict:
@@ -67,6 +73,38 @@ def table(name: str):
     """A non-spatial table ('inventory', 'contacts', 'provenance'), cached; do not mutate."""
     store()
     return _table(_stamp(), name)
+
+
+#: Streamlit serves ROOT/static at /app/static (server.enableStaticServing in .streamlit/config.toml).
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "gen"
+STATIC_URL = "app/static/gen"
+
+
+@st.cache_resource(max_entries=8)
+def _boundary_urls(stamp: str, lang: str) -> dict[str, str]:
+    digest = hashlib.sha1(stamp.encode()).hexdigest()[:12]  # noqa: S324 (a file name, not security)
+    STATIC_DIR.mkdir(parents=True, exist_ok=True)
+    jur = _jurisdictions(stamp, "overview")
+    urls = {}
+    for level in ("province", "city", "county"):
+        name = f"boundaries-{digest}-{level}-{lang}.json"
+        path = STATIC_DIR / name
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(boundary_features(level, jur[jur["level"] == level], lang), separators=(",", ":"), ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, path)
+        urls[level] = f"{STATIC_URL}/{name}"
+    return urls
+
+
+def boundary_urls() -> dict[str, str]:
+    """URLs of the overview boundary GeoJSON per level for this dataset build and language.
+
+    The files are written once per build and served statically, so the browser fetches
+    them once and a rerun sends only the URL (Streamlit parses map JSON slowly).
+    """
+    store()
+    return _boundary_urls(_stamp(), lang())
 
 
 def settings() -> Settings:

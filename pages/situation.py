@@ -6,9 +6,22 @@ import html
 
 import streamlit as st
 
-from geo.jurisdiction import children, filter_features, headline_counts, select_area
+from geo.jurisdiction import children, filter_features, headline_counts, near_view, select_area
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
-from layers.situation import LAYERS, inventory_table, boundary_layers, legend, make_deck, point_layer, provenance_table, resource_table, view_for_bounds
+from layers.situation import (
+    LAYERS,
+    OVERVIEW_MAX_ZOOM,
+    boundary_features,
+    boundary_layers,
+    highlight_layer,
+    inventory_table,
+    legend,
+    make_deck,
+    point_layer,
+    provenance_table,
+    resource_table,
+    view_for_bounds,
+)
 from pages import _shared
 
 lang = _shared.lang()
@@ -60,7 +73,15 @@ c5.metric(t("sit.shelter_capacity", lang), f"{counts['shelter_capacity']:,}")
 
 # ---- map ---------------------------------------------------------------------------------
 view = view_for_bounds(area.bounds)
-deck_layers = boundary_layers(jur, lang, level=level_choice, highlight={area.code} if area.code else set())
+if view.zoom < OVERVIEW_MAX_ZOOM:
+    sources = _shared.boundary_urls()
+    outlines = _shared.jurisdictions("overview")
+else:
+    outlines = near_view(jur, area.bounds)
+    sources = {lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang) for lvl in ("province", "city", "county")}
+deck_layers = boundary_layers(sources, level=level_choice, zoom=view.zoom)
+if area.code:
+    deck_layers.insert(0, highlight_layer(outlines[outlines["code"] == area.code]))
 deck_layers += [point_layer(key, in_view[key], lang) for key in shown_keys]
 st.pydeck_chart(make_deck(deck_layers, view, tile_url=settings.tile_url), height=620, key="situation_map")
 st.caption(t("sit.basemap_on", lang, name=settings.tile_name) if settings.tile_url else t("sit.no_basemap", lang))

@@ -70,7 +70,7 @@ def test_tooltip_shows_markup_as_text(store, tmp_path, artifacts):
 
     samples = tmp_path / "samples"
     shutil.copytree(ROOT / "data" / "samples", samples)
-    counties = store.jurisdictions("county", display=False)
+    counties = store.jurisdictions("county", detail="full")
     jiashan = counties.loc[counties["code"] == "330421"].geometry.iloc[0]
     pt = jiashan.representative_point()
     evil = "<script>window.__pwned=1</script><b>测试队</b>"
@@ -78,7 +78,7 @@ def test_tooltip_shows_markup_as_text(store, tmp_path, artifacts):
         csv.writer(fh).writerow(["T999", evil, "professional", "emergency", "<img src=x onerror=alert(1)>", "330421", f"{pt.x:.6f}", f"{pt.y:.6f}", "10", "", "示例"])
     dataset = build(tmp_path / "evil.duckdb", samples_dir=samples)
 
-    display = store.jurisdictions("county", display=True)
+    display = store.jurisdictions("county", detail="display")
     view = view_for_bounds(tuple(display.loc[display["code"] == "330421"].geometry.iloc[0].bounds))
     with serve(dataset) as url, chromium() as browser:
         page = browser.new_page(viewport={"width": 1500, "height": 1100})

@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 @pytest.fixture(scope="module")
 def locator(store):
-    return CountyLocator(store.jurisdictions(display=False))
+    return CountyLocator(store.jurisdictions(detail="full"))
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def _edit(folder, name, row, **changes):
 
 
 def _load(folder, locator, store):
-    return load_samples(locator, set(store.jurisdictions(display=False)["code"]), samples_dir=folder)
+    return load_samples(locator, set(store.jurisdictions(detail="full")["code"]), samples_dir=folder)
 
 
 def test_the_shipped_samples_load(samples, locator, store):

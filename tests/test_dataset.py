@@ -13,7 +13,7 @@ from tests.conftest import shared_file
 
 @pytest.fixture(scope="module")
 def full(store):
-    return store.jurisdictions(display=False)
+    return store.jurisdictions(detail="full")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_peoples_square_is_in_huangpu(locator):
 
 
 def test_no_invalid_geometry(store, full):
-    display = store.jurisdictions(display=True)
+    display = store.jurisdictions(detail="display")
     assert shapely.is_valid(full.geometry.values).all()
     assert shapely.is_valid(display.geometry.values).all()
     assert not full.geometry.is_empty.any() and not display.geometry.is_empty.any()
@@ -51,7 +51,7 @@ def test_qingpu_area_within_5_percent_of_670_km2(full):
 
 
 def test_display_outlines_keep_shared_borders_shared(store):
-    counties = store.jurisdictions("county", display=True)
+    counties = store.jurisdictions("county", detail="display")
     sh = counties[counties["code"].str.startswith("31")].to_crs("EPSG:32651")
     # coverage simplification: neighbours overlap by (almost) nothing
     union_area = shapely.union_all(sh.geometry.values).area
@@ -93,7 +93,7 @@ def test_inventory_and_contacts_refer_to_known_records(store):
     assert inv["stockpile_id"].isin(store.layer("stockpiles")["id"]).all()
     assert (inv["quantity"] > 0).all()
     contacts = store.table("contacts")
-    codes = set(store.jurisdictions(display=False)["code"])
+    codes = set(store.jurisdictions(detail="full")["code"])
     assert contacts["jurisdiction_code"].isin(codes).all()
     for layer in POINT_LAYERS:
         assert store.layer(layer)["county_code"].isin(contacts["jurisdiction_code"]).all(), layer
