@@ -84,7 +84,7 @@ if area.code:
     deck_layers.insert(0, highlight_layer(outlines[outlines["code"] == area.code]))
 deck_layers += [point_layer(key, in_view[key], lang) for key in shown_keys]
 st.pydeck_chart(make_deck(deck_layers, view, tile_url=settings.tile_url), height=620, key="situation_map")
-st.caption(t("sit.basemap_on", lang, name=settings.tile_name) if settings.tile_url else t("sit.no_basemap", lang))
+st.caption(t("sit.basemap_on", lang, name=f"{settings.tile_name} {settings.tile_attribution}".strip()) if settings.tile_url else t("sit.no_basemap", lang))
 
 # ---- legend ------------------------------------------------------------------------------
 swatches = " ".join(

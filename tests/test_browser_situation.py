@@ -106,3 +106,53 @@ def test_tooltip_shows_markup_as_text(store, tmp_path, artifacts):
         assert "<img src=x onerror=alert(1)>" in text
         assert tip.first.locator("script, b, img").count() == 0
         assert page.evaluate("() => window.__pwned === undefined")
+
+
+def _png_tile() -> bytes:
+    """A 256×256 single-colour PNG, written by hand (no imaging library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\0" + bytes((200, 230, 200)) * 256 for _ in range(256))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 256, 256, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def test_configured_xyz_tiles_are_requested(dataset, tmp_path, artifacts):
+    """With a tile URL in config.toml (an intranet tile server here), the map fetches its tiles."""
+    import http.server
+    import threading
+
+    tile = _png_tile()
+    requested: list[str] = []
+
+    class Tiles(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            requested.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.end_headers()
+            self.wfile.write(tile)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[basemap]\ntile_url = "http://127.0.0.1:{server.server_port}/{{z}}/{{x}}/{{y}}.png"\nname = "测试瓦片"\n', encoding="utf-8")
+    try:
+        with serve(dataset, config=config) as url, chromium() as browser:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(url)
+            _canvas_ready(page)
+            page.wait_for_timeout(2000)
+            assert page.get_by_text("底图瓦片：测试瓦片").is_visible()
+            page.screenshot(path=str(artifacts / "situation_tiles.png"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert any(p.endswith(".png") and p.count("/") == 3 for p in requested), requested
