@@ -98,3 +98,97 @@ def near_view(jurisdictions: gpd.GeoDataFrame, bounds: tuple[float, float, float
     near = jurisdictions[jurisdictions.intersects(shapely.box(*box))].copy()
     near["geometry"] = shapely.clip_by_rect(near.geometry.values, *box)
     return near[~near.geometry.is_empty]
+
+
+#: Longest piece (degrees, about 100 m) a route is cut into before its pieces are located.
+_ROUTE_STEP_DEG = 0.001
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """One stretch of a route inside one jurisdiction, in driving order."""
+
+    code: str  # '' where the route runs outside every polygon (sea, outside the region)
+    name: str
+    time_s: float
+    length_m: float
+    enter_lon: float  # where the route enters this jurisdiction
+    enter_lat: float
+
+
+def crossings(coords, seg_time_s, polygons: gpd.GeoDataFrame, *, code: str = "code", name: str = "name") -> list[Crossing]:
+    """The ordered jurisdictions a route passes, with time and length inside each.
+
+    Parameters
+    ----------
+    coords : (n, 2) array
+        Route vertices, lon/lat (EPSG:4326), in driving order.
+    seg_time_s : (n - 1,) array
+        Travel time (s) of each segment.
+    polygons : GeoDataFrame
+        Jurisdiction polygons (EPSG:4326) with columns `code` and `name`.
+    """
+    import numpy as np
+
+    from geo.network import haversine_m
+
+    if polygons.crs is None or polygons.crs.to_epsg() != 4326:
+        msg = f"`polygons` must be in EPSG:4326, got {polygons.crs}; call .to_crs(4326) first."
+        raise ValueError(msg)
+    coords = np.asarray(coords, dtype=float)
+    seg_time_s = np.asarray(seg_time_s, dtype=float)
+    if len(coords) < 2 or len(seg_time_s) != len(coords) - 1:
+        msg = f"`seg_time_s` must have one value per segment: {len(coords) - 1}, got {len(seg_time_s)}."
+        raise ValueError(msg)
+    # cut long segments so that each piece lies (almost) in one jurisdiction
+    d = np.hypot(*np.diff(coords, axis=0).T)
+    parts = np.maximum(1, np.ceil(d / _ROUTE_STEP_DEG).astype(int))
+    seg = np.repeat(np.arange(len(d)), parts)
+    k = np.arange(parts.sum()) - np.repeat(np.cumsum(parts) - parts, parts)
+    t0, t1 = k / parts[seg], (k + 1) / parts[seg]
+    a = coords[seg] + (coords[seg + 1] - coords[seg]) * t0[:, None]
+    b = coords[seg] + (coords[seg + 1] - coords[seg]) * t1[:, None]
+    piece_time = seg_time_s[seg] / parts[seg]
+    piece_len = haversine_m(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
+    mid = shapely.points((a + b) / 2)
+    tree = shapely.STRtree(polygons.geometry.values)
+    pt_idx, poly_idx = tree.query(mid, predicate="within")
+    where = np.full(len(mid), -1)
+    where[pt_idx] = poly_idx
+    codes = polygons[code].to_numpy()
+    names = polygons[name].to_numpy()
+    out: list[Crossing] = []
+    start = 0
+    for i in range(1, len(where) + 1):
+        if i == len(where) or where[i] != where[start]:
+            j = where[start]
+            out.append(
+                Crossing(
+                    str(codes[j]) if j >= 0 else "",
+                    str(names[j]) if j >= 0 else "",
+                    float(piece_time[start:i].sum()),
+                    float(piece_len[start:i].sum()),
+                    float(a[start, 0]),
+                    float(a[start, 1]),
+                )
+            )
+            start = i
+    return out
+
+
+def notify_list(crossed: list[Crossing], contacts: pd.DataFrame, *, home: str | None = None, departments: tuple[str, ...] = ("emergency", "police", "transport")) -> pd.DataFrame:
+    """Duty contacts to notify for a route: the `departments` of every crossed jurisdiction and its province.
+
+    `home` is the incident's county code; rows outside it (and its province) are marked
+    ``cross_border`` (跨界): they need priority passage or mutual aid.
+    """
+    order: list[str] = []
+    for c in crossed:
+        for code in (c.code, c.code[:2] + "0000" if c.code else ""):
+            if code and code not in order:
+                order.append(code)
+    rows = contacts[contacts["jurisdiction_code"].isin(order) & contacts["department"].isin(departments)].copy()
+    rows["order"] = rows["jurisdiction_code"].map({c: i for i, c in enumerate(order)})
+    home_codes = {home, home[:2] + "0000"} if home else set()
+    rows["cross_border"] = ~rows["jurisdiction_code"].isin(home_codes) if home else False
+    return rows.sort_values(["order", "department"]).drop(columns="order").reset_index(drop=True)
