@@ -26,6 +26,7 @@ import pandas as pd
 import shapely
 
 from data import store
+from geo import network
 from geo.crs import gcj02_to_wgs84, transform_geometry
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ OVERVIEW_TOLERANCE = 0.01
 OVERVIEW_MIN_PART_KM2 = 1.0
 #: Equal-area projection for areas (Albers, standard parallels for China).
 ALBERS_CHINA = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+
+#: Name of the approximate road network built with the dataset (beside it, in networks/).
+APPROX_NETWORK = "approx"
 
 DEPARTMENTS = ("emergency", "fire", "police", "transport", "water", "weather", "natural_resources", "health")
 SAMPLE_LABEL = "示例"
@@ -400,4 +404,6 @@ def build(out: str | Path | None = None, *, samples_dir: Path = SAMPLES_DIR) -> 
     tables["provenance"] = provenance({k: len(v) for k, v in tables.items()})
     path = store.write_dataset(store.dataset_path(out), tables)
     log.info("dataset written to %s", path)
+    approx = network.build_approximate(places["lon"].to_numpy(), places["lat"].to_numpy(), name=APPROX_NETWORK, source="GeoNames places (估算)")
+    network.save(approx, network.networks_dir(path) / APPROX_NETWORK)
     return path

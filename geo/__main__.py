@@ -1,0 +1,269 @@
+"""Command line for road networks: build, route, nearest, network export, list (JSON output).
+
+    python -m geo build   --osm FILE --name NAME [--emergency-factor X] [--dir DIR]
+    python -m geo route   --network F --from LON,LAT --to LON,LAT [--crs wgs84|gcj02|bd09] [--avoid POLYGONS.geojson]
+    python -m geo nearest --network F --at LON,LAT --resources R.geojson|R.csv --k K [--crs ...] [--avoid ...]
+    python -m geo network --network F --out edges.gpkg
+    python -m geo list    [--dir DIR]
+
+`F` is an OSM file (.osm, .osm.bz2, .osm.pbf; built on the fly), a built network folder, or
+the name of a network under the networks folder (default: ``networks/`` beside the dataset).
+Answers go to standard output as JSON; errors to standard error, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from geo import crs as gcrs
+from geo import network as gn
+from geo import routing
+from geo.nearest import nearest, prepare
+
+
+class CliError(ValueError):
+    """A bad argument or input file; the message says what to fix."""
+
+
+def default_networks_dir() -> Path:
+    """``networks/`` beside the dataset (``$YRD_DATASET`` or ``data/build/yrd.duckdb``)."""
+    import os
+
+    dataset = os.environ.get("YRD_DATASET") or Path(__file__).resolve().parent.parent / "data" / "build" / "yrd.duckdb"
+    return gn.networks_dir(dataset)
+
+
+def open_network(spec: str, *, networks: Path | None = None, emergency_factor: float = 1.0) -> gn.Network:
+    """A network from an OSM file, a saved network folder, or the name of a saved network."""
+    path = Path(spec)
+    if path.is_dir():
+        return gn.load(path)
+    if path.is_file():
+        return gn.build_from_graph(gn.read_osm(path), name=path.name, source=str(path), emergency_factor=emergency_factor)
+    folder = (networks or default_networks_dir()) / spec
+    if folder.is_dir():
+        return gn.load(folder)
+    msg = f"`--network` was {spec!r}: not an OSM file, a network folder, nor a network under {networks or default_networks_dir()}."
+    raise CliError(msg)
+
+
+def parse_point(text: str, crs: str, arg: str) -> tuple[float, float]:
+    """LON,LAT in `crs` → WGS84 (lon, lat)."""
+    try:
+        lon, lat = (float(v) for v in text.split(","))
+    except ValueError:
+        msg = f"`{arg}` was {text!r}; expected LON,LAT in degrees, e.g. 121.4737,31.2304."
+        raise CliError(msg) from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        msg = f"`{arg}` was {text!r}; longitude must be in [-180, 180] and latitude in [-90, 90]."
+        raise CliError(msg)
+    x, y = gcrs.to_wgs84(lon, lat, crs)
+    return float(x), float(y)
+
+
+def read_polygons(path: str | None, crs: str) -> tuple[list, list[str]]:
+    """Closure polygons (and their names) from a GeoJSON file, converted to WGS84."""
+    if not path:
+        return [], []
+    import geopandas as gpd
+    import shapely
+
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # noqa: BLE001 (pyogrio raises several types for unreadable files)
+        msg = f"`--avoid` file {path} could not be read as GeoJSON: {exc}"
+        raise CliError(msg) from exc
+    gdf = gdf[gdf.geometry.notna()]
+    if not gdf.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        msg = f"`--avoid` file {path} must hold only polygons; found {sorted(set(gdf.geom_type))}."
+        raise CliError(msg)
+    if gdf.crs is not None and gdf.crs.to_epsg() not in (4326, 4490):
+        gdf = gdf.to_crs(4326)
+    geoms = gdf.geometry.values
+    if crs != "wgs84":
+        func = gcrs.gcj02_to_wgs84 if crs == "gcj02" else gcrs.bd09_to_wgs84
+        geoms = gcrs.transform_geometry(geoms, func)
+    names = [str(n) for n in gdf["name"]] if "name" in gdf.columns else [f"closure {i + 1}" for i in range(len(gdf))]
+    return list(shapely.make_valid(geoms)), names
+
+
+def read_resources(path: str, crs: str):
+    """Resource ids and WGS84 positions from GeoJSON points (`id` or `name`) or CSV (id, lon, lat)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    p = Path(path)
+    if not p.exists():
+        msg = f"`--resources` file {path} does not exist."
+        raise CliError(msg)
+    if p.suffix.lower() == ".csv":
+        df = pd.read_csv(p, dtype={"id": str})
+        missing = {"id", "lon", "lat"} - set(df.columns)
+        if missing:
+            msg = f"`--resources` CSV {path} lacks columns {sorted(missing)}; it needs id, lon, lat."
+            raise CliError(msg)
+        ids, lon, lat = df["id"].astype(str).to_numpy(), df["lon"].to_numpy(float), df["lat"].to_numpy(float)
+    else:
+        gdf = gpd.read_file(p)
+        if not (gdf.geom_type == "Point").all():
+            msg = f"`--resources` file {path} must hold points."
+            raise CliError(msg)
+        key = "id" if "id" in gdf.columns else "name" if "name" in gdf.columns else None
+        ids = gdf[key].astype(str).to_numpy() if key else np.array([str(i) for i in range(len(gdf))])
+        lon, lat = gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()
+    lon, lat = gcrs.to_wgs84(lon, lat, crs)
+    return ids, lon, lat
+
+
+def _closure_report(net: gn.Network, baseline: routing.Route | None, polygons: list, names: list[str]) -> list[str]:
+    """Names of closures the unconstrained fastest route would have driven through."""
+    if baseline is None or not polygons:
+        return []
+    import shapely
+
+    line = shapely.LineString(baseline.coords)
+    return [n for p, n in zip(polygons, names, strict=True) if line.intersects(p)]
+
+
+def route_answer(r: routing.Route, net: gn.Network) -> dict:
+    return {
+        "travel_time_s": round(r.travel_time_s, 3),
+        "length_m": round(r.length_m, 2),
+        "route": r.geojson(),
+        "snap_distance_m": {"from": round(r.origin.distance_m, 2), "to": round(r.destination.distance_m, 2)},
+        "estimate": net.estimate,
+        "estimate_label": "估算" if net.estimate else "",
+    }
+
+
+def cmd_route(args) -> dict:
+    net = open_network(args.network, emergency_factor=args.emergency_factor)
+    a = parse_point(args.from_, args.crs, "--from")
+    b = parse_point(args.to, args.crs, "--to")
+    polygons, names = read_polygons(args.avoid, args.crs)
+    blocked = routing.blocked_edges(net, polygons) if polygons else None
+    try:
+        baseline = routing.route(net, a, b, snap_limit_m=args.snap_limit) if polygons else None
+    except routing.NoRoute:
+        baseline = None
+    r = routing.route(net, a, b, blocked=blocked, snap_limit_m=args.snap_limit)
+    out = {"network": net.name, **route_answer(r, net)}
+    if polygons:
+        out["closures_avoided"] = _closure_report(net, baseline, polygons, names)
+        out["closed_edges"] = int(blocked.sum())
+    return out
+
+
+def cmd_nearest(args) -> dict:
+    net = open_network(args.network, emergency_factor=args.emergency_factor)
+    at = parse_point(args.at, args.crs, "--at")
+    ids, lon, lat = read_resources(args.resources, args.crs)
+    polygons, names = read_polygons(args.avoid, args.crs)
+    blocked = routing.blocked_edges(net, polygons) if polygons else None
+    prepared = prepare(net, ids, lon, lat, snap_limit_m=args.snap_limit)
+    answers = nearest(net, at, prepared, k=args.k, blocked=blocked, snap_limit_m=args.snap_limit)
+    return {
+        "network": net.name,
+        "incident": {"lon": at[0], "lat": at[1]},
+        "estimate": net.estimate,
+        "estimate_label": "估算" if net.estimate else "",
+        "results": [{"id": a.id, **route_answer(a.route, net)} for a in answers],
+        "off_network": [{"id": i, "distance_m": round(d, 1)} for i, d in prepared.off_network.items()],
+        "closed_edges": int(blocked.sum()) if blocked is not None else 0,
+    }
+
+
+def cmd_network(args) -> dict:
+    import geopandas as gpd
+    import shapely
+
+    net = open_network(args.network, emergency_factor=args.emergency_factor)
+    off = net.geom_offsets
+    counts = np.diff(off)
+    lines = shapely.linestrings(net.geom_lon, net.geom_lat, indices=np.repeat(np.arange(net.n_edges), counts))
+    gdf = gpd.GeoDataFrame(
+        {
+            "u": np.asarray(net.node_id)[net.edge_u],
+            "v": np.asarray(net.node_id)[net.edge_v],
+            "length_m": np.asarray(net.edge_length_m),
+            "travel_time_s": np.asarray(net.edge_time_s),
+            "highway": np.asarray(net.highway_names, dtype=object)[net.edge_class],
+        },
+        geometry=lines,
+        crs=4326,
+    )
+    out = Path(args.out)
+    gdf.to_file(out, layer="edges", driver="GPKG" if out.suffix.lower() == ".gpkg" else None)
+    return {"network": net.name, "out": str(out), "edges": net.n_edges, "nodes": net.n_nodes, "estimate": net.estimate}
+
+
+def cmd_build(args) -> dict:
+    folder = Path(args.dir) if args.dir else default_networks_dir()
+    if not args.name.replace("-", "").replace("_", "").isalnum():
+        msg = f"`--name` was {args.name!r}; use letters, digits, '-' or '_'."
+        raise CliError(msg)
+    net = gn.build_from_graph(gn.read_osm(args.osm), name=args.name, source=Path(args.osm).name, emergency_factor=args.emergency_factor)
+    path = gn.save(net, folder / args.name)
+    return {"network": net.name, "path": str(path), "nodes": net.n_nodes, "edges": net.n_edges}
+
+
+def cmd_list(args) -> dict:
+    folder = Path(args.dir) if args.dir else default_networks_dir()
+    return {"networks": [{k: m[k] for k in ("name", "source", "estimate", "n_nodes", "n_edges", "created", "path")} for m in gn.list_networks(folder)]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m geo", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, *, crs=True):
+        p.add_argument("--network", required=True, help="OSM file, network folder, or saved network name")
+        p.add_argument("--emergency-factor", type=float, default=1.0, help="speed factor for emergency vehicles (OSM input only)")
+        if crs:
+            p.add_argument("--crs", choices=gcrs.CRS_NAMES, default="wgs84", help="CRS of given coordinates and files")
+            p.add_argument("--avoid", help="GeoJSON polygons to treat as closed (flooded areas, closed bridges)")
+            p.add_argument("--snap-limit", type=float, default=None, help="metres; default 1000 (approximate network: 30000)")
+
+    p = sub.add_parser("route", help="fastest route between two points")
+    common(p)
+    p.add_argument("--from", dest="from_", required=True, metavar="LON,LAT")
+    p.add_argument("--to", required=True, metavar="LON,LAT")
+    p = sub.add_parser("nearest", help="k resources with the shortest travel time to a point")
+    common(p)
+    p.add_argument("--at", required=True, metavar="LON,LAT")
+    p.add_argument("--resources", required=True, help="GeoJSON points (id or name) or CSV with id, lon, lat")
+    p.add_argument("--k", type=int, default=5)
+    p = sub.add_parser("network", help="write the directed edges the engine uses (GeoPackage/GeoJSON)")
+    common(p, crs=False)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("build", help="build and save a network from an OSM file")
+    p.add_argument("--osm", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--emergency-factor", type=float, default=1.0)
+    p.add_argument("--dir", help="networks folder (default: networks/ beside the dataset)")
+    p = sub.add_parser("list", help="list saved networks")
+    p.add_argument("--dir")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    commands = {"route": cmd_route, "nearest": cmd_nearest, "network": cmd_network, "build": cmd_build, "list": cmd_list}
+    try:
+        out = commands[args.command](args)
+    except (CliError, gn.NetworkError, routing.OffNetwork, routing.NoRoute, ValueError) as exc:
+        kind = "off_network" if isinstance(exc, routing.OffNetwork) else "no_route" if isinstance(exc, routing.NoRoute) else "error"
+        payload = {"error": kind, "message": str(exc)}
+        if isinstance(exc, routing.OffNetwork):
+            payload["distance_m"] = round(exc.distance_m, 1)
+        print(json.dumps(payload, ensure_ascii=False), file=sys.stderr)
+        return 2
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The road-network engine on the real central-Shanghai OSM extract."""
+
+from __future__ import annotations
+
+import bz2
+import shutil
+
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+
+from geo import network as gn
+from geo import routing
+from geo.jurisdiction import crossings
+from tests.conftest import shared_file
+
+OSM = "osm/shanghai_center.osm"
+PEOPLES_SQUARE = (121.4737, 31.2304)
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return gn.read_osm(shared_file(OSM))
+
+
+@pytest.fixture(scope="module")
+def net(graph):
+    return gn.build_from_graph(graph, name="sh-center", source="shanghai_center.osm")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("60", 60.0), (60, 60.0), ("60 km/h", 60.0), ("60km/h", 60.0), ("40 mph", 40 * 1.609344),
+        (["60", "40"], 50.0), ("60;80", 70.0), ("CN:urban", None), ("none", None), ("signals", None),
+        (None, None), ("", None), ("0", None), (["CN:urban", "40"], 40.0), ("5 knots", 5 * 1.852),
+    ],
+)  # fmt: skip
+def test_parse_maxspeed(value, expected):
+    got = gn.parse_maxspeed(value)
+    assert got == pytest.approx(expected) if expected is not None else got is None
+
+
+def test_class_speeds_and_emergency_factor():
+    assert gn.edge_speed_kph("residential") == 25.0
+    assert gn.edge_speed_kph(["residential", "primary"]) == 25.0
+    assert gn.edge_speed_kph("primary", "70") == 70.0
+    assert gn.edge_speed_kph("primary", emergency_factor=1.2) == pytest.approx(60.0)
+    with pytest.raises(ValueError, match="`emergency_factor` was 0"):
+        gn.edge_speed_kph("primary", emergency_factor=0)
+
+
+def test_only_drivable_roads_and_sizes(net):
+    assert set(net.highway_names) <= gn.DRIVABLE
+    assert 3000 < net.n_nodes < 5000 and 8000 < net.n_edges < 10000
+
+
+def test_travel_times_equal_networkx_on_200_random_pairs(graph, net):
+    """Independent check: networkx Dijkstra on the osmnx graph with weights from its own tags."""
+    G = nx.MultiDiGraph()
+    for u, v, k, data in graph.edges(keys=True, data=True):
+        speed = gn.edge_speed_kph(data.get("highway"), data.get("maxspeed"))
+        G.add_edge(u, v, k, tt=float(data["length"]) / (speed / 3.6))
+    index = {int(osmid): i for i, osmid in enumerate(net.node_id)}
+    rng = np.random.default_rng(2026)
+    nodes = np.array(list(G.nodes))
+    checked = 0
+    for o, d in rng.choice(nodes, size=(260, 2)):
+        try:
+            expected = nx.shortest_path_length(G, o, d, weight="tt")
+        except nx.NetworkXNoPath:
+            continue
+        s = routing.search(net, index[int(o)], reverse=False, weights=net.edge_time_s)
+        assert s.dist[index[int(d)]] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+        r = routing.search(net, index[int(d)], reverse=True, weights=net.edge_time_s)
+        assert r.dist[index[int(o)]] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+        checked += 1
+    assert checked >= 200
+
+
+def _one_way_edge(net, min_len=120.0):
+    for e in np.argsort(-np.asarray(net.edge_length_m)):
+        u, v = int(net.edge_u[e]), int(net.edge_v[e])
+        if net.edge_length_m[e] > min_len and net.edge_between(v, u) < 0 and len(net.edge_coords(e)) == 2:
+            return int(e)
+    raise AssertionError("no straight one-way edge found")
+
+
+def test_one_way_street_differs_by_direction(net):
+    e = _one_way_edge(net)
+    (x0, y0), (x1, y1) = net.edge_coords(e)
+    a = (x0 + 0.25 * (x1 - x0), y0 + 0.25 * (y1 - y0))
+    b = (x0 + 0.75 * (x1 - x0), y0 + 0.75 * (y1 - y0))
+    forward = routing.route(net, a, b)
+    backward = routing.route(net, b, a)
+    assert forward.edges == [e]  # partial edge only: half the edge
+    assert forward.travel_time_s == pytest.approx(0.5 * net.edge_time_s[e] + forward.origin.access_time_s + forward.destination.access_time_s, rel=1e-3)
+    assert backward.travel_time_s > forward.travel_time_s + 10
+
+
+def test_snap_reports_distance_and_refuses_5_km_off(net):
+    s = routing.snap(net, *PEOPLES_SQUARE)
+    assert s.distance_m < 60 and 0 <= s.fraction <= 1
+    off = (121.47, 31.179 - 0.045)  # about 5 km south of the extract
+    with pytest.raises(routing.OffNetwork, match=r"off the network: the nearest road .* m away \(limit 1,000 m\)") as info:
+        routing.snap(net, *off)
+    assert 4500 < info.value.distance_m < 6500
+    with pytest.raises(routing.OffNetwork):
+        routing.route(net, off, PEOPLES_SQUARE)
+
+
+def test_snap_is_to_the_nearest_edge_not_node(net):
+    """Brute force over every edge geometry agrees with the grid index."""
+    rng = np.random.default_rng(5)
+    lines = [shapely.LineString(net.edge_coords(e)) for e in range(net.n_edges)]
+    proj = net.projection
+    for lon, lat in zip(rng.uniform(121.42, 121.53, 40), rng.uniform(31.19, 31.27, 40), strict=True):
+        s = routing.snap(net, lon, lat, limit_m=5000)
+        px, py = proj.forward(lon, lat)
+        best = min(
+            shapely.LineString(np.column_stack(proj.forward(*np.asarray(ln.coords).T))).distance(shapely.Point(px, py))
+            for ln in lines
+        )
+        got = shapely.LineString(np.column_stack(proj.forward(*net.edge_coords(s.edge).T))).distance(shapely.Point(px, py))
+        assert got == pytest.approx(best, abs=1e-6)
+
+
+def test_closure_raises_time_and_route_avoids_it(net):
+    a, b = PEOPLES_SQUARE, (121.4450, 31.2400)
+    before = routing.route(net, a, b)
+    mid = before.coords[len(before.coords) // 2]
+    closure = shapely.Point(mid).buffer(0.0004)  # about 40 m around a point of the fastest route
+    blocked = routing.blocked_edges(net, [closure])
+    assert blocked.any()
+    after = routing.route(net, a, b, blocked=blocked)
+    assert after.travel_time_s > before.travel_time_s
+    assert not shapely.LineString(after.coords).intersects(closure)
+    assert not set(np.flatnonzero(blocked)) & set(after.edges)
+
+
+def test_closure_that_cuts_the_network_gives_no_route(net):
+    ring = shapely.Point(PEOPLES_SQUARE).buffer(0.01).exterior.buffer(0.0005)  # a moat around the square
+    blocked = routing.blocked_edges(net, [ring])
+    with pytest.raises(routing.NoRoute, match="no road route"):
+        routing.route(net, PEOPLES_SQUARE, (121.4450, 31.2400), blocked=blocked)
+
+
+def test_route_from_huangpu_to_jingan_lists_both_districts_in_order(net):
+    import geopandas as gpd
+
+    districts = gpd.read_file(shared_file("admin/shanghai_districts_geoboundaries.geojson"))
+    r = routing.route(net, PEOPLES_SQUARE, (121.4450, 31.2400))
+    crossed = crossings(r.coords, r.seg_time_s, districts, code="district", name="district")
+    names = [c.name for c in crossed]
+    assert names[0] == "黄浦区" and names[-1] == "静安区"
+    assert sum(c.time_s for c in crossed) == pytest.approx(r.travel_time_s, rel=1e-9)
+    assert sum(c.length_m for c in crossed) == pytest.approx(r.length_m, rel=0.02)
+    border = shapely.Point(crossed[1].enter_lon, crossed[1].enter_lat)
+    hp = districts.loc[districts["district"] == "黄浦区"].geometry.iloc[0]
+    assert hp.boundary.distance(border) < 0.0015  # the crossing point lies on the district border
+
+
+def test_save_and_load_round_trip(net, tmp_path):
+    folder = gn.save(net, tmp_path / "sh")
+    loaded = gn.load(folder)
+    assert loaded.meta["n_edges"] == net.n_edges
+    for key in ("edge_time_s", "fwd_indices", "cell_seg"):
+        np.testing.assert_array_equal(loaded.arrays[key], net.arrays[key])
+    r1 = routing.route(net, PEOPLES_SQUARE, (121.4450, 31.2400))
+    r2 = routing.route(loaded, PEOPLES_SQUARE, (121.4450, 31.2400))
+    assert r1.travel_time_s == r2.travel_time_s
+    assert [m["name"] for m in gn.list_networks(tmp_path)] == ["sh-center"]
+
+
+def test_damaged_network_folder_says_rebuild(net, tmp_path):
+    folder = gn.save(net, tmp_path / "sh")
+    (folder / "edge_time_s.npy").unlink()
+    with pytest.raises(gn.NetworkError, match="lacks .*edge_time_s.*rebuild"):
+        gn.load(folder)
+    with pytest.raises(gn.NetworkError, match="no network at"):
+        gn.load(tmp_path / "nothing")
+
+
+def test_bz2_and_pbf_give_the_same_network(net, tmp_path):
+    import osmium
+
+    src = shared_file(OSM)
+    bz = tmp_path / "sh.osm.bz2"
+    with open(src, "rb") as fin, bz2.open(bz, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    pbf = tmp_path / "sh.osm.pbf"
+    with osmium.SimpleWriter(str(pbf)) as writer:
+        for obj in osmium.FileProcessor(str(src)):
+            if obj.is_node():
+                writer.add_node(obj)
+            elif obj.is_way():
+                writer.add_way(obj)
+    for path in (bz, pbf):
+        other = gn.build_from_graph(gn.read_osm(path), name=path.name, source=path.name)
+        assert (other.n_nodes, other.n_edges) == (net.n_nodes, net.n_edges), path.name
+        assert np.asarray(other.edge_time_s).sum() == pytest.approx(np.asarray(net.edge_time_s).sum(), rel=1e-9)
+
+
+def test_unknown_file_type_is_refused(tmp_path):
+    bad = tmp_path / "roads.shp"
+    bad.write_text("x")
+    with pytest.raises(gn.NetworkError, match="expected an OSM file"):
+        gn.read_osm(bad)
+
+
+def test_approximate_network_is_marked_estimate(store):
+    places = store.layer("places")
+    approx = gn.build_approximate(places.geometry.x, places.geometry.y)
+    assert approx.estimate and approx.meta["snap_limit_m"] > 10_000
+    r = routing.route(approx, PEOPLES_SQUARE, (120.9065, 30.8407))  # to 嘉善
+    assert r.estimate
+    crow = gn.haversine_m(*PEOPLES_SQUARE, 120.9065, 30.8407)
+    assert crow * 1.2 < r.length_m < crow * 2.5
