@@ -61,7 +61,8 @@ def parse_point(text: str, crs: str, arg: str) -> tuple[float, float]:
         msg = f"`{arg}` was {text!r}; expected LON,LAT in degrees, e.g. 121.4737,31.2304."
         raise CliError(msg) from None
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        msg = f"`{arg}` was {text!r}; longitude must be in [-180, 180] and latitude in [-90, 90]."
+        hint = " It looks like LAT,LON: give longitude first." if abs(lon) <= 90 < abs(lat) <= 180 else ""
+        msg = f"`{arg}` was {text!r}; longitude must be in [-180, 180] and latitude in [-90, 90].{hint}"
         raise CliError(msg)
     x, y = gcrs.to_wgs84(lon, lat, crs)
     return float(x), float(y)
