@@ -15,5 +15,6 @@ with st.sidebar:
 lang = st.session_state["lang"]
 pages = [
     st.Page("pages/situation.py", title=t("page.situation", lang), icon="🗺️", default=True, url_path="situation"),
+    st.Page("pages/dispatch.py", title=t("page.dispatch", lang), icon="🚒", url_path="dispatch"),
 ]
 st.navigation(pages).run()

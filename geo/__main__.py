@@ -56,42 +56,23 @@ def open_network(spec: str, *, networks: Path | None = None, emergency_factor: f
 def parse_point(text: str, crs: str, arg: str) -> tuple[float, float]:
     """LON,LAT in `crs` → WGS84 (lon, lat)."""
     try:
-        lon, lat = (float(v) for v in text.split(","))
-    except ValueError:
-        msg = f"`{arg}` was {text!r}; expected LON,LAT in degrees, e.g. 121.4737,31.2304."
+        return gcrs.parse_lonlat(text, crs)
+    except ValueError as exc:
+        msg = f"`{arg}` was {exc}"
         raise CliError(msg) from None
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        hint = " It looks like LAT,LON: give longitude first." if abs(lon) <= 90 < abs(lat) <= 180 else ""
-        msg = f"`{arg}` was {text!r}; longitude must be in [-180, 180] and latitude in [-90, 90].{hint}"
-        raise CliError(msg)
-    x, y = gcrs.to_wgs84(lon, lat, crs)
-    return float(x), float(y)
 
 
 def read_polygons(path: str | None, crs: str) -> tuple[list, list[str]]:
     """Closure polygons (and their names) from a GeoJSON file, converted to WGS84."""
     if not path:
         return [], []
-    import geopandas as gpd
-    import shapely
+    from geo.dispatch import read_closures
 
     try:
-        gdf = gpd.read_file(path)
-    except Exception as exc:  # noqa: BLE001 (pyogrio raises several types for unreadable files)
-        msg = f"`--avoid` file {path} could not be read as GeoJSON: {exc}"
+        return read_closures(path, crs=crs)
+    except ValueError as exc:
+        msg = f"`--avoid` file {path}: {exc}"
         raise CliError(msg) from exc
-    gdf = gdf[gdf.geometry.notna()]
-    if not gdf.geom_type.isin(["Polygon", "MultiPolygon"]).all():
-        msg = f"`--avoid` file {path} must hold only polygons; found {sorted(set(gdf.geom_type))}."
-        raise CliError(msg)
-    if gdf.crs is not None and gdf.crs.to_epsg() not in (4326, 4490):
-        gdf = gdf.to_crs(4326)
-    geoms = gdf.geometry.values
-    if crs != "wgs84":
-        func = gcrs.gcj02_to_wgs84 if crs == "gcj02" else gcrs.bd09_to_wgs84
-        geoms = gcrs.transform_geometry(geoms, func)
-    names = [str(n) for n in gdf["name"]] if "name" in gdf.columns else [f"closure {i + 1}" for i in range(len(gdf))]
-    return list(shapely.make_valid(geoms)), names
 
 
 def read_resources(path: str, crs: str):

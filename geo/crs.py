@@ -23,6 +23,7 @@ __all__ = [
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "out_of_china",
+    "parse_lonlat",
     "to_wgs84",
     "transform_geometry",
     "wgs84_to_bd09",
@@ -166,3 +167,22 @@ def transform_geometry(geoms, func):
         return np.column_stack([lon, lat])
 
     return shapely.transform(geoms, _apply)
+
+
+def parse_lonlat(text: str, crs: str = "wgs84") -> tuple[float, float]:
+    """'LON,LAT' in `crs` (degrees) → WGS84 (lon, lat); a clear ValueError otherwise.
+
+    Full-width commas and spaces are accepted, as typed on Chinese keyboards.
+    """
+    parts = [p for p in str(text).replace("，", ",").replace(" ", ",").split(",") if p]
+    try:
+        lon, lat = (float(v) for v in parts)
+    except ValueError:
+        msg = f"{text!r} is not LON,LAT in degrees, e.g. 121.4737,31.2304."
+        raise ValueError(msg) from None
+    if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        hint = " It looks like LAT,LON: give longitude first." if abs(lon) <= 90 < abs(lat) <= 180 else ""
+        msg = f"{text!r}: longitude must be in [-180, 180] and latitude in [-90, 90].{hint}"
+        raise ValueError(msg)
+    x, y = to_wgs84(lon, lat, crs)
+    return float(x), float(y)

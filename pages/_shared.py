@@ -107,6 +107,31 @@ def boundary_urls() -> dict[str, str]:
     return _boundary_urls(_stamp(), lang())
 
 
+def networks() -> list[dict]:
+    """Saved road networks beside the dataset, the approximate one first."""
+    from geo.network import list_networks, networks_dir
+
+    return list_networks(networks_dir(dataset_path()))
+
+
+@st.cache_resource(max_entries=8)
+def _network(path: str, created: str):
+    from geo.network import load
+
+    return load(path)
+
+
+def network(meta: dict):
+    """A saved network, loaded once (memory-mapped, read-only) and shared by every session."""
+    from geo.network import NetworkError
+
+    try:
+        return _network(meta["path"], meta["created"])
+    except NetworkError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
 def settings() -> Settings:
     """Site settings; a bad config.toml is reported and the defaults are used."""
     try:

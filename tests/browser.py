@@ -91,7 +91,9 @@ def wait_idle(page, timeout_ms: int = 30_000) -> None:
 
 def select(page, label: str, option: str) -> None:
     """Choose `option` in the Streamlit selectbox labelled `label`."""
-    page.get_by_role("combobox", name=label, exact=True).click()
+    box = page.get_by_role("combobox", name=label, exact=True)
+    box.click()
+    box.press_sequentially(option[:3])  # long lists render lazily: filter first
     page.get_by_role("option", name=option, exact=True).click()
     wait_idle(page)
 

@@ -1,0 +1,177 @@
+"""Dispatch support: nearest resources to an incident by road, routes, borders crossed, whom to notify."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from geo.crs import CRS_NAMES, parse_lonlat
+from geo.dispatch import circle, dispatch, hex_grid, read_closures
+from geo.jurisdiction import near_view
+from geo.nearest import filter_resources
+from geo.routing import NoRoute, OffNetwork
+from layers.dispatch import PICK_LAYER_ID, closure_layer, incident_layer, notify_table, pick_layer, ranked_table, resource_layer, route_layer
+from layers.labels import DEPARTMENTS_ORDER, label_or, t
+from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
+from pages import _shared
+
+lang = _shared.lang()
+store = _shared.store()
+jur = _shared.jurisdictions()
+counties = _shared.jurisdictions("full").query("level == 'county'")
+features = _shared.layers()
+names = dict(zip(jur["code"], jur["name"], strict=True))
+ss = st.session_state
+ss.setdefault("dis_incident", None)
+ss.setdefault("dis_closures", [])  # list of (name, polygon)
+ss.setdefault("dis_last_pick", None)
+
+st.title(t("dis.title", lang))
+metas = _shared.networks()
+if not metas:
+    st.error(t("dis.no_network", lang))
+    st.stop()
+
+
+# ---- a click on the map from the previous run -------------------------------------------
+def _picked() -> tuple[float, float] | None:
+    state = ss.get("dis_map") or {}
+    objects = (state.get("selection") or {}).get("objects") or {}
+    hits = objects.get(PICK_LAYER_ID) or []
+    return (float(hits[0]["lon"]), float(hits[0]["lat"])) if hits else None
+
+
+pick = _picked()
+if pick is not None and pick != ss["dis_last_pick"]:
+    ss["dis_last_pick"] = pick
+    if ss.get("dis_click_mode", "incident") == "closure":
+        n = len(ss["dis_closures"]) + 1
+        ss["dis_closures"] = [*ss["dis_closures"], (f"{t('dis.closure', lang)} {n}", circle(*pick, float(ss.get("dis_radius", 300))))]
+    else:
+        ss["dis_incident"] = pick
+        ss["dis_how"] = "click"
+
+# ---- inputs (sidebar) --------------------------------------------------------------------
+with st.sidebar:
+    meta = st.selectbox(
+        t("dis.network", lang), metas, key="dis_network",
+        format_func=lambda m: t("dis.network_estimate" if m.get("estimate") else "dis.network_real", lang, name=m["name"], nodes=m["n_nodes"], edges=m["n_edges"]),
+    )  # fmt: skip
+    how = st.radio(
+        t("dis.incident_how", lang), ["jurisdiction", "place", "project", "coords", "click"], key="dis_how",
+        format_func=lambda h: t(f"dis.by_{h}", lang), horizontal=True,
+    )  # fmt: skip
+    incident = ss["dis_incident"]
+    if how == "jurisdiction":
+        code = st.selectbox(t("dis.by_jurisdiction", lang), counties["code"].tolist(), index=counties["code"].tolist().index("330421"), format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})", key="dis_county")
+        pt = counties.loc[counties["code"] == code].geometry.iloc[0].representative_point()
+        incident = (pt.x, pt.y)
+    elif how == "place":
+        places = features["places"]
+        pid = st.selectbox(t("dis.by_place", lang), places["id"].tolist(), format_func=lambda i: f"{places.set_index('id').at[i, 'name']} · {places.set_index('id').at[i, 'county_name']}", key="dis_place")
+        g = places.set_index("id").geometry[pid]
+        incident = (g.x, g.y)
+    elif how == "project":
+        proj = features["projects"]
+        pid = st.selectbox(t("dis.by_project", lang), proj["id"].tolist(), format_func=lambda i: proj.set_index("id").at[i, "name"], key="dis_project")
+        g = proj.set_index("id").geometry[pid]
+        incident = (g.x, g.y)
+    elif how == "coords":
+        crs = st.selectbox(t("dis.coords_crs", lang), list(CRS_NAMES), key="dis_crs", format_func=lambda c: {"wgs84": "WGS84 / CGCS2000", "gcj02": "GCJ-02（高德/腾讯）", "bd09": "BD-09（百度）"}[c])
+        text = st.text_input(t("dis.coords", lang), value="120.9070,30.8410", key="dis_coords")
+        try:
+            incident = parse_lonlat(text, crs)
+        except ValueError as exc:
+            st.error(t("dis.coords_bad", lang, text=text, reason=str(exc)))
+            incident = None
+    else:
+        st.caption(t("dis.click_hint", lang))
+    if how != "click":
+        ss["dis_incident"] = incident
+
+    layer_key = st.selectbox(t("dis.resource_layer", lang), ["teams", "stockpiles", "bases"], format_func=lambda k: t(f"layer.{k}", lang), key="dis_layer")
+    pool = features[layer_key]
+    kinds = st.multiselect(t("dis.kinds", lang), sorted(pool["kind"].unique()), format_func=lambda k: label_or("kind", k, lang), key=f"dis_kinds_{layer_key}", placeholder=t("sit.all", lang))
+    departments = st.multiselect(t("sit.department", lang), DEPARTMENTS_ORDER, format_func=lambda d: label_or("dept", d, lang), key="dis_depts", placeholder=t("sit.all_departments", lang))
+    material, min_q = None, 0.0
+    inventory = _shared.table("inventory")
+    if layer_key == "stockpiles":
+        material = st.selectbox(t("dis.material", lang), ["", *sorted(inventory["material"].unique())], key="dis_material", format_func=lambda m: m or t("sit.all", lang)) or None
+        if material:
+            min_q = st.number_input(t("dis.min_quantity", lang), min_value=0.0, value=1.0, key="dis_min_q")
+    k = st.slider(t("dis.k", lang), 1, 10, 5, key="dis_k")
+
+    st.subheader(t("dis.closures", lang))
+    st.radio(t("dis.click_mode", lang), ["incident", "closure"], key="dis_click_mode", format_func=lambda m: t(f"dis.click_{m}", lang), horizontal=True)
+    st.number_input(t("dis.closure_radius", lang), min_value=20, max_value=20_000, value=300, step=50, key="dis_radius")
+    upload = st.file_uploader(t("dis.closure_upload", lang), type=["geojson", "json"], key="dis_upload")
+    uploaded, uploaded_names = [], []
+    if upload is not None:
+        try:
+            uploaded, uploaded_names = read_closures(upload.getvalue())
+        except ValueError as exc:
+            st.error(t("dis.closure_bad", lang, reason=str(exc)))
+    if ss["dis_closures"] and st.button(t("dis.closure_clear", lang), key="dis_clear"):
+        ss["dis_closures"] = []
+        st.rerun()
+
+closures = [p for _, p in ss["dis_closures"]] + uploaded
+closure_names = [n for n, _ in ss["dis_closures"]] + uploaded_names
+net = _shared.network(meta)
+if net.estimate:
+    st.warning(t("dis.estimate_note", lang))
+
+# ---- compute -----------------------------------------------------------------------------
+incident = ss["dis_incident"]
+resources = filter_resources(pool, inventory, kinds=kinds, departments=departments, material=material, min_quantity=min_q)
+result = None
+if incident is None:
+    st.info(t("dis.click_hint", lang))
+elif resources.empty:
+    st.info(t("dis.no_resources", lang))
+else:
+    try:
+        with st.spinner("…"):
+            result = dispatch(net, incident, resources, counties=counties, contacts=_shared.table("contacts"), k=k, closures=closures, closure_names=closure_names)
+    except OffNetwork as exc:
+        st.error(t("dis.off_network", lang, dist=exc.distance_m, limit=net.meta["snap_limit_m"]))
+    except NoRoute as exc:
+        st.error(t("dis.no_route", lang, reason=str(exc)))
+
+# ---- results -----------------------------------------------------------------------------
+if result is not None:
+    st.caption(t("dis.snap", lang, dist=result.snap_distance_m, county=names.get(result.incident_county, "—")))
+    if closures:
+        st.info(t("dis.closures_in_force", lang, names="、".join(result.closures_in_force), edges=result.closed_edges) if result.closed_edges else t("dis.closures_none_hit", lang))
+    if result.off_network:
+        st.caption(t("dis.off_resources", lang, n=len(result.off_network), ids=", ".join(result.off_network)))
+    if result.ranked.empty:
+        st.warning(t("dis.none_found", lang))
+    else:
+        st.subheader(t("dis.results", lang))
+        st.dataframe(ranked_table(result.ranked, lang), hide_index=True, width="stretch")
+
+# ---- map ---------------------------------------------------------------------------------
+points = [incident] if incident else []
+if result is not None:
+    points += [tuple(c) for coords in result.routes for c in (coords[0], coords[-1])]
+if points:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    pad = 0.02
+    bounds = (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
+else:
+    bounds = tuple(jur.total_bounds)
+view = view_for_bounds(bounds)
+outlines = near_view(jur, bounds)
+deck_layers = boundary_layers({lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang) for lvl in ("province", "city", "county")}, level="county")
+deck_layers.append(pick_layer(hex_grid(bounds), lang))
+if closures:
+    deck_layers.append(closure_layer(closures, closure_names, lang))
+if result is not None and not result.ranked.empty:
+    deck_layers += [route_layer(result.ranked, result.routes, lang), resource_layer(result.ranked, resources, lang)]
+if incident:
+    deck_layers.append(incident_layer(*incident, lang))
+st.pydeck_chart(make_deck(deck_layers, view, tile_url=_shared.settings().tile_url), height=560, key="dis_map", on_select="rerun", selection_mode="single-object")
+
+if result is not None and not result.notify.empty:
+    st.subheader(t("dis.notify", lang))
+    st.dataframe(notify_table(result.notify, names, lang), hide_index=True, width="stretch")
