@@ -127,6 +127,13 @@ def circle(lon: float, lat: float, radius_m: float) -> shapely.Polygon:
     return shapely.affinity.affine_transform(unit, [dlon, 0, 0, dlat, lon, lat])
 
 
+def near_view_box(bounds: tuple[float, float, float, float], *, wide: float = 2.0, tall: float = 1.5) -> tuple[float, float, float, float]:
+    """`bounds` grown about its centre (`wide` × in longitude, `tall` × in latitude): what a wide map shows."""
+    minx, miny, maxx, maxy = bounds
+    cx, cy, hw, hh = (minx + maxx) / 2, (miny + maxy) / 2, (maxx - minx) * wide / 2, (maxy - miny) * tall / 2
+    return (cx - hw, cy - hh, cx + hw, cy + hh)
+
+
 def hex_grid(bounds: tuple[float, float, float, float], *, cells_across: int = 36) -> pd.DataFrame:
     """Centres of a hexagonal lattice over lon/lat `bounds`, for picking a map position by click."""
     minx, miny, maxx, maxy = bounds

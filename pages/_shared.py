@@ -15,6 +15,21 @@ from layers.labels import t
 from layers.situation import boundary_features
 
 
+def ensure_router() -> None:
+    """Hand a page to app.py's router when Streamlit ran it on its own.
+
+    On a fresh server, a first request for a page URL (e.g. /dispatch) makes Streamlit run
+    the file in pages/ directly (its older multipage mode, chosen because pages/ exists),
+    skipping app.py: no language switch, no page titles.  Switching that mode off and
+    rerunning sends the request through app.py's ``st.navigation`` instead.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def lang() -> str:
     """The session's language ('zh' default)."""
     return st.session_state.get("lang", "zh")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from geo.crs import CRS_NAMES, parse_lonlat
-from geo.dispatch import circle, dispatch, hex_grid, read_closures
+from geo.dispatch import circle, dispatch, hex_grid, near_view_box, read_closures
 from geo.jurisdiction import near_view
 from geo.nearest import filter_resources
 from geo.routing import NoRoute, OffNetwork
@@ -14,6 +14,7 @@ from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
 from pages import _shared
 
+_shared.ensure_router()
 lang = _shared.lang()
 store = _shared.store()
 jur = _shared.jurisdictions()
@@ -84,7 +85,7 @@ with st.sidebar:
             st.error(t("dis.coords_bad", lang, text=text, reason=str(exc)))
             incident = None
     else:
-        st.caption(t("dis.click_hint", lang))
+        st.info(t("dis.click_hint", lang))
     if how != "click":
         ss["dis_incident"] = incident
 
@@ -163,13 +164,14 @@ else:
 view = view_for_bounds(bounds)
 outlines = near_view(jur, bounds)
 deck_layers = boundary_layers({lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang) for lvl in ("province", "city", "county")}, level="county")
-deck_layers.append(pick_layer(hex_grid(bounds), lang))
 if closures:
     deck_layers.append(closure_layer(closures, closure_names, lang))
 if result is not None and not result.ranked.empty:
     deck_layers += [route_layer(result.ranked, result.routes, lang), resource_layer(result.ranked, resources, lang)]
 if incident:
     deck_layers.append(incident_layer(*incident, lang))
+if how == "click" or ss.get("dis_click_mode") == "closure":
+    deck_layers.append(pick_layer(hex_grid(near_view_box(bounds, wide=2.4, tall=1.4)), lang))  # on top: a click lands on a cell
 st.pydeck_chart(make_deck(deck_layers, view, tile_url=_shared.settings().tile_url), height=560, key="dis_map", on_select="rerun", selection_mode="single-object")
 
 if result is not None and not result.notify.empty:

@@ -24,6 +24,7 @@ from layers.situation import (
 )
 from pages import _shared
 
+_shared.ensure_router()
 lang = _shared.lang()
 store = _shared.store()
 jur = _shared.jurisdictions()
