@@ -1,6 +1,6 @@
 """Command line for road networks: build, route, nearest, network export, list (JSON output).
 
-    python -m geo build   --osm FILE --name NAME [--emergency-factor X] [--dir DIR]
+    python -m geo build   --osm FILE | --polygon AREA.geojson --name NAME [--emergency-factor X] [--dir DIR]
     python -m geo route   --network F --from LON,LAT --to LON,LAT [--crs wgs84|gcj02|bd09] [--avoid POLYGONS.geojson]
     python -m geo nearest --network F --at LON,LAT --resources R.geojson|R.csv --k K [--crs ...] [--avoid ...]
     python -m geo network --network F --out edges.gpkg
@@ -190,7 +190,17 @@ def cmd_build(args) -> dict:
     if not args.name.replace("-", "").replace("_", "").isalnum():
         msg = f"`--name` was {args.name!r}; use letters, digits, '-' or '_'."
         raise CliError(msg)
-    net = gn.build_from_graph(gn.read_osm(args.osm), name=args.name, source=Path(args.osm).name, emergency_factor=args.emergency_factor)
+    if bool(args.osm) == bool(args.polygon):
+        msg = "give exactly one of `--osm FILE` or `--polygon AREA.geojson`."
+        raise CliError(msg)
+    if args.osm:
+        graph, source = gn.read_osm(args.osm), Path(args.osm).name
+    else:
+        polygons, _ = read_polygons(args.polygon, "wgs84")
+        import shapely
+
+        graph, source = gn.download_polygon(shapely.union_all(polygons)), f"OSM download for {Path(args.polygon).name}"
+    net = gn.build_from_graph(graph, name=args.name, source=source, emergency_factor=args.emergency_factor)
     path = gn.save(net, folder / args.name)
     return {"network": net.name, "path": str(path), "nodes": net.n_nodes, "edges": net.n_edges}
 
@@ -224,8 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("network", help="write the directed edges the engine uses (GeoPackage/GeoJSON)")
     common(p, crs=False)
     p.add_argument("--out", required=True)
-    p = sub.add_parser("build", help="build and save a network from an OSM file")
-    p.add_argument("--osm", required=True)
+    p = sub.add_parser("build", help="build and save a network from an OSM file (or download it for a polygon)")
+    p.add_argument("--osm", help="OSM file: .osm, .osm.bz2 or .osm.pbf")
+    p.add_argument("--polygon", help="GeoJSON polygon to download drivable roads for (needs internet)")
     p.add_argument("--name", required=True)
     p.add_argument("--emergency-factor", type=float, default=1.0)
     p.add_argument("--dir", help="networks folder (default: networks/ beside the dataset)")

@@ -457,6 +457,21 @@ def read_osm(path: str | os.PathLike):
     raise NetworkError(msg)
 
 
+def download_polygon(polygon):
+    """Download drivable OSM roads inside a polygon (EPSG:4326) with osmnx (needs internet).
+
+    The app itself never calls this; sites with internet use it through
+    ``python -m geo build --polygon AREA.geojson --name NAME``, then work offline.
+    """
+    import osmnx as ox
+
+    try:
+        return ox.graph_from_polygon(polygon, network_type="drive", simplify=True, retain_all=False)
+    except Exception as exc:  # noqa: BLE001 (network errors come in many types)
+        msg = f"could not download roads for the polygon ({type(exc).__name__}: {exc}); without internet, build from an OSM file with --osm."
+        raise NetworkError(msg) from exc
+
+
 def _pbf_to_xml(src: Path, dst: Path) -> None:
     """Write the highway ways of a PBF file and their nodes as OSM XML (two passes with osmium)."""
     import osmium
