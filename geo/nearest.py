@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from geo.network import Network
-from geo.routing import NoRoute, OffNetwork, Route, Snap, assemble, edge_weights, entries, exits, node_path, search, snap
+from geo.routing import NoRoute, Route, Snap, assemble, edge_weights, entries, exits, node_path, search, snap, snap_many
 
 #: First time horizon (s) of a query; doubled until k resources are inside it.
 FIRST_HORIZON_S = 600.0
@@ -31,15 +31,10 @@ class Prepared:
 
 def prepare(net: Network, ids, lon, lat, *, snap_limit_m: float | None = None) -> Prepared:
     """Snap resource positions (lon/lat, EPSG:4326) to `net` once, for many queries."""
-    snaps: list[Snap | None] = []
-    off: dict[str, float] = {}
-    for rid, x, y in zip(ids, lon, lat, strict=True):
-        try:
-            snaps.append(snap(net, float(x), float(y), limit_m=snap_limit_m))
-        except OffNetwork as exc:
-            snaps.append(None)
-            off[str(rid)] = exc.distance_m
-    return Prepared([str(i) for i in ids], snaps, off)
+    ids = [str(i) for i in ids]
+    snaps, off_by_pos = snap_many(net, lon, lat, limit_m=snap_limit_m)
+    off = {ids[i]: d for i, d in off_by_pos.items()}
+    return Prepared(ids, snaps, off)
 
 
 @dataclass

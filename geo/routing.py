@@ -151,6 +151,20 @@ def snap(net: Network, lon: float, lat: float, *, limit_m: float | None = None, 
     return Snap(float(lon), float(lat), edge, min(max(fraction, 0.0), 1.0), snap_lon, snap_lat, distance)
 
 
+def snap_many(net: Network, lon, lat, *, limit_m: float | None = None) -> tuple[list[Snap | None], dict[int, float]]:
+    """Snap many points (EPSG:4326): a Snap each, None for those off the network, whose
+    distances (m) are returned by position in the second value."""
+    snaps: list[Snap | None] = []
+    off: dict[int, float] = {}
+    for i, (x, y) in enumerate(zip(lon, lat, strict=True)):
+        try:
+            snaps.append(snap(net, float(x), float(y), limit_m=limit_m))
+        except OffNetwork as exc:
+            snaps.append(None)
+            off[i] = exc.distance_m
+    return snaps, off
+
+
 def _nearest_segment(net: Network, segs: np.ndarray, px: float, py: float):
     x1, y1, x2, y2 = net.seg_x1[segs], net.seg_y1[segs], net.seg_x2[segs], net.seg_y2[segs]
     dx, dy = x2 - x1, y2 - y1

@@ -1,0 +1,214 @@
+"""Responsibility zones, service areas (isochrones) and cross-border mutual-aid zones.
+
+Every network node is assigned to the facility that reaches it first, in one multi-source
+Dijkstra: a virtual source joined to each facility's way onto the network (with the cost of
+the partial edge) — not one search per facility.  Polygons are unions of the nodes' Voronoi
+cells clipped to the study area, so zones tile the area without overlaps, leave gaps only
+where nothing is reachable, and an isochrone contains exactly the nodes within its break.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse.csgraph import dijkstra
+
+from geo.network import Network
+from geo.routing import Snap, edge_weights, exits, snap_many
+
+#: Default service-area breaks (minutes).
+DEFAULT_BREAKS_MIN = (15, 30, 60)
+
+
+@dataclass
+class Assignment:
+    """Per node: the first-arriving facility (index into the facilities, -1 if none) and its time (s)."""
+
+    facility: np.ndarray
+    time_s: np.ndarray
+    snaps: list[Snap | None] = field(repr=False)
+
+
+def _sources(net: Network, snaps: list[Snap | None], weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(exit node, offset s, facility index) of every way from a facility onto the network."""
+    rows = [(a.node, a.time_s + s.access_time_s, i) for i, s in enumerate(snaps) if s is not None for a in exits(net, s, weights)]
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64)
+    arr = np.array(rows, dtype=float)
+    return arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2].astype(np.int64)
+
+
+def snap_facilities(net: Network, lon, lat, *, snap_limit_m: float | None = None) -> list[Snap | None]:
+    """Snap facility positions (EPSG:4326); None for those off the network."""
+    return snap_many(net, lon, lat, limit_m=snap_limit_m)[0]
+
+
+def multi_source(net: Network, nodes: np.ndarray, offsets: np.ndarray, *, weights: np.ndarray | None = None, limit_s: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """One Dijkstra from many start nodes with start costs: (time per node, index of the start that wins).
+
+    A virtual node N is linked to every start node with its offset; the winning start of a
+    node is found by pointer-jumping up the shortest-path tree.
+    """
+    n = net.n_nodes
+    base = net.csr(weights=None if weights is None or weights is net.edge_time_s else weights)
+    # keep the cheapest offset per start node
+    order = np.lexsort((offsets, nodes))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = nodes[order][1:] != nodes[order][:-1]
+    start_idx = order[first]
+    snodes, soff = nodes[start_idx], offsets[start_idx]
+    extra = sparse.csr_matrix((soff + 1e-12, (np.zeros(len(snodes), dtype=np.int64), snodes)), shape=(1, n + 1))
+    m = sparse.vstack([sparse.hstack([base, sparse.csr_matrix((n, 1))], format="csr"), extra], format="csr")
+    dist, pred = dijkstra(m, directed=True, indices=n, return_predecessors=True, limit=limit_s)
+    dist = dist[:n]
+    pred = pred[:n].astype(np.int64)
+    # the start node above each node: pointer doubling on the shortest-path tree
+    reached = np.isfinite(dist)
+    up = np.where((pred == n) | ~reached | (pred < 0), np.arange(n), pred)
+    for _ in range(64):
+        nxt = up[up]
+        if np.array_equal(nxt, up):
+            break
+        up = nxt
+    root = np.where(reached, up, -1)
+    which = np.full(n, -1, dtype=np.int64)
+    lookup = np.full(n, -1, dtype=np.int64)
+    lookup[snodes] = start_idx
+    which[reached] = lookup[root[reached]]
+    return np.where(reached, np.maximum(dist - 1e-12, 0.0), np.inf), which
+
+
+def assign(net: Network, snaps: list[Snap | None], *, blocked: np.ndarray | None = None, limit_s: float = np.inf) -> Assignment:
+    """Assign every node to the facility (of `snaps`) that reaches it first, in one search."""
+    w = edge_weights(net, blocked)
+    nodes, offsets, owner = _sources(net, snaps, w)
+    if len(nodes) == 0:
+        return Assignment(np.full(net.n_nodes, -1), np.full(net.n_nodes, np.inf), snaps)
+    time_s, start = multi_source(net, nodes, offsets, weights=w, limit_s=limit_s)
+    facility = np.where(start >= 0, owner[np.maximum(start, 0)], -1)
+    return Assignment(facility, time_s, snaps)
+
+
+def times_from(net: Network, s: Snap, *, blocked: np.ndarray | None = None, limit_s: float = np.inf) -> np.ndarray:
+    """Travel time (s) from one snapped facility to every node (the brute-force building block)."""
+    w = edge_weights(net, blocked)
+    nodes, offsets, _ = _sources(net, [s], w)
+    if len(nodes) == 0:
+        return np.full(net.n_nodes, np.inf)
+    return multi_source(net, nodes, offsets, weights=w, limit_s=limit_s)[0]
+
+
+# ---- polygons ---------------------------------------------------------------------------
+
+
+@dataclass
+class Cells:
+    """Voronoi cell of every network node, clipped to the study area (EPSG:4326)."""
+
+    cells: np.ndarray  # shapely polygons, one per node (empty where a node has no cell)
+
+
+def node_cells(net: Network, area) -> Cells:
+    """Voronoi cells of the nodes, clipped to `area` (a polygon, EPSG:4326).
+
+    Built in the network's local metric projection, so cells are not skewed by degrees.
+    """
+    proj = net.projection
+    x, y = proj.forward(net.node_lon, net.node_lat)
+    pts = shapely.points(x, y)
+    # nodes at identical positions share one cell: jitter them apart by a millimetre
+    _, inverse, counts = np.unique(np.round(np.column_stack([x, y]), 3), axis=0, return_inverse=True, return_counts=True)
+    if (counts > 1).any():
+        dup = counts[inverse.ravel()] > 1
+        x = x + dup * np.arange(len(x)) * 1e-3
+        pts = shapely.points(x, y)
+    area_xy = shapely.transform(area, lambda c: np.column_stack(proj.forward(c[:, 0], c[:, 1])))
+    env = shapely.envelope(shapely.union(shapely.envelope(shapely.multipoints(np.column_stack([x, y]))), shapely.envelope(area_xy))).buffer(1000)
+    vor = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(np.column_stack([x, y])), extend_to=env, ordered=True))
+    shapely.prepare(area_xy)
+    clipped = shapely.intersection(vor, area_xy)
+    back = shapely.transform(clipped, lambda c: np.column_stack(proj.inverse(c[:, 0], c[:, 1])))
+    del pts
+    return Cells(np.asarray(back, dtype=object))
+
+
+def _dissolve(cells: np.ndarray, mask: np.ndarray):
+    parts = cells[mask]
+    parts = parts[~shapely.is_empty(parts)]
+    if len(parts) == 0:
+        return shapely.Polygon()
+    return shapely.make_valid(shapely.coverage_union_all(parts)) if len(parts) > 1 else parts[0]
+
+
+def zone_polygons(assignment: Assignment, cells: Cells, facilities: pd.DataFrame) -> gpd.GeoDataFrame:
+    """One polygon per facility: the cells of the nodes it reaches first (EPSG:4326).
+
+    `facilities` rows align with the facility indices of `assignment` and their columns
+    (id, name, owner, county …) are carried over.
+    """
+    geoms = [_dissolve(cells.cells, assignment.facility == i) for i in range(len(facilities))]
+    out = gpd.GeoDataFrame(facilities.reset_index(drop=True).drop(columns="geometry", errors="ignore"), geometry=geoms, crs=4326)
+    out["nodes"] = np.bincount(assignment.facility[assignment.facility >= 0], minlength=len(facilities))
+    return out
+
+
+def isochrones(time_s: np.ndarray, cells: Cells, *, breaks_min=DEFAULT_BREAKS_MIN) -> gpd.GeoDataFrame:
+    """Service areas: for each break, the union of the cells of the nodes reached within it."""
+    rows = [{"break_min": b, "nodes": int((time_s <= b * 60).sum()), "geometry": _dissolve(cells.cells, time_s <= b * 60)} for b in sorted(breaks_min)]
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+
+
+# ---- cross-border mutual aid ------------------------------------------------------------
+
+
+def mutual_aid(net: Network, assignment: Assignment, facilities: pd.DataFrame, counties: gpd.GeoDataFrame, *, weights: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Nodes where the first-arriving facility belongs to another county than the node.
+
+    Returns a table per (node county, facility county) pair — nodes, and minutes saved
+    against the fastest facility of the node's own county (inf where it has none) — and
+    the boolean mask of such nodes.
+    """
+    node_county = locate_nodes(net, counties)
+    fac_county = facilities["county_code"].to_numpy()
+    first = assignment.facility
+    has = first >= 0
+    foreign = has & (node_county != "") & (np.where(has, fac_county[np.maximum(first, 0)], "") != node_county)
+    own_time = np.full(net.n_nodes, np.inf)
+    w = edge_weights(net, None) if weights is None else weights
+    for code in np.unique(node_county[foreign]):
+        mine = [s if c == code else None for s, c in zip(assignment.snaps, fac_county, strict=True)]
+        nodes, offsets, _ = _sources(net, mine, w)
+        if len(nodes):
+            t, _ = multi_source(net, nodes, offsets, weights=w)
+            sel = foreign & (node_county == code)
+            own_time[sel] = t[sel]
+    with np.errstate(invalid="ignore"):  # inf - inf where a node is reached by nobody
+        saved = np.where(foreign, (own_time - assignment.time_s) / 60, np.nan)
+    names = dict(zip(counties["code"], counties["name"], strict=True))
+    df = pd.DataFrame({"county": node_county[foreign], "by_county": fac_county[first[foreign]], "saved_min": saved[foreign]})
+    if df.empty:
+        table = pd.DataFrame(columns=["county", "county_name", "by_county", "by_county_name", "nodes", "median_saved_min", "no_own_facility"])
+    else:
+        table = (
+            df.groupby(["county", "by_county"])
+            .agg(nodes=("saved_min", "size"), median_saved_min=("saved_min", lambda s: float(np.median(s[np.isfinite(s)])) if np.isfinite(s).any() else np.inf), no_own_facility=("saved_min", lambda s: int(np.isinf(s).sum())))
+            .reset_index()
+        )
+        table.insert(1, "county_name", table["county"].map(names))
+        table.insert(3, "by_county_name", table["by_county"].map(names))
+    return table.sort_values("nodes", ascending=False, ignore_index=True), foreign
+
+
+def locate_nodes(net: Network, polygons: gpd.GeoDataFrame, *, code: str = "code") -> np.ndarray:
+    """Code of the polygon containing each node ('' outside all)."""
+    pts = shapely.points(np.asarray(net.node_lon), np.asarray(net.node_lat))
+    tree = shapely.STRtree(polygons.geometry.values)
+    pi, gi = tree.query(pts, predicate="within")
+    out = np.full(net.n_nodes, "", dtype=object)
+    out[pi] = polygons[code].to_numpy()[gi]
+    return out
