@@ -5,6 +5,9 @@
     python -m geo nearest --network F --at LON,LAT --resources R.geojson|R.csv --k K [--crs ...] [--avoid ...]
     python -m geo network --network F --out edges.gpkg
     python -m geo list    [--dir DIR]
+    python -m geo zones      --network F --facilities P [--area A.geojson] [--out Z.geojson]
+    python -m geo isochrones --network F --facilities P [--breaks 15,30,60] [--per-facility] [--out I.geojson]
+    python -m geo coverage   --network F --facilities P --demand D.geojson [--threshold-min 60] [--by FIELD]
 
 `F` is an OSM file (.osm, .osm.bz2, .osm.pbf; built on the fly), a built network folder, or
 the name of a network under the networks folder (default: ``networks/`` beside the dataset).
@@ -205,6 +208,84 @@ def cmd_build(args) -> dict:
     return {"network": net.name, "path": str(path), "nodes": net.n_nodes, "edges": net.n_edges}
 
 
+def _facilities(args, net):
+    import geopandas as gpd
+
+    ids, lon, lat = read_resources(args.facilities, args.crs)
+    return gpd.GeoDataFrame({"id": ids}, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+
+
+def _area(args, net):
+    import shapely
+
+    if getattr(args, "area", None):
+        polygons, _ = read_polygons(args.area, args.crs)
+        return shapely.union_all(polygons)
+    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([net.node_lon, net.node_lat])))
+    return hull.buffer(0.005)
+
+
+def _geojson_out(gdf, out: str | None) -> dict:
+    if out:
+        gdf.to_file(out, driver="GeoJSON")
+        return {"out": out, "features": len(gdf)}
+    return json.loads(gdf.to_json(ensure_ascii=False))
+
+
+def cmd_zones(args) -> dict:
+    from geo import zones as gz
+
+    net = open_network(args.network)
+    fac = _facilities(args, net)
+    assignment = gz.assign(net, gz.snap_facilities(net, fac.geometry.x, fac.geometry.y))
+    zones = gz.zone_polygons(assignment, gz.node_cells(net, _area(args, net)), fac)
+    zones["estimate"] = net.estimate
+    return _geojson_out(zones, args.out)
+
+
+def cmd_isochrones(args) -> dict:
+    import pandas as pd
+
+    from geo import zones as gz
+
+    net = open_network(args.network)
+    fac = _facilities(args, net)
+    breaks = gz.parse_breaks(args.breaks)
+    snaps = gz.snap_facilities(net, fac.geometry.x, fac.geometry.y)
+    cells = gz.node_cells(net, _area(args, net))
+    merged = gz.isochrones(gz.assign(net, snaps).time_s, cells, breaks_min=breaks).assign(facility="ALL")
+    parts = [merged]
+    if args.per_facility:
+        for fid, s in zip(fac["id"], snaps, strict=True):
+            if s is not None:
+                parts.append(gz.isochrones(gz.times_from(net, s), cells, breaks_min=breaks).assign(facility=fid))
+    out = pd.concat(parts, ignore_index=True)
+    out["estimate"] = net.estimate
+    import geopandas as gpd
+
+    return _geojson_out(gpd.GeoDataFrame(out, geometry="geometry", crs=4326), args.out)
+
+
+def cmd_coverage(args) -> dict:
+    import geopandas as gpd
+
+    from geo import coverage as gc
+    from geo import zones as gz
+
+    net = open_network(args.network)
+    fac = _facilities(args, net)
+    demand = gpd.read_file(args.demand)
+    if args.crs != "wgs84":
+        x, y = gcrs.to_wgs84(demand.geometry.x, demand.geometry.y, args.crs)
+        demand = demand.set_geometry(gpd.points_from_xy(x, y), crs=4326)
+    if args.by not in demand.columns:
+        demand[args.by] = "ALL"
+    assignment = gz.assign(net, gz.snap_facilities(net, fac.geometry.x, fac.geometry.y))
+    times = gc.point_times(net, assignment.time_s, gc.snap_points(net, demand.geometry.x, demand.geometry.y))
+    table = gc.indicators(demand, times, threshold_s=args.threshold_min * 60, by=args.by, weight=args.weight)
+    return {"network": net.name, "estimate": net.estimate, "threshold_min": args.threshold_min, "indicators": json.loads(table.to_json(orient="records", force_ascii=False))}
+
+
 def cmd_list(args) -> dict:
     folder = Path(args.dir) if args.dir else default_networks_dir()
     return {"networks": [{k: m[k] for k in ("name", "source", "estimate", "n_nodes", "n_edges", "created", "path")} for m in gn.list_networks(folder)]}
@@ -234,6 +315,22 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("network", help="write the directed edges the engine uses (GeoPackage/GeoJSON)")
     common(p, crs=False)
     p.add_argument("--out", required=True)
+    for name, help_ in (("zones", "responsibility zones: the area each facility reaches first (GeoJSON)"), ("isochrones", "service areas at time breaks (GeoJSON)"), ("coverage", "share of demand points within a time (JSON)")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--network", required=True)
+        p.add_argument("--facilities", required=True, help="GeoJSON points (id or name) or CSV with id, lon, lat")
+        p.add_argument("--crs", choices=gcrs.CRS_NAMES, default="wgs84")
+        if name == "coverage":
+            p.add_argument("--demand", required=True, help="GeoJSON points; optional weight and grouping fields")
+            p.add_argument("--threshold-min", type=float, default=60.0)
+            p.add_argument("--by", default="county_code", help="field to group indicators by")
+            p.add_argument("--weight", default="population", help="field of demand weights (population)")
+        else:
+            p.add_argument("--area", help="GeoJSON polygon of the study area (default: around the network)")
+            p.add_argument("--out", help="write GeoJSON here instead of standard output")
+        if name == "isochrones":
+            p.add_argument("--breaks", default="15,30,60", help="minutes, comma-separated")
+            p.add_argument("--per-facility", action="store_true", help="also one set of bands per facility")
     p = sub.add_parser("build", help="build and save a network from an OSM file (or download it for a polygon)")
     p.add_argument("--osm", help="OSM file: .osm, .osm.bz2 or .osm.pbf")
     p.add_argument("--polygon", help="GeoJSON polygon to download drivable roads for (needs internet)")
@@ -244,7 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    commands = {"route": cmd_route, "nearest": cmd_nearest, "network": cmd_network, "build": cmd_build, "list": cmd_list}
+    commands = {
+        "route": cmd_route, "nearest": cmd_nearest, "network": cmd_network, "build": cmd_build, "list": cmd_list,
+        "zones": cmd_zones, "isochrones": cmd_isochrones, "coverage": cmd_coverage,
+    }  # fmt: skip
     try:
         out = commands[args.command](args)
     except (CliError, gn.NetworkError, routing.OffNetwork, routing.NoRoute, ValueError) as exc:

@@ -166,18 +166,22 @@ def isochrones(time_s: np.ndarray, cells: Cells, *, breaks_min=DEFAULT_BREAKS_MI
 # ---- cross-border mutual aid ------------------------------------------------------------
 
 
-def mutual_aid(net: Network, assignment: Assignment, facilities: pd.DataFrame, counties: gpd.GeoDataFrame, *, weights: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def mutual_aid(
+    net: Network, assignment: Assignment, facilities: pd.DataFrame, counties: gpd.GeoDataFrame, *, within: set[str] | None = None, weights: np.ndarray | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Nodes where the first-arriving facility belongs to another county than the node.
 
-    Returns a table per (node county, facility county) pair — nodes, and minutes saved
-    against the fastest facility of the node's own county (inf where it has none) — and
-    the boolean mask of such nodes.
+    Only nodes in the counties `within` count (all counties when None).  Returns a table
+    per (node county, facility county) pair — nodes, and minutes saved against the fastest
+    facility of the node's own county (inf where it has none) — and the mask of such nodes.
     """
     node_county = locate_nodes(net, counties)
     fac_county = facilities["county_code"].to_numpy()
     first = assignment.facility
     has = first >= 0
     foreign = has & (node_county != "") & (np.where(has, fac_county[np.maximum(first, 0)], "") != node_county)
+    if within is not None:
+        foreign &= np.isin(node_county, list(within))
     own_time = np.full(net.n_nodes, np.inf)
     w = edge_weights(net, None) if weights is None else weights
     for code in np.unique(node_county[foreign]):
@@ -212,3 +216,31 @@ def locate_nodes(net: Network, polygons: gpd.GeoDataFrame, *, code: str = "code"
     out = np.full(net.n_nodes, "", dtype=object)
     out[pi] = polygons[code].to_numpy()[gi]
     return out
+
+
+def aid_polygons(net: Network, assignment: Assignment, cells: Cells, foreign: np.ndarray, facilities: pd.DataFrame, counties: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Polygons of the mutual-aid zones: per (county, facility county) pair, the cells of its nodes."""
+    node_county = locate_nodes(net, counties)
+    fac_county = facilities["county_code"].to_numpy()
+    names = dict(zip(counties["code"], counties["name"], strict=True))
+    rows = []
+    if foreign.any():
+        by = np.where(foreign, fac_county[np.maximum(assignment.facility, 0)], "")
+        for county, by_county in sorted({(a, b) for a, b in zip(node_county[foreign], by[foreign], strict=True)}):
+            mask = foreign & (node_county == county) & (by == by_county)
+            rows.append({"county": county, "county_name": names.get(county, county), "by_county": by_county, "by_county_name": names.get(by_county, by_county), "geometry": _dissolve(cells.cells, mask)})
+    return gpd.GeoDataFrame(rows, columns=["county", "county_name", "by_county", "by_county_name", "geometry"], geometry="geometry", crs=4326)
+
+
+def parse_breaks(text: str) -> tuple[int, ...]:
+    """'15,30,60' → (15, 30, 60); ValueError with the reason otherwise."""
+    parts = [p.strip() for p in str(text).replace("，", ",").split(",") if p.strip()]
+    try:
+        values = tuple(sorted({int(float(p)) for p in parts}))
+    except ValueError:
+        msg = f"breaks {text!r} are not numbers of minutes"
+        raise ValueError(msg) from None
+    if not values or values[0] <= 0 or values[-1] > 24 * 60:
+        msg = f"breaks {text!r} must be minutes between 1 and 1440"
+        raise ValueError(msg)
+    return values

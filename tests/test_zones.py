@@ -143,3 +143,33 @@ def test_teams_per_county(store):
     per = gc.teams_per(store.layer("teams"), counties).set_index("code")
     assert per.at["310151", "teams"] >= 1  # Chongming has a professional team
     assert per["teams"].sum() == (store.layer("teams")["kind"] == "professional").sum()
+
+
+def test_cli_zones_isochrones_coverage(net, facilities, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    folder = gn.save(net, tmp_path / "sh")
+    fac = tmp_path / "fac.geojson"
+    facilities[["id", "geometry"]].to_file(fac)
+    demand = tmp_path / "demand.geojson"
+    rng = np.random.default_rng(3)
+    lon, lat = rng.uniform(121.44, 121.51, 20), rng.uniform(31.20, 31.26, 20)
+    gpd.GeoDataFrame({"population": rng.integers(1, 100, 20), "county_code": "X"}, geometry=gpd.points_from_xy(lon, lat), crs=4326).to_file(demand)
+
+    def run(*args):
+        proc = subprocess.run([sys.executable, "-m", "geo", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        return json.loads(proc.stdout)
+
+    zones = run("zones", "--network", str(folder), "--facilities", str(fac))
+    assert len(zones["features"]) == len(facilities)
+    iso = run("isochrones", "--network", str(folder), "--facilities", str(fac), "--breaks", "5,10")
+    assert [f["properties"]["break_min"] for f in iso["features"]] == [5, 10]
+    cov = run("coverage", "--network", str(folder), "--facilities", str(fac), "--demand", str(demand), "--threshold-min", "6")
+    snaps = gz.snap_facilities(net, facilities.geometry.x, facilities.geometry.y)
+    times = gc.point_times(net, gz.assign(net, snaps).time_s, gc.snap_points(net, lon, lat))
+    assert cov["indicators"][-1]["covered"] == int((times <= 360).sum())
