@@ -94,6 +94,7 @@ def dispatch(
                 "length_m": a.length_m,
                 "within_target": a.travel_time_s <= ON_SCENE_TARGET_S,
                 "crosses": [c.name for c in crossed],
+                "provinces": list(dict.fromkeys(c.code[:2] + "0000" for c in crossed if c.code)),
                 "cross_border": any(c.code and c.code != home for c in crossed),
                 "estimate": net.estimate,
             }

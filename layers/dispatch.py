@@ -133,7 +133,7 @@ def pick_layer(hexes: pd.DataFrame, lang: str) -> pdk.Layer:
     )
 
 
-def ranked_table(ranked: pd.DataFrame, lang: str) -> pd.DataFrame:
+def ranked_table(ranked: pd.DataFrame, lang: str, names: dict[str, str] | None = None) -> pd.DataFrame:
     """The ranked resources with translated columns for display."""
     if ranked.empty:
         return pd.DataFrame()
@@ -149,6 +149,7 @@ def ranked_table(ranked: pd.DataFrame, lang: str) -> pd.DataFrame:
             t("dis.length_km", lang): (ranked["length_m"] / 1000).round(2),
             t("dis.within_30", lang): [ok if w else late for w in ranked["within_target"]],
             t("dis.crosses", lang): [" → ".join(c) for c in ranked["crosses"]],
+            t("dis.provinces", lang): [" → ".join((names or {}).get(p, p) for p in ps) for ps in ranked["provinces"]],
             t("dis.estimate_col", lang): [estimate_mark(e, lang) for e in ranked["estimate"]],
         }
     )

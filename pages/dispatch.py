@@ -93,6 +93,9 @@ with st.sidebar:
     pool = features[layer_key]
     kinds = st.multiselect(t("dis.kinds", lang), sorted(pool["kind"].unique()), format_func=lambda k: label_or("kind", k, lang), key=f"dis_kinds_{layer_key}", placeholder=t("sit.all", lang))
     departments = st.multiselect(t("sit.department", lang), DEPARTMENTS_ORDER, format_func=lambda d: label_or("dept", d, lang), key="dis_depts", placeholder=t("sit.all_departments", lang))
+    where = st.multiselect(
+        t("dis.jurisdictions", lang), sorted(pool["county_code"].unique()), format_func=lambda c: names.get(c, c), key="dis_where", placeholder=t("sit.all", lang)
+    )
     material, min_q = None, 0.0
     inventory = _shared.table("inventory")
     if layer_key == "stockpiles":
@@ -123,7 +126,7 @@ if net.estimate:
 
 # ---- compute -----------------------------------------------------------------------------
 incident = ss["dis_incident"]
-resources = filter_resources(pool, inventory, kinds=kinds, departments=departments, material=material, min_quantity=min_q)
+resources = filter_resources(pool, inventory, kinds=kinds, departments=departments, jurisdictions=where, material=material, min_quantity=min_q)
 result = None
 if incident is None:
     st.info(t("dis.click_hint", lang))
@@ -149,7 +152,7 @@ if result is not None:
         st.warning(t("dis.none_found", lang))
     else:
         st.subheader(t("dis.results", lang))
-        st.dataframe(ranked_table(result.ranked, lang), hide_index=True, width="stretch")
+        st.dataframe(ranked_table(result.ranked, lang, names), hide_index=True, width="stretch")
 
 # ---- map ---------------------------------------------------------------------------------
 points = [incident] if incident else []

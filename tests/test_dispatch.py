@@ -52,6 +52,7 @@ def test_cross_border_team_is_flagged(approx, store, counties):
     d = dispatch(approx, QINGPU, wujiang, counties=counties, contacts=store.table("contacts"), k=1)
     assert bool(d.ranked["cross_border"].iloc[0])
     assert "吴江区" in d.ranked["crosses"].iloc[0]
+    assert d.ranked["provinces"].iloc[0] == ["320000", "310000"]  # Jiangsu, then Shanghai
     flagged = d.notify[d.notify["cross_border"]]
     assert {"320509", "320000"} <= set(flagged["jurisdiction_code"])
 
@@ -102,8 +103,9 @@ def test_read_closures(tmp_path):
 def page(dataset, monkeypatch):
     monkeypatch.setenv("YRD_DATASET", str(dataset))
     monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
-    at = AppTest.from_file(str(ROOT / "pages" / "dispatch.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
+    at.switch_page("pages/dispatch.py").run()
     assert not at.exception, at.exception
     return at
 
