@@ -1,7 +1,8 @@
-"""Run the benchmarks and write BENCHMARKS.md: ``python -m benchmarks``."""
+"""Run the benchmarks and write BENCHMARKS.md: ``python -m benchmarks [--only NAME]``."""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import logging
 import os
@@ -9,20 +10,32 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import machine, situation
+from benchmarks import machine, network, situation
 
 ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("situation", "network")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split(":")[0])
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, metavar="NAME",
+        help=f"run only this section ({', '.join(SECTIONS)}; repeatable): printed, BENCHMARKS.md is left as it is",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    run = set(args.only or SECTIONS)
     logging.basicConfig(level=logging.WARNING)
-    from data.build import build
+    sections = []
+    if "situation" in run:
+        from data.build import build
 
-    with tempfile.TemporaryDirectory() as tmp:
-        dataset = build(Path(tmp) / "yrd.duckdb")
-        os.environ["YRD_DATASET"] = str(dataset)
-        os.environ["YRD_CONFIG"] = str(ROOT / "tests" / "no-config.toml")
-        sections = [situation.markdown(situation.run(dataset))]
+        with tempfile.TemporaryDirectory() as tmp:
+            dataset = build(Path(tmp) / "yrd.duckdb")
+            os.environ["YRD_DATASET"] = str(dataset)
+            os.environ["YRD_CONFIG"] = str(ROOT / "tests" / "no-config.toml")
+            sections.append(situation.markdown(situation.run(dataset)))
+    if "network" in run:
+        sections.append(network.markdown(network.run()))
     text = "\n".join(
         [
             "# Benchmarks",
@@ -32,11 +45,12 @@ def main() -> int:
             f"- Run: {dt.datetime.now().isoformat(timespec='seconds')}",
             f"- Machine: {machine.describe()}",
             "",
-            *sections,
+            "\n\n".join(sections),
             "",
         ]
     )
-    (ROOT / "BENCHMARKS.md").write_text(text, encoding="utf-8")
+    if not args.only:  # a partial run would drop the other sections' figures
+        (ROOT / "BENCHMARKS.md").write_text(text, encoding="utf-8")
     print(text)
     return 0
 
