@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import machine, network, situation
+from benchmarks import machine, network, planning, situation
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("situation", "network")
+SECTIONS = ("situation", "network", "planning")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
             sections.append(situation.markdown(situation.run(dataset)))
     if "network" in run:
         sections.append(network.markdown(network.run()))
+    if "planning" in run:
+        sections.append(planning.markdown(planning.run()))
     text = "\n".join(
         [
             "# Benchmarks",
