@@ -1,32 +1,52 @@
 """The k resources (teams, stockpiles, bases) that reach an incident fastest by road.
 
-Resources are snapped once (`prepare`); a query is one reverse Dijkstra from the incident's
-edge — travel *to* the incident, so one-way streets count the right way — grown in time
-steps until k resources are settled, so a query explores only the area it needs.
+Resources are snapped once (`prepare`), with their ways onto the network indexed by node; a
+query is one reverse Dijkstra from the incident's edge — travel *to* the incident, so
+one-way streets count the right way — that stops as soon as k resources are settled
+(`geo._kernels.k_nearest`), so it explores only the area it needs.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from geo import _kernels
 from geo.network import Network
-from geo.routing import NoRoute, Route, Snap, assemble, edge_weights, entries, exits, node_path, search, snap, snap_many
-
-#: First time horizon (s) of a query; doubled until k resources are inside it.
-FIRST_HORIZON_S = 600.0
-
+from geo.routing import Access, NoRoute, Route, Snap, assemble, edge_weights, entries, exits, snap, snap_many
 
 @dataclass
 class Prepared:
-    """Resources snapped to a network: `snaps[i]` is None where resource i is off the network."""
+    """Resources snapped to a network: `snaps[i]` is None where resource i is off the network.
+
+    `targets` caches, per weights, the node → (resource, cost) lookup the search uses.
+    """
 
     ids: list[str]
     snaps: list[Snap | None]
     off_network: dict[str, float] = field(default_factory=dict)  # id -> distance (m)
+    _targets: dict = field(default_factory=dict, repr=False)
+
+    def targets(self, net: Network, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[Access]]]:
+        """(ptr, resource, cost) in CSR form over nodes, and each resource's exits, under weights `w`.
+
+        Computed once for the network's own travel times; recomputed for closure weights.
+        """
+        base = w is net.edge_time_s
+        if base and "base" in self._targets:
+            return self._targets["base"]
+        outs = [exits(net, s, w) if s is not None else [] for s in self.snaps]
+        node = np.array([a.node for o in outs for a in o], dtype=np.int64)
+        res = np.array([i for i, o in enumerate(outs) for _ in o], dtype=np.int64)
+        cost = np.array([a.time_s + s.access_time_s for o, s in zip(outs, self.snaps, strict=True) for a in o], dtype=float)
+        order = np.argsort(node, kind="stable")
+        ptr = np.searchsorted(node[order], np.arange(net.n_nodes + 1)).astype(np.int64)
+        out = (ptr, res[order], cost[order], outs)
+        if base:
+            self._targets["base"] = out
+        return out
 
 
 def prepare(net: Network, ids, lon, lat, *, snap_limit_m: float | None = None) -> Prepared:
@@ -34,28 +54,44 @@ def prepare(net: Network, ids, lon, lat, *, snap_limit_m: float | None = None) -
     ids = [str(i) for i in ids]
     snaps, off_by_pos = snap_many(net, lon, lat, limit_m=snap_limit_m)
     off = {ids[i]: d for i, d in off_by_pos.items()}
-    return Prepared(ids, snaps, off)
+    prepared = Prepared(ids, snaps, off)
+    prepared.targets(net, net.edge_time_s)
+    return prepared
 
 
 @dataclass
 class Answer:
-    """One resource's fastest way to the incident."""
+    """One resource's fastest way to the incident; the route geometry is built when first used."""
 
     id: str
     travel_time_s: float
-    length_m: float
-    route: Route = field(repr=False)
+    _build: object = field(repr=False, default=None)
+    _route: Route | None = field(repr=False, default=None)
+
+    @property
+    def route(self) -> Route:
+        if self._route is None:
+            self._route = self._build()
+        return self._route
+
+    @property
+    def length_m(self) -> float:
+        return self.route.length_m
 
 
 def nearest(net: Network, incident: tuple[float, float], resources: Prepared, *, k: int = 5, blocked: np.ndarray | None = None, snap_limit_m: float | None = None) -> list[Answer]:
     """The `k` resources with the shortest road travel time to `incident` (lon, lat; EPSG:4326).
 
-    Unreachable resources (other islands, or cut off by closures in `blocked`) are left out.
+    One reverse Dijkstra from the incident's road that stops once the k fastest resources
+    are settled.  Unreachable resources (other islands, or cut off by closures in
+    `blocked`) are left out.
 
     Raises
     ------
     OffNetwork
         If the incident is beyond the snap limit.
+    NoRoute
+        If the incident's own road is closed.
     """
     if k < 1:
         msg = f"`k` was {k!r}; it must be at least 1."
@@ -66,39 +102,33 @@ def nearest(net: Network, incident: tuple[float, float], resources: Prepared, *,
     if not ins:
         msg = f"the incident's road on network {net.name!r} is closed."
         raise NoRoute(msg)
-    matrix = net.csr(reverse=True, weights=None if w is net.edge_time_s else w)
-    candidates = [(i, s) for i, s in enumerate(resources.snaps) if s is not None]
-    outs = {i: exits(net, s, w) for i, s in candidates}
-    horizon = FIRST_HORIZON_S
-    while True:
-        searches = [search(net, en.node, reverse=True, weights=w, limit_s=horizon, matrix=matrix) for en in ins]
-        times: list[tuple[float, int, object]] = []
-        for i, s in candidates:
-            best = (math.inf, None)
-            if s.edge == target.edge and s.fraction <= target.fraction:
-                best = ((target.fraction - s.fraction) * w[s.edge], ("same",))
-            for ex in outs[i]:
-                for en, sr in zip(ins, searches, strict=True):
-                    t = ex.time_s + sr.dist[ex.node] + en.time_s
-                    if t < best[0]:
-                        best = (t, (ex, en, sr))
-            if math.isfinite(best[0]):
-                times.append((best[0] + s.access_time_s + target.access_time_s, i, best[1]))
-        times.sort(key=lambda x: x[0])
-        # A total within the horizon is exact, and every resource not yet reached takes longer.
-        settled = [x for x in times if x[0] <= horizon]
-        if len(settled) >= k or math.isinf(horizon):
-            break
-        horizon = horizon * 4 if horizon < 86_400 else math.inf
+    ptr, res, cost, outs = resources.targets(net, w)
+    m = net.csr(reverse=True, weights=None if w is net.edge_time_s else w)
+    src = np.array([a.node for a in ins], dtype=np.int64)
+    off = np.array([a.time_s for a in ins], dtype=float)
+    best, via, _, pred = _kernels.k_nearest(m.indptr, m.indices, m.data, src, off, ptr, res, cost, len(resources.snaps), k)
+    totals = best + target.access_time_s
+    # a resource upstream on the incident's own edge drives straight to it
+    direct = {}
+    for i, s in enumerate(resources.snaps):
+        if s is not None and s.edge == target.edge and s.fraction <= target.fraction:
+            t = (target.fraction - s.fraction) * w[s.edge] + s.access_time_s + target.access_time_s
+            if t < totals[i]:
+                totals[i] = t
+                direct[i] = True
+    order = [int(i) for i in np.argsort(totals, kind="stable")[:k] if np.isfinite(totals[i])]
     answers = []
-    for total, i, how in settled[:k]:
+    for i in order:
         s = resources.snaps[i]
-        if how[0] == "same":
-            r = assemble(net, s, target, None, [], None, w)
+        if i in direct:
+            build = (lambda s=s: assemble(net, s, target, None, [], None, w))
         else:
-            ex, en, sr = how
-            r = assemble(net, s, target, ex, node_path(sr, ex.node), en, w)
-        answers.append(Answer(resources.ids[i], float(total), r.length_m, r))
+            node = int(via[i])
+            nodes = _kernels.path_to_root(pred, node)
+            ex = min((a for a in outs[i] if a.node == node), key=lambda a: a.time_s)
+            en = min((a for a in ins if a.node == int(nodes[-1])), key=lambda a: a.time_s)
+            build = (lambda s=s, ex=ex, nodes=nodes, en=en: assemble(net, s, target, ex, nodes.tolist(), en, w))
+        answers.append(Answer(resources.ids[i], float(totals[i]), build))
     return answers
 
 

@@ -16,9 +16,11 @@ import numpy as np
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
+from geo import _kernels
 from geo.network import ACCESS_SPEED_KPH, Network, haversine_m
 
 _NO_PRED = -9999
+_NO_BLOCKED = np.zeros(0, dtype=bool)
 
 
 class OffNetwork(ValueError):
@@ -109,33 +111,15 @@ def snap(net: Network, lon: float, lat: float, *, limit_m: float | None = None, 
     limit = float(net.meta["snap_limit_m"] if limit_m is None else limit_m)
     proj = net.projection
     px, py = (float(a) for a in proj.forward(lon, lat))
-    ox, oy, nx_, ny_ = net.grid_origin
-    nx_, ny_ = int(nx_), int(ny_)
-    cell = float(net.meta["grid_cell_m"])
-    cx, cy = int((px - ox) // cell), int((py - oy) // cell)
-    # distance from the point to the grid rectangle: rings closer than that are empty
-    gap = math.hypot(max(ox - px, 0, px - (ox + nx_ * cell)), max(oy - py, 0, py - (oy + ny_ * cell)))
-    radius = max(0, int(gap // cell))
+    ox, oy, nx_, ny_ = (float(v) for v in net.grid_origin)
     cap = max(limit, 5_000.0) * 10  # search this far to say how far off the network a point is
-    best = None
-    while True:
-        cx0, cx1 = max(cx - radius, 0), min(cx + radius, nx_ - 1)
-        cy0, cy1 = max(cy - radius, 0), min(cy + radius, ny_ - 1)
-        if cx0 <= cx1 and cy0 <= cy1:
-            segs = _segments_in(net, cx0, cx1, cy0, cy1)
-            if blocked is not None and len(segs):
-                segs = segs[~blocked[net.seg_edge[segs]]]
-            if len(segs):
-                best = _nearest_segment(net, segs, px, py)
-                if best[1] <= radius * cell:
-                    break
-        if radius * cell > cap:
-            break
-        radius = radius * 2 + 1
-    if best is None:
+    seg, _, t, sx, sy = _kernels.nearest_segment(
+        px, py, ox, oy, int(nx_), int(ny_), float(net.meta["grid_cell_m"]), net.cell_indptr, net.cell_seg,
+        net.seg_x1, net.seg_y1, net.seg_x2, net.seg_y2, net.seg_edge, _NO_BLOCKED if blocked is None else blocked, cap,
+    )  # fmt: skip
+    if seg < 0:
         msg = f"point ({lon:.6f}, {lat:.6f}) is more than {cap / 1000:.0f} km from every road of network {net.name!r}."
         raise OffNetwork(msg, math.inf)
-    seg, _, t, sx, sy = best
     snap_lon, snap_lat = (float(a) for a in proj.inverse(sx, sy))
     distance = float(haversine_m(lon, lat, snap_lon, snap_lat))
     if distance > limit:
@@ -163,19 +147,6 @@ def snap_many(net: Network, lon, lat, *, limit_m: float | None = None) -> tuple[
             snaps.append(None)
             off[i] = exc.distance_m
     return snaps, off
-
-
-def _nearest_segment(net: Network, segs: np.ndarray, px: float, py: float):
-    x1, y1, x2, y2 = net.seg_x1[segs], net.seg_y1[segs], net.seg_x2[segs], net.seg_y2[segs]
-    dx, dy = x2 - x1, y2 - y1
-    len2 = dx * dx + dy * dy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.where(len2 > 0, ((px - x1) * dx + (py - y1) * dy) / len2, 0.0)
-    t = np.clip(t, 0.0, 1.0)
-    sx, sy = x1 + t * dx, y1 + t * dy
-    d = np.hypot(px - sx, py - sy)
-    i = int(np.argmin(d))
-    return int(segs[i]), float(d[i]), float(t[i]), float(sx[i]), float(sy[i])
 
 
 @dataclass(frozen=True)
@@ -396,18 +367,27 @@ def route(net: Network, origin: tuple[float, float], destination: tuple[float, f
     w = edge_weights(net, blocked)
     o = snap(net, *origin, limit_m=snap_limit_m, blocked=blocked)
     d = snap(net, *destination, limit_m=snap_limit_m, blocked=blocked)
-    best: tuple[float, Access | None, list[int], Access | None] | None = None
-    if o.edge == d.edge and o.fraction <= d.fraction:
-        best = ((d.fraction - o.fraction) * w[o.edge], None, [], None)
-    ins = entries(net, d, w)
-    for ex in exits(net, o, w):
-        s = search(net, ex.node, reverse=False, weights=w)
-        for en in ins:
-            t = ex.time_s + s.dist[en.node] + en.time_s
-            if math.isfinite(t) and (best is None or t < best[0]):
-                best = (t, ex, node_path(s, en.node), en)
-    if best is None:
+    direct = (d.fraction - o.fraction) * w[o.edge] if o.edge == d.edge and o.fraction <= d.fraction else math.inf
+    ins, outs = entries(net, d, w), exits(net, o, w)
+    best = math.inf
+    if ins and outs:
+        # reverse search from the destination that stops when the origin is settled
+        m = net.csr(reverse=True, weights=None if w is net.edge_time_s else w)
+        out_nodes = np.array([a.node for a in outs], dtype=np.int64)
+        order = np.argsort(out_nodes, kind="stable")
+        ptr = np.searchsorted(out_nodes[order], np.arange(net.n_nodes + 1)).astype(np.int64)
+        costs = np.array([a.time_s for a in outs])[order]
+        src = np.array([a.node for a in ins], dtype=np.int64)
+        off = np.array([a.time_s for a in ins])
+        tot, via, _, pred = _kernels.k_nearest(m.indptr, m.indices, m.data, src, off, ptr, np.zeros(len(outs), dtype=np.int64), costs, 1, 1)
+        best = float(tot[0])
+    if not math.isfinite(min(best, direct)):
         msg = f"no road route from ({origin[0]:.6f}, {origin[1]:.6f}) to ({destination[0]:.6f}, {destination[1]:.6f}) on network {net.name!r}."
         raise NoRoute(msg)
-    _, ex, nodes, en = best
-    return assemble(net, o, d, ex, nodes, en, w)
+    if direct <= best:
+        return assemble(net, o, d, None, [], None, w)
+    node = int(via[0])
+    nodes = _kernels.path_to_root(pred, node)
+    ex = min((a for a in outs if a.node == node), key=lambda a: a.time_s)
+    en = min((a for a in ins if a.node == int(nodes[-1])), key=lambda a: a.time_s)
+    return assemble(net, o, d, ex, nodes.tolist(), en, w)

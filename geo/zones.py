@@ -1,8 +1,8 @@
 """Responsibility zones, service areas (isochrones) and cross-border mutual-aid zones.
 
 Every network node is assigned to the facility that reaches it first, in one multi-source
-Dijkstra: a virtual source joined to each facility's way onto the network (with the cost of
-the partial edge) — not one search per facility.  Polygons are unions of the nodes' Voronoi
+Dijkstra (`geo._kernels.multi_source`) started from each facility's ways onto the network
+with the cost of the partial edge — not one search per facility.  Polygons are unions of the nodes' Voronoi
 cells clipped to the study area, so zones tile the area without overlaps, leave gaps only
 where nothing is reachable, and an isochrone contains exactly the nodes within its break.
 """
@@ -15,9 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import sparse
-from scipy.sparse.csgraph import dijkstra
-
+from geo import _kernels
 from geo.network import Network
 from geo.routing import Snap, edge_weights, exits, snap_many
 
@@ -49,38 +47,10 @@ def snap_facilities(net: Network, lon, lat, *, snap_limit_m: float | None = None
 
 
 def multi_source(net: Network, nodes: np.ndarray, offsets: np.ndarray, *, weights: np.ndarray | None = None, limit_s: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
-    """One Dijkstra from many start nodes with start costs: (time per node, index of the start that wins).
-
-    A virtual node N is linked to every start node with its offset; the winning start of a
-    node is found by pointer-jumping up the shortest-path tree.
-    """
-    n = net.n_nodes
-    base = net.csr(weights=None if weights is None or weights is net.edge_time_s else weights)
-    # keep the cheapest offset per start node
-    order = np.lexsort((offsets, nodes))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = nodes[order][1:] != nodes[order][:-1]
-    start_idx = order[first]
-    snodes, soff = nodes[start_idx], offsets[start_idx]
-    extra = sparse.csr_matrix((soff + 1e-12, (np.zeros(len(snodes), dtype=np.int64), snodes)), shape=(1, n + 1))
-    m = sparse.vstack([sparse.hstack([base, sparse.csr_matrix((n, 1))], format="csr"), extra], format="csr")
-    dist, pred = dijkstra(m, directed=True, indices=n, return_predecessors=True, limit=limit_s)
-    dist = dist[:n]
-    pred = pred[:n].astype(np.int64)
-    # the start node above each node: pointer doubling on the shortest-path tree
-    reached = np.isfinite(dist)
-    up = np.where((pred == n) | ~reached | (pred < 0), np.arange(n), pred)
-    for _ in range(64):
-        nxt = up[up]
-        if np.array_equal(nxt, up):
-            break
-        up = nxt
-    root = np.where(reached, up, -1)
-    which = np.full(n, -1, dtype=np.int64)
-    lookup = np.full(n, -1, dtype=np.int64)
-    lookup[snodes] = start_idx
-    which[reached] = lookup[root[reached]]
-    return np.where(reached, np.maximum(dist - 1e-12, 0.0), np.inf), which
+    """One Dijkstra from many start nodes with start costs: (time per node, index of the start that wins)."""
+    m = net.csr(weights=None if weights is None or weights is net.edge_time_s else weights)
+    dist, _, label = _kernels.multi_source(m.indptr, m.indices, m.data, np.asarray(nodes, dtype=np.int64), np.asarray(offsets, dtype=float), float(limit_s))
+    return dist, label
 
 
 def assign(net: Network, snaps: list[Snap | None], *, blocked: np.ndarray | None = None, limit_s: float = np.inf) -> Assignment:

@@ -1,0 +1,242 @@
+"""Compiled Dijkstra kernels (numba) for the hot paths: k-nearest with early exit, multi-source labels.
+
+``scipy.sparse.csgraph.dijkstra`` answers "everything from one source"; dispatch needs
+"stop as soon as the k fastest resources are settled" and zones need "from many sources
+with start costs, and which source won".  Both are a binary-heap Dijkstra over the
+network's CSR arrays; `benchmarks/network.py` measures them against networkx and scipy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _push(heap_d, heap_n, size, d, n):
+    i = size
+    heap_d[i] = d
+    heap_n[i] = n
+    while i > 0:
+        p = (i - 1) >> 1
+        if heap_d[p] <= heap_d[i]:
+            break
+        heap_d[i], heap_d[p] = heap_d[p], heap_d[i]
+        heap_n[i], heap_n[p] = heap_n[p], heap_n[i]
+        i = p
+    return size + 1
+
+
+@njit(cache=True)
+def _pop(heap_d, heap_n, size):
+    d = heap_d[0]
+    n = heap_n[0]
+    size -= 1
+    heap_d[0] = heap_d[size]
+    heap_n[0] = heap_n[size]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            break
+        c = left
+        if left + 1 < size and heap_d[left + 1] < heap_d[left]:
+            c = left + 1
+        if heap_d[i] <= heap_d[c]:
+            break
+        heap_d[i], heap_d[c] = heap_d[c], heap_d[i]
+        heap_n[i], heap_n[c] = heap_n[c], heap_n[i]
+        i = c
+    return d, n, size
+
+
+@njit(cache=True)
+def multi_source(indptr, indices, weights, src_nodes, src_offsets, limit):
+    """Dijkstra from several start nodes with start costs.
+
+    Returns (dist, pred, label): time to each node (inf if unreached within `limit`), the
+    predecessor node (-1 at starts and unreached), and the index of the winning start.
+    """
+    n = len(indptr) - 1
+    dist = np.full(n, np.inf)
+    pred = np.full(n, -1, dtype=np.int64)
+    label = np.full(n, -1, dtype=np.int64)
+    done = np.zeros(n, dtype=np.bool_)
+    cap = len(indices) + len(src_nodes) + 1
+    heap_d = np.empty(cap)
+    heap_n = np.empty(cap, dtype=np.int64)
+    size = 0
+    for i in range(len(src_nodes)):
+        s = src_nodes[i]
+        if src_offsets[i] < dist[s]:
+            dist[s] = src_offsets[i]
+            label[s] = i
+            pred[s] = -1
+            size = _push(heap_d, heap_n, size, src_offsets[i], s)
+    while size > 0:
+        d, u, size = _pop(heap_d, heap_n, size)
+        if done[u] or d > dist[u]:
+            continue
+        if d > limit:
+            dist[u] = np.inf
+            label[u] = -1
+            break
+        done[u] = True
+        for j in range(indptr[u], indptr[u + 1]):
+            v = indices[j]
+            nd = d + weights[j]
+            if nd < dist[v]:
+                dist[v] = nd
+                pred[v] = u
+                label[v] = label[u]
+                size = _push(heap_d, heap_n, size, nd, v)
+    # nodes tentatively labelled beyond the limit are not reached
+    for v in range(n):
+        if not done[v]:
+            dist[v] = np.inf
+            label[v] = -1
+            pred[v] = -1
+    return dist, pred, label
+
+
+@njit(cache=True)
+def k_nearest(indptr, indices, weights, src_nodes, src_offsets, tgt_ptr, tgt_res, tgt_cost, n_res, k):
+    """Reverse search from the incident until the `k` cheapest resources are settled.
+
+    The graph is the *reverse* graph; sources are the incident's entry nodes with their
+    partial-edge costs.  Resource r is reached through node u at cost ``dist[u] +
+    tgt_cost[j]`` for each j in ``tgt_ptr[u]:tgt_ptr[u+1]`` with ``tgt_res[j] == r``.
+    Stops when the k-th best total is not larger than the next node's distance.
+
+    Returns (best total per resource, via node per resource, dist, pred).
+    """
+    n = len(indptr) - 1
+    dist = np.full(n, np.inf)
+    pred = np.full(n, -1, dtype=np.int64)
+    done = np.zeros(n, dtype=np.bool_)
+    best = np.full(n_res, np.inf)
+    via = np.full(n_res, -1, dtype=np.int64)
+    top = np.full(k, np.inf)  # the k best totals (any order), one entry per resource
+    top_r = np.full(k, -1, dtype=np.int64)
+    cap = len(indices) + len(src_nodes) + 1
+    heap_d = np.empty(cap)
+    heap_n = np.empty(cap, dtype=np.int64)
+    size = 0
+    for i in range(len(src_nodes)):
+        s = src_nodes[i]
+        if src_offsets[i] < dist[s]:
+            dist[s] = src_offsets[i]
+            size = _push(heap_d, heap_n, size, src_offsets[i], s)
+    while size > 0:
+        d, u, size = _pop(heap_d, heap_n, size)
+        if done[u] or d > dist[u]:
+            continue
+        # k-th best total so far
+        kth = -np.inf
+        for i in range(k):
+            if top[i] > kth:
+                kth = top[i]
+        if kth <= d:
+            break
+        done[u] = True
+        for j in range(tgt_ptr[u], tgt_ptr[u + 1]):
+            r = tgt_res[j]
+            tot = d + tgt_cost[j]
+            if tot < best[r]:
+                best[r] = tot
+                via[r] = u
+                slot = -1
+                for i in range(k):
+                    if top_r[i] == r:
+                        slot = i
+                        break
+                if slot < 0:
+                    worst = 0
+                    for i in range(1, k):
+                        if top[i] > top[worst]:
+                            worst = i
+                    if tot < top[worst]:
+                        slot = worst
+                if slot >= 0:
+                    top[slot] = tot
+                    top_r[slot] = r
+        for j in range(indptr[u], indptr[u + 1]):
+            v = indices[j]
+            nd = d + weights[j]
+            if nd < dist[v]:
+                dist[v] = nd
+                pred[v] = u
+                size = _push(heap_d, heap_n, size, nd, v)
+    return best, via, dist, pred
+
+
+@njit(cache=True)
+def path_to_root(pred, node):
+    """Nodes from `node` up the predecessor tree to its root (inclusive)."""
+    out = np.empty(len(pred), dtype=np.int64)
+    m = 0
+    while node >= 0:
+        out[m] = node
+        m += 1
+        node = pred[node]
+    return out[:m]
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel once, on a tiny graph."""
+    indptr = np.array([0, 1, 2, 2], dtype=np.int64)
+    indices = np.array([1, 2], dtype=np.int32)
+    w = np.array([1.0, 1.0])
+    multi_source(indptr, indices, w, np.array([0], dtype=np.int64), np.array([0.0]), np.inf)
+    k_nearest(indptr, indices, w, np.array([0], dtype=np.int64), np.array([0.0]), np.array([0, 0, 0, 1], dtype=np.int64), np.array([0], dtype=np.int64), np.array([0.0]), 1, 1)
+    path_to_root(np.array([-1, 0, 1], dtype=np.int64), 2)
+
+
+@njit(cache=True)
+def nearest_segment(px, py, ox, oy, nx, ny, cell, cell_indptr, cell_seg, x1, y1, x2, y2, seg_edge, blocked, max_dist):
+    """Nearest segment to (px, py) in the uniform grid index, searching rings of cells outwards.
+
+    Returns (segment, distance, t along segment, x, y) or segment -1 if none within `max_dist`.
+    Segments of edges with ``blocked[edge]`` are skipped (an empty `blocked` skips none).
+    """
+    cx = int(np.floor((px - ox) / cell))
+    cy = int(np.floor((py - oy) / cell))
+    gx = max(ox - px, 0.0, px - (ox + nx * cell))
+    gy = max(oy - py, 0.0, py - (oy + ny * cell))
+    # a grid cell is at least max(gx, gy) away along one axis: no ring below this holds one
+    radius = max(int(max(gx, gy) // cell) - 1, 0)
+    best_s, best_d, best_t, best_x, best_y = -1, np.inf, 0.0, 0.0, 0.0
+    use_blocked = len(blocked) > 0
+    while True:
+        x0, x_1 = max(cx - radius, 0), min(cx + radius, nx - 1)
+        y0, y_1 = max(cy - radius, 0), min(cy + radius, ny - 1)
+        for row in range(y0, y_1 + 1):
+            for col in range(x0, x_1 + 1):
+                # only the ring: inner cells were searched at smaller radii
+                if radius > 0 and row > cy - radius and row < cy + radius and col > cx - radius and col < cx + radius:
+                    continue
+                c = row * nx + col
+                for j in range(cell_indptr[c], cell_indptr[c + 1]):
+                    s = cell_seg[j]
+                    if use_blocked and blocked[seg_edge[s]]:
+                        continue
+                    dx = x2[s] - x1[s]
+                    dy = y2[s] - y1[s]
+                    l2 = dx * dx + dy * dy
+                    t = 0.0
+                    if l2 > 0:
+                        t = ((px - x1[s]) * dx + (py - y1[s]) * dy) / l2
+                        t = min(max(t, 0.0), 1.0)
+                    qx = x1[s] + t * dx
+                    qy = y1[s] + t * dy
+                    d = np.sqrt((px - qx) ** 2 + (py - qy) ** 2)
+                    if d < best_d or (d == best_d and s < best_s):
+                        best_s, best_d, best_t, best_x, best_y = s, d, t, qx, qy
+        # rings 0..radius hold every segment point closer than radius × cell (the point may
+        # sit anywhere in its own cell, so one ring of slack)
+        if best_s >= 0 and best_d < radius * cell:
+            break
+        if radius * cell > max_dist or (x0 == 0 and y0 == 0 and x_1 == nx - 1 and y_1 == ny - 1 and best_s >= 0):
+            break
+        radius += 1
+    return best_s, best_d, best_t, best_x, best_y
