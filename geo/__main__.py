@@ -8,6 +8,7 @@
     python -m geo zones      --network F --facilities P [--area A.geojson] [--out Z.geojson]
     python -m geo isochrones --network F --facilities P [--breaks 15,30,60] [--per-facility] [--out I.geojson]
     python -m geo coverage   --network F --facilities P --demand D.geojson [--threshold-min 60] [--by FIELD]
+    python -m geo plan       --network F --model mclp|lscp|pmedian --candidates C --demand D [--facilities P] [--p N] [--service-min 60] [--max-time S]
 
 `F` is an OSM file (.osm, .osm.bz2, .osm.pbf; built on the fly), a built network folder, or
 the name of a network under the networks folder (default: ``networks/`` beside the dataset).
@@ -286,6 +287,46 @@ def cmd_coverage(args) -> dict:
     return {"network": net.name, "estimate": net.estimate, "threshold_min": args.threshold_min, "indicators": json.loads(table.to_json(orient="records", force_ascii=False))}
 
 
+def cmd_plan(args) -> dict:
+    import geopandas as gpd
+
+    from geo import planning
+
+    net = open_network(args.network)
+    cand_ids, cand_lon, cand_lat = read_resources(args.candidates, args.crs)
+    existing_ids: list[str] = []
+    if args.facilities:
+        fac_ids, fac_lon, fac_lat = read_resources(args.facilities, args.crs)
+        existing_ids = [str(i) for i in fac_ids]
+        cand_ids = np.concatenate([np.asarray(cand_ids, dtype=object), np.asarray(existing_ids, dtype=object)])
+        cand_lon, cand_lat = np.concatenate([cand_lon, fac_lon]), np.concatenate([cand_lat, fac_lat])
+    demand = gpd.read_file(args.demand)
+    if not (demand.geom_type == "Point").all():
+        msg = f"`--demand` file {args.demand} must hold points."
+        raise CliError(msg)
+    d_lon, d_lat = gcrs.to_wgs84(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy(), args.crs)
+    w = demand["weight"].to_numpy(dtype=float) if "weight" in demand.columns else None
+    service_s = args.service_min * 60
+    limit = service_s if args.model != "pmedian" else np.inf
+    cost = planning.cost_matrix(net, d_lon, d_lat, cand_lon, cand_lat, limit_s=limit)
+    existing = list(range(len(cand_ids) - len(existing_ids), len(cand_ids)))
+    result = planning.plan(args.model, cost, w, p=args.p, service_s=service_s, existing=existing or None, time_limit_s=args.max_time)
+    ids = np.asarray(cand_ids, dtype=object)
+    return {
+        "network": net.name,
+        "estimate": net.estimate,
+        "model": result.model,
+        "chosen": [str(i) for i in ids[result.chosen]],
+        "existing": existing_ids,
+        "objective": result.objective,
+        "status": result.status,
+        "mip_gap": result.mip_gap,
+        "runtime_s": round(result.runtime_s, 3),
+        "covered_share": float(np.mean(result.covered)) if len(result.covered) else None,
+        "uncoverable": [int(i) for i in result.uncoverable],
+    }
+
+
 def cmd_list(args) -> dict:
     folder = Path(args.dir) if args.dir else default_networks_dir()
     return {"networks": [{k: m[k] for k in ("name", "source", "estimate", "n_nodes", "n_edges", "created", "path")} for m in gn.list_networks(folder)]}
@@ -331,6 +372,16 @@ def main(argv: list[str] | None = None) -> int:
         if name == "isochrones":
             p.add_argument("--breaks", default="15,30,60", help="minutes, comma-separated")
             p.add_argument("--per-facility", action="store_true", help="also one set of bands per facility")
+    p = sub.add_parser("plan", help="choose sites for new bases: mclp, lscp or pmedian (exact, HiGHS)")
+    p.add_argument("--network", required=True)
+    p.add_argument("--model", choices=("mclp", "lscp", "pmedian"), required=True)
+    p.add_argument("--candidates", required=True, help="GeoJSON points (id or name) or CSV with id, lon, lat")
+    p.add_argument("--demand", required=True, help="GeoJSON points, optional `weight` property")
+    p.add_argument("--facilities", help="existing bases (always open), same formats as --candidates")
+    p.add_argument("--p", type=int, help="number of new sites (mclp, pmedian)")
+    p.add_argument("--service-min", type=float, default=60.0, help="coverage threshold (mclp, lscp)")
+    p.add_argument("--max-time", type=float, default=60.0, help="solver time limit (s)")
+    p.add_argument("--crs", choices=gcrs.CRS_NAMES, default="wgs84")
     p = sub.add_parser("build", help="build and save a network from an OSM file (or download it for a polygon)")
     p.add_argument("--osm", help="OSM file: .osm, .osm.bz2 or .osm.pbf")
     p.add_argument("--polygon", help="GeoJSON polygon to download drivable roads for (needs internet)")
@@ -343,11 +394,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     commands = {
         "route": cmd_route, "nearest": cmd_nearest, "network": cmd_network, "build": cmd_build, "list": cmd_list,
-        "zones": cmd_zones, "isochrones": cmd_isochrones, "coverage": cmd_coverage,
+        "zones": cmd_zones, "isochrones": cmd_isochrones, "coverage": cmd_coverage, "plan": cmd_plan,
     }  # fmt: skip
     try:
         out = commands[args.command](args)
-    except (CliError, gn.NetworkError, routing.OffNetwork, routing.NoRoute, ValueError) as exc:
+    except (CliError, gn.NetworkError, routing.OffNetwork, routing.NoRoute, ValueError) as exc:  # SolverError is a ValueError
         kind = "off_network" if isinstance(exc, routing.OffNetwork) else "no_route" if isinstance(exc, routing.NoRoute) else "error"
         payload = {"error": kind, "message": str(exc)}
         if isinstance(exc, routing.OffNetwork):
