@@ -1,24 +1,88 @@
-"""Command line: ``python -m data build [--out PATH]``."""
+"""Command line: ``python -m data build|import|export|template|imports|remove``.
+
+::
+
+    python -m data build [--out PATH]
+    python -m data import FILE --layer L [--crs wgs84|gcj02|bd09|EPSG:N] [--mode all|valid] [--encoding E] --report R.json
+    python -m data export --layer L|all --out F
+    python -m data template --layer L --out F
+    python -m data imports
+    python -m data remove IMPORT_ID
+
+``import`` exits with status 1 when nothing was imported (the report says why, row by
+row), 3 when the workspace is held by a running app.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 from data import build as build_mod
 from data import store
 
+#: Exit status when nothing was imported / when the workspace is unusable.
+EXIT_NOTHING_IMPORTED = 1
+EXIT_WORKSPACE = 3
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m data", description="Build and manage the embedded dataset.")
+
+def _parser() -> argparse.ArgumentParser:
+    from data.exporters import EXPORT_FORMATS
+    from data.fields import IMPORT_LAYERS
+    from data.importers import MODES
+    from data.readers import ENCODINGS
+
+    parser = argparse.ArgumentParser(prog="python -m data", description="Build the embedded dataset; import and export users' data.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_build = sub.add_parser("build", help="build the embedded dataset (offline) from installed packages and data/samples")
     p_build.add_argument("--out", help=f"output DuckDB file (default {store.dataset_path()})")
     p_build.add_argument("--samples", help="folder of sample CSVs (default data/samples)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    def places(p):
+        p.add_argument("--dataset", help="embedded dataset (default $YRD_DATASET or data/build/yrd.duckdb)")
+        p.add_argument("--workspace", help="user-data workspace (default $YRD_WORKSPACE or data/build/workspace.duckdb)")
+
+    p_imp = sub.add_parser("import", help="check a file and import it into the workspace, in one transaction")
+    p_imp.add_argument("file", help="CSV, XLSX, GeoJSON, GeoPackage or zipped Shapefile")
+    p_imp.add_argument("--layer", required=True, choices=IMPORT_LAYERS)
+    p_imp.add_argument("--crs", default="auto", help="auto (from the file, else WGS84), wgs84, cgcs2000, gcj02, bd09 or EPSG:N")
+    p_imp.add_argument("--mode", default="all", choices=MODES, help="all: any bad row refuses the file; valid: import the valid rows")
+    p_imp.add_argument("--encoding", default="auto", choices=ENCODINGS)
+    p_imp.add_argument("--sheet", help="sheet (XLSX), layer (GeoPackage) or shapefile (zip) to read")
+    p_imp.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN", help="map a field to a file column (repeatable; COLUMN empty to unmap)")
+    p_imp.add_argument("--report", required=True, help="write the report (every row's outcome) to this JSON file")
+    p_imp.add_argument("--who", default=None, help="who imports (default: the login name)")
+    p_imp.add_argument("--source", default="", help="where the data comes from")
+    p_imp.add_argument("--licence", default="", help="licence or terms of use of the data")
+    places(p_imp)
+
+    p_exp = sub.add_parser("export", help="export a layer (or 'all') to GeoJSON, GeoPackage, CSV or XLSX")
+    p_exp.add_argument("--layer", required=True, choices=(*IMPORT_LAYERS, "all"))
+    p_exp.add_argument("--out", required=True, help="output file; the format follows the extension")
+    p_exp.add_argument("--format", choices=EXPORT_FORMATS, help="format when the extension does not say")
+    p_exp.add_argument("--origin", help="only records of this origin ('base' or an import id)")
+    places(p_exp)
+
+    p_tpl = sub.add_parser("template", help="write an empty import template for a layer (.xlsx or .csv)")
+    p_tpl.add_argument("--layer", required=True, choices=IMPORT_LAYERS)
+    p_tpl.add_argument("--out", required=True)
+
+    p_list = sub.add_parser("imports", help="list the imports in the workspace")
+    places(p_list)
+    p_rm = sub.add_parser("remove", help="remove one import (its records and provenance) from the workspace")
+    p_rm.add_argument("import_id")
+    places(p_rm)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.command == "build" else logging.WARNING, format="%(message)s")
     if args.command == "build":
         start = time.perf_counter()
         kwargs = {"samples_dir": build_mod.Path(args.samples)} if args.samples else {}
@@ -28,6 +92,112 @@ def main(argv: list[str] | None = None) -> int:
             print(f"数据集构建失败 / build failed: {exc}", file=sys.stderr)
             return 1
         print(f"dataset built: {path} in {time.perf_counter() - start:.1f} s")
+        return 0
+    if args.command == "template":
+        from data.exporters import template
+
+        fmt = Path(args.out).suffix.lower().lstrip(".")
+        try:
+            Path(args.out).write_bytes(template(args.layer, fmt))
+        except ValueError as exc:
+            print(f"template: {exc}", file=sys.stderr)
+            return 2
+        print(f"template for {args.layer} written to {args.out}")
+        return 0
+    return _with_store(args)
+
+
+def _with_store(args) -> int:
+    from data.workspace import Workspace, WorkspaceError
+
+    try:
+        workspace = Workspace(args.workspace)
+    except WorkspaceError as exc:
+        print(f"工作区不可用 / {exc}", file=sys.stderr)
+        return EXIT_WORKSPACE
+    try:
+        with store.Store(args.dataset, workspace=workspace) as st:
+            return {"import": _import, "export": _export, "imports": _list, "remove": _remove}[args.command](args, st, workspace)
+    except store.DatasetError as exc:
+        print(f"数据集不可用 / {exc}", file=sys.stderr)
+        return 1
+    except WorkspaceError as exc:
+        print(f"工作区写入失败 / {exc}", file=sys.stderr)
+        return EXIT_WORKSPACE
+    finally:
+        workspace.close()
+
+
+def _import(args, st, workspace) -> int:
+    from data.importers import ImportRejected, import_file, rejected_report
+
+    mapping = {}
+    for item in args.map:
+        field, sep, column = item.partition("=")
+        if not sep:
+            print(f"`--map` was {item!r}; write FIELD=COLUMN.", file=sys.stderr)
+            return 2
+        mapping[field.strip()] = column or None
+    report_path = Path(args.report)
+    try:
+        report = import_file(
+            args.file, args.layer, store=st, workspace=workspace, crs=args.crs, mode=args.mode,
+            encoding=args.encoding, sheet=args.sheet, mapping=mapping, who=args.who or getpass.getuser(),
+            source=args.source, licence=args.licence,
+        )
+    except ImportRejected as exc:
+        report_path.write_text(json.dumps(rejected_report(Path(args.file).name, args.layer, exc.issue), ensure_ascii=False, indent=1), encoding="utf-8")
+        print(f"导入失败 / import refused: {exc}", file=sys.stderr)
+        return EXIT_NOTHING_IMPORTED
+    except (ValueError, OSError) as exc:
+        print(f"导入失败 / import refused: {exc}", file=sys.stderr)
+        return 2
+    report_path.write_text(report.to_json(), encoding="utf-8")
+    for warning in report.warnings:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    shown = list(report.reasons.items())[:10]
+    for k, issues in shown:
+        print(f"row {report.rows['row'].iat[k]}: rejected: {'; '.join(i.message for i in issues)}", file=sys.stderr)
+    if report.n_rejected > len(shown):
+        print(f"... {report.n_rejected - len(shown)} more rejected rows in {report_path}", file=sys.stderr)
+    if not report.committed:
+        print(f"nothing imported: {report.error.message if report.error else 'no rows'} Report: {report_path}", file=sys.stderr)
+        return EXIT_NOTHING_IMPORTED
+    print(f"imported {report.n_imported:,} of {report.total:,} rows into {report.layer} (import {report.import_id}); report: {report_path}")
+    return 0
+
+
+def _export(args, st, workspace) -> int:
+    from data.exporters import DATASET_FORMATS, EXPORT_FORMATS, export_dataset, export_layer
+
+    out = Path(args.out)
+    fmt = args.format or {".json": "geojson"}.get(out.suffix.lower(), out.suffix.lower().lstrip("."))
+    allowed = DATASET_FORMATS if args.layer == "all" else EXPORT_FORMATS
+    if fmt not in allowed:
+        print(f"`--out` {out.name!r} gives format {fmt!r}; expected one of {allowed} (or pass --format).", file=sys.stderr)
+        return 2
+    data = export_dataset(st, fmt) if args.layer == "all" else export_layer(st, args.layer, fmt, origin=args.origin)
+    out.write_bytes(data)
+    print(f"exported {args.layer} to {out} ({len(data) / 1024:,.0f} KiB)")
+    return 0
+
+
+def _list(args, st, workspace) -> int:
+    imports = workspace.imports()
+    if imports.empty:
+        print("no imports in the workspace")
+    for r in imports.itertuples():
+        print(f"{r.import_id}  {r.layer:<10} {r.rows_accepted:>7,} of {r.rows_total:>7,} rows  {r.file_name}  {r.crs}  by {r.who} at {r.imported_at}")
+    return 0
+
+
+def _remove(args, st, workspace) -> int:
+    try:
+        n = workspace.remove(args.import_id)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"removed import {args.import_id} ({n:,} records)")
     return 0
 
 

@@ -388,6 +388,13 @@ def provenance(counts: dict[str, int]) -> pd.DataFrame:
     return df
 
 
+def add_jurisdiction_columns(frame: pd.DataFrame, names: dict[str, str]) -> None:
+    """Add ``province_code``, ``city_code`` and ``county_name`` to `frame` (in place) from its ``county_code``."""
+    frame["province_code"] = frame["county_code"].str[:2] + "0000"
+    frame["city_code"] = frame["county_code"].str[:4] + "00"
+    frame["county_name"] = frame["county_code"].map(names)
+
+
 def build(out: str | Path | None = None, *, samples_dir: Path = SAMPLES_DIR) -> Path:
     """Build the dataset into `out` (default `data.store.dataset_path()`) and return its path."""
     jur = load_jurisdictions()
@@ -397,9 +404,7 @@ def build(out: str | Path | None = None, *, samples_dir: Path = SAMPLES_DIR) -> 
     names = dict(zip(jur["code"], jur["name"], strict=True))
     jur["parent_name"] = jur["parent_code"].map(names).fillna("")
     for frame in (places, *(samples[n] for n in store.POINT_LAYERS)):
-        frame["province_code"] = frame["county_code"].str[:2] + "0000"
-        frame["city_code"] = frame["county_code"].str[:4] + "00"
-        frame["county_name"] = frame["county_code"].map(names)
+        add_jurisdiction_columns(frame, names)
     tables: dict[str, pd.DataFrame] = {"jurisdictions": jur, "places": places, **samples}
     tables["provenance"] = provenance({k: len(v) for k, v in tables.items()})
     path = store.write_dataset(store.dataset_path(out), tables)

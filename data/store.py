@@ -11,11 +11,15 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import geopandas as gpd
 import pandas as pd
 import shapely
+
+if TYPE_CHECKING:
+    from data.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,12 @@ def _to_frame(gdf: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(gdf)
 
 
+def with_geometry(df: pd.DataFrame, column: str = "_wkb") -> gpd.GeoDataFrame:
+    """`df` with its WKB `column` (as DuckDB's ``ST_AsWKB`` returns it) turned into the geometry (EPSG:4326)."""
+    geometry = shapely.from_wkb(df.pop(column).map(bytes).to_numpy())
+    return gpd.GeoDataFrame(df, geometry=geometry, crs=4326)
+
+
 def write_dataset(path: str | os.PathLike, tables: Mapping[str, pd.DataFrame]) -> Path:
     """Write `tables` into a new DuckDB file at `path`, atomically.
 
@@ -123,6 +133,9 @@ class Store:
     ----------
     path : path-like, optional
         Dataset file; default from `dataset_path`.
+    workspace : data.workspace.Workspace, optional
+        Users' imported records: `layer` and `table` then return the dataset's records
+        followed by the imported ones, with an ``origin`` column ('base' or the import id).
 
     Raises
     ------
@@ -131,8 +144,9 @@ class Store:
         schema version.  The message says to run ``make data``.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, *, workspace: Workspace | None = None):
         self.path = dataset_path(path)
+        self.workspace = workspace
         if not self.path.exists():
             msg = f"dataset not found at {self.path}; build it with `{REBUILD_HINT}`."
             raise DatasetError(msg)
@@ -176,9 +190,15 @@ class Store:
         cols = self._query(f'SELECT * FROM "{table}" LIMIT 0').columns
         geom_cols = [c for c in cols if c == "geom" or c.startswith("geom_")]
         plain = ", ".join(f'"{c}"' for c in cols if c not in geom_cols)
-        df = self._query(f'SELECT {plain}, ST_AsWKB("{geom}") AS _wkb FROM "{table}" {where}', params)
-        geometry = shapely.from_wkb(df.pop("_wkb").map(bytes).to_numpy())
-        return gpd.GeoDataFrame(df, geometry=geometry, crs=4326)
+        return with_geometry(self._query(f'SELECT {plain}, ST_AsWKB("{geom}") AS _wkb FROM "{table}" {where}', params))
+
+    def _with_imports(self, base: pd.DataFrame, name: str) -> pd.DataFrame:
+        """`base` records (origin 'base') followed by the workspace's records of `name`."""
+        base["origin"] = "base"
+        if self.workspace is None or name == "places":
+            return base
+        imported = self.workspace.provenance() if name == "provenance" else self.workspace.layer(name)
+        return base if imported.empty else pd.concat([base, imported[base.columns]], ignore_index=True)
 
     def jurisdictions(self, level: str | None = None, *, detail: str = "display") -> gpd.GeoDataFrame:
         """Jurisdiction polygons (EPSG:4326), all or of one `level` ('province', 'city', 'county').
@@ -200,20 +220,32 @@ class Store:
         return self._geo_query("jurisdictions", where + " ORDER BY code", params, geom=columns[detail])
 
     def layer(self, name: str) -> gpd.GeoDataFrame:
-        """A point layer ('places' or one of `POINT_LAYERS`) as a GeoDataFrame (EPSG:4326)."""
+        """A point layer ('places' or one of `POINT_LAYERS`) as a GeoDataFrame (EPSG:4326), imported records included."""
         allowed = ("places", *POINT_LAYERS)
         if name not in allowed:
             msg = f"`name` was {name!r} but is expected to be in {allowed}."
             raise ValueError(msg)
-        return self._geo_query(name, "ORDER BY id")
+        return self._with_imports(self._geo_query(name, "ORDER BY id"), name)
 
     def table(self, name: str) -> pd.DataFrame:
-        """A non-spatial table: 'inventory', 'contacts' or 'provenance'."""
+        """A non-spatial table: 'inventory', 'contacts' or 'provenance' (one row per import added)."""
         allowed = ("inventory", "contacts", "provenance")
         if name not in allowed:
             msg = f"`name` was {name!r} but is expected to be in {allowed}."
             raise ValueError(msg)
-        return self._query(f'SELECT * FROM "{name}"')
+        return self._with_imports(self._query(f'SELECT * FROM "{name}"'), name)
+
+    def closures(self) -> gpd.GeoDataFrame:
+        """Road-closure areas imported by users (id, name, reason, origin; polygons, EPSG:4326)."""
+        from data.workspace import empty_layer
+
+        return empty_layer("closures") if self.workspace is None else self.workspace.layer("closures")
+
+    def imports(self) -> pd.DataFrame:
+        """One row per import into the workspace (who, when, file, CRS, counts); empty without a workspace."""
+        from data.workspace import IMPORT_COLUMNS
+
+        return pd.DataFrame(columns=list(IMPORT_COLUMNS)) if self.workspace is None else self.workspace.imports()
 
     def built_at(self) -> str:
         """When the dataset was built (ISO time)."""

@@ -23,6 +23,15 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def workspace_path(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own empty user-data workspace ($YRD_WORKSPACE), never the developer's
+    data/build/workspace.duckdb, and never one that a served app of another test holds."""
+    path = tmp_path_factory.mktemp("workspace") / "workspace.duckdb"
+    monkeypatch.setenv("YRD_WORKSPACE", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory) -> Path:
     """The embedded dataset, built from the real sources into a temporary file for this run."""

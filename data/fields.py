@@ -1,0 +1,229 @@
+"""What each importable layer holds: fields, their types, header aliases (Chinese and English) and value aliases.
+
+`suggest_mapping` proposes which column of a user's file feeds each field, from the header
+names; `normalise_department` and `normalise_value` read coded values written as codes or
+as the Chinese words departments use (消防救援 → ``fire``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from data.build import _INTEGER, _KINDS, _OPTIONAL, DEPARTMENTS, SAMPLE_SCHEMAS
+from data.store import POINT_LAYERS
+
+#: Layers that users can import into the workspace, in display order.
+IMPORT_LAYERS = (*POINT_LAYERS, "inventory", "contacts", "closures")
+#: Polygon layers (geometry from the file, or WKT in a ``wkt`` column of CSV/XLSX).
+POLYGON_LAYERS = ("closures",)
+#: Non-spatial tables.
+TABLE_LAYERS = ("inventory", "contacts")
+#: Columns of the closures table (besides geometry).
+CLOSURE_FIELDS = ("id", "name", "reason")
+#: The default `data_status` of imported records that do not state one.
+IMPORTED_LABEL = "导入"
+#: Longest accepted text value (characters).
+MAX_TEXT = 200
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a layer.
+
+    `kind` is 'id', 'text', 'number' (lon/lat), 'integer' (non-negative), 'positive',
+    'department', 'coded' (kind/status/risk: known values or text), 'county' (county code),
+    'jurisdiction' (any jurisdiction code), 'ref' (an id of another layer) or 'wkt'.
+    """
+
+    name: str
+    kind: str
+    required: bool
+    target: str = ""  # layer referred to by a 'ref' field
+
+
+def _kind_of(layer: str, name: str) -> str:
+    special = {
+        "id": "id", "lon": "number", "lat": "number", "department": "department", "county_code": "county",
+        "jurisdiction_code": "jurisdiction", "quantity": "positive", "kind": "coded", "status": "coded",
+        "risk_level": "coded", "stockpile_id": "ref", "base_id": "ref",
+    }
+    if name in _INTEGER:
+        return "integer"
+    return special.get(name, "text")
+
+
+def fields(layer: str) -> tuple[Field, ...]:
+    """The fields of `layer` (one of `IMPORT_LAYERS`), in template order."""
+    if layer not in IMPORT_LAYERS:
+        msg = f"`layer` was {layer!r} but is expected to be in {IMPORT_LAYERS}."
+        raise ValueError(msg)
+    if layer == "closures":
+        return (Field("id", "id", True), Field("name", "text", True), Field("reason", "text", False), Field("wkt", "wkt", True))
+    # What a user's file must give: identity, name, department, position and the counts the map sums.
+    optional = {"kind", "owner", "county_code", "data_status", "status", "risk_level", *_OPTIONAL.get(layer, ())}
+    targets = {"stockpile_id": "stockpiles", "base_id": "bases"}
+    return tuple(
+        Field(name, _kind_of(layer, name), name not in optional, targets.get(name, "")) for name in SAMPLE_SCHEMAS[layer]
+    )
+
+
+#: Header names that suggest each field (compared after `normalise_header`).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "编号", "编码", "序号", "标识码", "唯一编号", "唯一标识", "fid", "no"),
+    "name": ("name", "名称", "名字", "单位名称", "队伍名称", "场所名称", "仓库名称", "储备点名称", "项目名称", "基地名称", "隐患名称", "危险源名称", "标题", "title"),
+    "kind": ("kind", "type", "类别", "类型", "种类", "分类", "队伍类型", "场所类型", "物资类型", "项目类型"),
+    "department": ("department", "dept", "部门", "责任部门", "主管部门", "行业部门", "所属部门", "行业主管部门"),
+    "owner": ("owner", "权属单位", "所属单位", "管理单位", "责任单位", "隶属单位", "建设单位"),
+    "county_code": ("county_code", "countycode", "区县代码", "县区代码", "区县编码", "行政区划代码", "区划代码", "行政区代码", "adcode"),
+    "lon": ("lon", "lng", "long", "longitude", "x", "经度", "东经", "经度坐标", "x坐标", "横坐标"),
+    "lat": ("lat", "latitude", "y", "纬度", "北纬", "纬度坐标", "y坐标", "纵坐标"),
+    "members": ("members", "人数", "队员人数", "队员数", "人员数", "人员数量", "编制人数", "队伍人数"),
+    "base_id": ("base_id", "baseid", "基地编号", "所属基地", "所属基地编号"),
+    "capacity_persons": ("capacity_persons", "capacity", "容纳人数", "可容纳人数", "容量", "避难人数", "容纳能力"),
+    "risk_level": ("risk_level", "risklevel", "risk", "风险等级", "风险级别", "危险等级"),
+    "status": ("status", "状态", "建设状态", "项目状态"),
+    "data_status": ("data_status", "datastatus", "数据性质", "数据状态"),
+    "stockpile_id": ("stockpile_id", "stockpileid", "储备点编号", "仓库编号", "储备库编号", "储备点"),
+    "material": ("material", "物资", "物资名称", "品名", "物资品名"),
+    "quantity": ("quantity", "qty", "数量", "库存", "库存数量", "储备数量"),
+    "jurisdiction_code": ("jurisdiction_code", "jurisdictioncode", "行政区划代码", "区划代码", "辖区代码", "adcode"),
+    "unit": ("unit", "单位"),
+    "role": ("role", "岗位", "职务", "角色"),
+    "duty_phone": ("duty_phone", "dutyphone", "phone", "tel", "值班电话", "电话", "联系电话"),
+    "reason": ("reason", "原因", "封闭原因", "事由"),
+    "wkt": ("wkt", "geometry", "geom", "几何", "范围", "封闭范围"),
+}
+#: Where a word means something else in one layer.
+LAYER_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("inventory", "unit"): ("unit", "计量单位", "单位"),
+    ("contacts", "unit"): ("unit", "单位", "单位名称", "机构", "机构名称"),
+}
+
+_PARENS = re.compile(r"\(.*?\)|\[.*?\]|【.*?】")
+_STRIP = re.compile(r"[\s_\-\.:：/\\*]+")
+
+
+def normalise_header(text: str) -> str:
+    """A header name for comparison: NFKC, lower case, no bracketed units, spaces or punctuation."""
+    s = unicodedata.normalize("NFKC", str(text)).lower()
+    s = _PARENS.sub("", s)
+    return _STRIP.sub("", s)
+
+
+def _aliases(layer: str, name: str) -> tuple[str, ...]:
+    return tuple(normalise_header(a) for a in LAYER_ALIASES.get((layer, name), ALIASES.get(name, (name,))))
+
+
+def _score(header: str, aliases: tuple[str, ...]) -> int:
+    """300 for an exact alias, 200 + its length for a Chinese alias inside the header, else 0."""
+    if header in aliases:
+        return 300
+    # A longer alias contained in the header is the better hint ('队员人数' over '人数').
+    found = [len(a) for a in aliases if len(a) >= 2 and not a.isascii() and a in header]
+    return 200 + max(found) if found else 0
+
+
+def suggest_mapping(columns: list[str], layer: str, *, has_geometry: bool = False) -> dict[str, str | None]:
+    """For each field of `layer`, the file column that probably holds it (None when no header fits).
+
+    Each column is used once; exact alias matches win over partial ones.  With
+    `has_geometry` (a spatial file), lon/lat/wkt are left unmapped: the geometry is used.
+    """
+    names = [f.name for f in fields(layer) if not (has_geometry and f.name in ("lon", "lat", "wkt"))]
+    headers = {c: normalise_header(c) for c in columns}
+    candidates = sorted(
+        ((_score(h, _aliases(layer, n)), -i, n, c) for i, n in enumerate(names) for c, h in headers.items()),
+        reverse=True,
+    )
+    mapping: dict[str, str | None] = {n: None for n in names}
+    used: set[str] = set()
+    for score, _, name, column in candidates:
+        if score and mapping[name] is None and column not in used:
+            mapping[name] = column
+            used.add(column)
+    return {f.name: mapping.get(f.name) for f in fields(layer)}
+
+
+def looks_like_header(cells: list[str]) -> bool:
+    """True when at least two cells are known field names (a header row, not a title or data)."""
+    known = {a for names in (*ALIASES.values(), *LAYER_ALIASES.values()) for a in map(normalise_header, names)}
+    return sum(normalise_header(c) in known for c in cells if str(c).strip()) >= 2
+
+
+#: Words in a department value and the department code they mean, checked in order.
+DEPARTMENT_WORDS: tuple[tuple[str, str], ...] = (
+    ("消防", "fire"), ("fire", "fire"),
+    ("公安", "police"), ("交警", "police"), ("police", "police"),
+    ("交通", "transport"), ("transport", "transport"),
+    ("水利", "water"), ("水务", "water"), ("water", "water"),
+    ("气象", "weather"), ("weather", "weather"),
+    ("自然资源", "natural_resources"), ("规划", "natural_resources"), ("natural", "natural_resources"),
+    ("卫生", "health"), ("卫健", "health"), ("health", "health"),
+    ("应急", "emergency"), ("emergency", "emergency"),
+)
+
+
+def normalise_department(value: str) -> str | None:
+    """The department code of `value` (a code, or e.g. '消防救援支队'); None when unknown."""
+    s = unicodedata.normalize("NFKC", str(value)).strip().lower()
+    if s in DEPARTMENTS:
+        return s
+    return next((code for word, code in DEPARTMENT_WORDS if word in s), None) if s else None
+
+
+#: Words that mean a coded value, per field (layer-specific for `kind`), checked in order.
+VALUE_WORDS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("projects", "kind"): (("铁路", "rail"), ("轨道", "rail"), ("公路", "road"), ("道路", "road"), ("桥", "road"), ("水利", "water"), ("生态", "ecology"), ("环境", "ecology"), ("能源", "energy"), ("电", "energy")),
+    ("bases", "kind"): (("危化", "hazchem"), ("危险化学", "hazchem"), ("水域", "water_rescue"), ("水上", "water_rescue"), ("综合", "comprehensive")),
+    ("teams", "kind"): (("消防", "fire"), ("专业", "professional"), ("乡镇", "township"), ("街道", "township"), ("社会", "social"), ("志愿", "social")),
+    ("stockpiles", "kind"): (("防汛", "flood_control"), ("防洪", "flood_control"), ("危化", "hazchem"), ("医疗", "medical"), ("药品", "medical"), ("综合", "general"), ("通用", "general"), ("生活", "general")),
+    ("hazards", "kind"): (("危化", "hazchem_plant"), ("化工", "hazchem_plant"), ("易涝", "flood_prone"), ("内涝", "flood_prone"), ("洪", "flood_prone"), ("地质", "geological"), ("滑坡", "geological"), ("崩塌", "geological"), ("泥石流", "geological"), ("水库", "dam_reservoir"), ("堤", "dam_reservoir"), ("坝", "dam_reservoir"), ("管线", "pipeline"), ("管道", "pipeline"), ("港", "port"), ("码头", "port")),
+    ("shelters", "kind"): (("室内", "indoor"), ("室外", "outdoor"), ("广场", "outdoor"), ("公园", "outdoor"), ("绿地", "outdoor")),
+    ("projects", "status"): (("规划", "planning"), ("前期", "planning"), ("在建", "construction"), ("建设中", "construction"), ("施工", "construction"), ("建成", "operating"), ("运营", "operating"), ("投用", "operating")),
+    ("hazards", "risk_level"): (("重大", "major"), ("较大", "high"), ("一般", "medium")),
+}
+#: Allowed codes of the coded fields other than `kind`.
+_CODES: dict[str, tuple[str, ...]] = {"status": ("planning", "construction", "operating"), "risk_level": ("major", "high", "medium")}
+
+
+def allowed_values(layer: str, name: str) -> tuple[str, ...]:
+    """The codes a coded field of `layer` knows ('kind', 'status', 'risk_level')."""
+    return _KINDS.get(layer, ()) if name == "kind" else _CODES.get(name, ())
+
+
+def normalise_value(layer: str, name: str, value: str) -> str | None:
+    """The code of a coded `value` (a code, or a Chinese word for it); None when unknown."""
+    s = unicodedata.normalize("NFKC", str(value)).strip()
+    if s.lower() in allowed_values(layer, name):
+        return s.lower()
+    return next((code for word, code in VALUE_WORDS.get((layer, name), ()) if word in s), None) if s else None
+
+
+#: What each field means, for the template's 说明 sheet: (Chinese, English).
+DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    "id": ("唯一编号，不可与已有记录重复", "unique id, not used by any record already in the store"),
+    "name": ("名称", "name"),
+    "kind": ("类别（代码或中文，如 消防救援队伍）", "kind (code or Chinese word)"),
+    "department": ("责任部门（代码或中文，如 应急管理、消防救援、水利）", "department (code or Chinese name)"),
+    "owner": ("权属单位", "owning unit"),
+    "county_code": ("区县代码（6 位）；留空则按坐标判定", "county code (6 digits); left empty, it is found from the position"),
+    "lon": ("经度（度）", "longitude (degrees)"),
+    "lat": ("纬度（度）", "latitude (degrees)"),
+    "members": ("队员人数（非负整数）", "members (whole number ≥ 0)"),
+    "base_id": ("所属救援基地编号（可空）", "id of the rescue base (optional)"),
+    "capacity_persons": ("可容纳人数（非负整数）", "capacity, persons (whole number ≥ 0)"),
+    "risk_level": ("风险等级：重大/较大/一般", "risk level: major/high/medium"),
+    "status": ("建设状态：规划/在建/已建成", "status: planning/construction/operating"),
+    "data_status": ("数据性质（留空为“导入”）", "data status (empty: 导入)"),
+    "stockpile_id": ("物资储备点编号（须已在系统中）", "stockpile id (must exist in the store)"),
+    "material": ("物资名称", "material"),
+    "unit": ("单位", "unit"),
+    "quantity": ("数量（大于 0）", "quantity (> 0)"),
+    "jurisdiction_code": ("行政区划代码（省、市或区县）", "jurisdiction code (province, city or county)"),
+    "role": ("岗位", "role"),
+    "duty_phone": ("值班电话", "duty phone"),
+    "reason": ("封闭原因", "reason"),
+    "wkt": ("封闭范围（WKT 多边形，WGS84 经纬度）", "closed area (WKT polygon, WGS84 lon/lat)"),
+}

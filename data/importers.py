@@ -1,0 +1,676 @@
+"""Map, check and commit users' files into the workspace: one report per file, one transaction per commit.
+
+The steps are pure functions on a `RawTable` (see `data.readers`)::
+
+    raw = read_table(data, "队伍.csv")                       # cells as text
+    mapping = suggest_mapping(raw.columns, "teams")          # field -> file column
+    report = validate(raw, "teams", mapping, context, crs="gcj02")
+    commit(report, workspace, mode="valid", who="张三")      # one transaction
+
+`validate` accepts or rejects every row with its reasons (missing field, bad number,
+unknown jurisdiction code, invalid geometry and whether it was repaired, duplicate id,
+position outside the four provinces or far from its stated county) and warns about the
+whole file (lon/lat swapped, a CRS that fits the stated counties better, encoding).
+Positions are converted to WGS84 (EPSG:4326): GCJ-02 and BD-09 by `geo.crs`, projected
+EPSG codes by pyproj; CGCS2000 is taken as WGS84.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from data.build import DEPARTMENTS, CountyLocator, add_jurisdiction_columns
+from data.fields import (
+    IMPORT_LAYERS,
+    IMPORTED_LABEL,
+    MAX_TEXT,
+    POLYGON_LAYERS,
+    TABLE_LAYERS,
+    allowed_values,
+    fields,
+    normalise_department,
+    normalise_value,
+    suggest_mapping,
+)
+from data.issues import ImportRejected, Issue
+from data.readers import RawTable, read_path
+from data.store import POINT_LAYERS
+from data.workspace import columns
+from geo.crs import to_wgs84, transform_geometry
+
+__all__ = [
+    "ImportContext", "ImportRejected", "ImportReport", "Issue", "MODES", "NEAR_COUNTY_M",
+    "commit", "import_file", "parse_crs", "suggest_mapping", "validate",
+]
+
+#: 'all': a file with any rejected row imports nothing; 'valid': the valid rows are imported.
+MODES = ("all", "valid")
+#: CRS names besides 'EPSG:<code>'.
+CRS_CHOICES = ("auto", "wgs84", "cgcs2000", "gcj02", "bd09")
+#: A point this close (metres) outside its stated county is accepted with a note; farther is rejected.
+NEAR_COUNTY_M = 1000.0
+#: Rows compared under each CRS when looking for a file in the wrong CRS.
+_CRS_SAMPLE = 5_000
+_GEOD = pyproj.Geod(ellps="WGS84")
+
+
+# ---- CRS ------------------------------------------------------------------------------------
+
+
+def parse_crs(value: str) -> str:
+    """Normalise a CRS choice to 'auto', 'wgs84', 'gcj02', 'bd09' or 'EPSG:<code>'.
+
+    'cgcs2000', 'EPSG:4326' and 'EPSG:4490' become 'wgs84' (they agree to a few centimetres).
+
+    Raises
+    ------
+    ValueError
+        If `value` is none of these, or an EPSG code pyproj does not know.
+    """
+    s = re.sub(r"[\s_\-]", "", str(value)).lower()
+    aliases = {"": "auto", "auto": "auto", "wgs84": "wgs84", "cgcs2000": "wgs84", "crs84": "wgs84", "gcj02": "gcj02", "bd09": "bd09", "bd09ll": "bd09"}
+    if s in aliases:
+        return aliases[s]
+    found = re.fullmatch(r"(?:epsg:)?(\d{4,6})", s)
+    if found:
+        code = int(found.group(1))
+        if code in (4326, 4490):
+            return "wgs84"
+        try:
+            pyproj.CRS.from_epsg(code)
+        except pyproj.exceptions.CRSError as exc:
+            msg = f"`crs` was {value!r}: EPSG:{code} is not a known coordinate reference system."
+            raise ValueError(msg) from exc
+        return f"EPSG:{code}"
+    msg = f"`crs` was {value!r} but is expected to be one of {CRS_CHOICES} or 'EPSG:<code>'."
+    raise ValueError(msg)
+
+
+def _file_crs(crs: str | None) -> str | None:
+    """The CRS a file states, as `parse_crs` names it (a WKT without EPSG code stays WKT)."""
+    if not crs:
+        return None
+    try:
+        return parse_crs(crs)
+    except ValueError:
+        try:
+            epsg = pyproj.CRS.from_user_input(crs).to_epsg()
+        except pyproj.exceptions.CRSError:
+            return crs
+        return parse_crs(f"EPSG:{epsg}") if epsg else crs
+
+
+def _resolve_crs(declared: str, stated: str | None) -> tuple[str, str, list[Issue]]:
+    """(CRS to read positions in, 'file'/'declared'/'assumed', warnings)."""
+    declared = parse_crs(declared)
+    stated = _file_crs(stated)
+    if declared == "auto":
+        return (stated, "file", []) if stated else ("wgs84", "assumed", [Issue("crs_assumed")])
+    warnings = [Issue("crs_override", {"file_crs": stated, "declared": declared})] if stated and stated != declared else []
+    return declared, "declared", warnings
+
+
+def _is_geographic(crs: str) -> bool:
+    return crs in ("wgs84", "gcj02", "bd09") or pyproj.CRS.from_user_input(crs).is_geographic
+
+
+def convert(x, y, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Positions `x`, `y` in `crs` (a `parse_crs` name or WKT) as WGS84 lon/lat (degrees)."""
+    x = np.asarray(x, dtype="float64")
+    y = np.asarray(y, dtype="float64")
+    if crs in ("wgs84", "gcj02", "bd09"):
+        return to_wgs84(x, y, crs)
+    transformer = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(crs), pyproj.CRS.from_epsg(4326), always_xy=True)
+    lon, lat = transformer.transform(x, y, errcheck=False)
+    return np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
+
+
+# ---- context and report ---------------------------------------------------------------------
+
+
+@dataclass
+class ImportContext:
+    """What rows are checked against: county outlines, jurisdiction codes and the ids already in the store."""
+
+    locator: CountyLocator
+    levels: dict[str, str]  # jurisdiction code -> 'province' | 'city' | 'county'
+    names: dict[str, str]  # jurisdiction code -> name
+    ids: dict[str, dict[str, str]]  # layer -> id -> origin ('base' or an import id)
+
+    @classmethod
+    def from_store(cls, store, *, locator: CountyLocator | None = None) -> ImportContext:
+        """The context of `store` (a `data.store.Store`, imports included)."""
+        jur = store.jurisdictions(detail="full")
+        frames = {name: store.layer(name) for name in POINT_LAYERS}
+        frames["contacts"] = store.table("contacts")
+        frames["closures"] = store.closures()
+        return cls(
+            locator=locator or CountyLocator(jur),
+            levels=dict(zip(jur["code"], jur["level"], strict=True)),
+            names=dict(zip(jur["code"], jur["name"], strict=True)),
+            ids={name: dict(zip(f["id"].astype(str), f["origin"].astype(str), strict=True)) for name, f in frames.items()},
+        )
+
+
+@dataclass
+class ImportReport:
+    """The outcome of checking one file for one layer, and of committing it."""
+
+    layer: str
+    file_name: str
+    format: str
+    encoding: str | None
+    crs: str  # CRS the positions were read in
+    crs_from: str  # 'file', 'declared' or 'assumed'
+    source: str | None  # sheet or layer read
+    mapping: dict[str, str | None]
+    rows: pd.DataFrame  # per record: row (as the user finds it), id, status ('accepted'/'rejected')
+    reasons: dict[int, list[Issue]]  # rejected record position -> why
+    notes: dict[int, list[Issue]]  # record position -> remarks on an accepted or repaired row
+    warnings: list[Issue]
+    accepted: pd.DataFrame  # the accepted records in the workspace's columns (+ geom_wkb)
+    mode: str | None = None
+    committed: bool = False
+    import_id: str | None = None
+    error: Issue | None = None  # why nothing was committed
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+    @property
+    def n_rejected(self) -> int:
+        return len(self.reasons)
+
+    @property
+    def n_accepted(self) -> int:
+        return self.total - self.n_rejected
+
+    @property
+    def n_imported(self) -> int:
+        return self.n_accepted if self.committed else 0
+
+    def accepted_frame(self) -> pd.DataFrame:
+        """The accepted records as the store will hold them: a GeoDataFrame (EPSG:4326) for spatial layers."""
+        if "geom_wkb" not in self.accepted:
+            return self.accepted.copy()
+        geometry = shapely.from_wkb(self.accepted["geom_wkb"].to_numpy())
+        return gpd.GeoDataFrame(self.accepted.drop(columns="geom_wkb"), geometry=geometry, crs=4326)
+
+    def to_dict(self) -> dict:
+        """The full report, JSON-ready: file, CRS, mapping, warnings and every row's outcome."""
+        rows = [
+            {
+                "row": int(row), "id": rid, "status": status, "imported": self.committed and status == "accepted",
+                "reasons": [i.to_dict() for i in self.reasons.get(k, [])], "notes": [i.to_dict() for i in self.notes.get(k, [])],
+            }
+            for k, (row, rid, status) in enumerate(zip(self.rows["row"], self.rows["id"], self.rows["status"], strict=True))
+        ]
+        return {
+            "file": self.file_name, "layer": self.layer, "format": self.format, "encoding": self.encoding,
+            "source": self.source, "crs": self.crs, "crs_from": self.crs_from, "mapping": self.mapping,
+            "mode": self.mode, "committed": self.committed, "import_id": self.import_id,
+            "rows_total": self.total, "rows_accepted": self.n_accepted, "rows_rejected": self.n_rejected,
+            "rows_imported": self.n_imported, "error": self.error.to_dict() if self.error else None,
+            "warnings": [w.to_dict() for w in self.warnings], "rows": rows,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+
+
+def rejected_report(file_name: str, layer: str, issue: Issue) -> dict:
+    """The JSON report of a file refused before its rows could be checked."""
+    return {"file": file_name, "layer": layer, "committed": False, "rows_total": 0, "rows_accepted": 0, "rows_rejected": 0, "rows_imported": 0, "error": issue.to_dict(), "warnings": [], "rows": []}
+
+
+class _Outcomes:
+    """Reasons and notes per record position."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.reasons: dict[int, list[Issue]] = {}
+        self.notes: dict[int, list[Issue]] = {}
+
+    def reject(self, mask: np.ndarray, make: Callable[[int], Issue]) -> None:
+        for i in np.flatnonzero(mask):
+            self.reasons.setdefault(int(i), []).append(make(int(i)))
+
+    def note(self, mask: np.ndarray, make: Callable[[int], Issue]) -> None:
+        for i in np.flatnonzero(mask):
+            self.notes.setdefault(int(i), []).append(make(int(i)))
+
+    def ok(self) -> np.ndarray:
+        mask = np.ones(self.n, dtype=bool)
+        mask[list(self.reasons)] = False
+        return mask
+
+
+# ---- checks ---------------------------------------------------------------------------------
+
+
+def _check_mapping(raw: RawTable, layer: str, mapping: Mapping[str, str | None]) -> tuple[dict[str, str | None], list[Issue]]:
+    spec = {f.name: f for f in fields(layer)}
+    unknown = sorted(set(mapping) - set(spec))
+    if unknown:
+        msg = f"`mapping` has fields {unknown} that layer {layer!r} does not have; it has {list(spec)}."
+        raise ValueError(msg)
+    chosen = {name: (mapping.get(name) or None) for name in spec}
+    used: dict[str, str] = {}
+    for name, column in chosen.items():
+        if column is None:
+            continue
+        if column not in raw.columns:
+            raise ImportRejected("mapping_column", column=column, field=name)
+        if column in used:
+            raise ImportRejected("mapping_twice", column=column, field=used[column], other=name)
+        used[column] = name
+    position = {"lon", "lat", "wkt"}
+    for f in spec.values():
+        if f.required and chosen[f.name] is None and not (f.name in position and raw.has_geometry):
+            raise ImportRejected("mapping_missing", field=f.name)
+    if (chosen.get("lon") is None) != (chosen.get("lat") is None):
+        raise ImportRejected("mapping_missing", field="lat" if chosen.get("lat") is None else "lon")
+    unmapped = [c for c in raw.columns if c not in used]
+    return chosen, [Issue("unmapped_columns", {"columns": ", ".join(unmapped)})] if unmapped else []
+
+
+def _numbers(s: pd.Series, *, thousands: bool = False) -> pd.Series:
+    """Numbers from text (full-width digits allowed; '°' dropped; ',' as thousands separator if `thousands`); NaN where not a finite number."""
+    t = s.str.normalize("NFKC").str.strip().str.replace(r"[°度\s]", "", regex=True)
+    if thousands:
+        t = t.str.replace(",", "", regex=False)
+    num = pd.to_numeric(t, errors="coerce").astype("float64")
+    return num.where(np.isfinite(num))
+
+
+def _first_of(keys: pd.Series) -> np.ndarray:
+    """Per record, the position of the first record with the same key."""
+    return pd.Series(np.arange(len(keys))).groupby(keys.to_numpy()).transform("min").to_numpy()
+
+
+def _check_values(layer: str, values: dict[str, pd.Series], rows: np.ndarray, ctx: ImportContext, out: _Outcomes) -> dict[str, pd.Series]:
+    """Check every non-position field (`rows`: the row numbers users see); return the typed values."""
+    typed: dict[str, pd.Series] = {}
+    for f in fields(layer):
+        if f.name in ("lon", "lat", "wkt"):
+            continue
+        s = values[f.name]
+        empty = (s == "").to_numpy()
+        if f.required:
+            out.reject(empty, lambda i: Issue("missing", {"field": f.name}))
+        out.reject((s.str.len() > MAX_TEXT).to_numpy(), lambda i: Issue("too_long", {"field": f.name, "limit": MAX_TEXT}))
+        if f.kind in ("integer", "positive"):
+            num = _numbers(s, thousands=True)
+            bad = ~empty & num.isna().to_numpy()
+            out.reject(bad, lambda i: Issue("bad_integer" if f.kind == "integer" else "bad_number", {"field": f.name, "value": s.iat[i]}))
+            if f.kind == "integer":
+                frac = (num.notna() & (num != np.floor(num))).to_numpy()
+                out.reject(frac, lambda i: Issue("bad_integer", {"field": f.name, "value": s.iat[i]}))
+                out.reject((num < 0).to_numpy(), lambda i: Issue("negative", {"field": f.name, "value": s.iat[i]}))
+                typed[f.name] = num.fillna(0).where(num.abs() < 2**62, 0).astype("int64")
+            else:
+                out.reject((num <= 0).to_numpy(), lambda i: Issue("not_positive", {"field": f.name, "value": s.iat[i]}))
+                typed[f.name] = num
+        elif f.kind == "department":
+            codes = s.map({v: normalise_department(v) for v in s.unique()})
+            allowed = ", ".join(DEPARTMENTS)
+            out.reject(~empty & codes.isna().to_numpy(), lambda i: Issue("bad_department", {"value": s.iat[i], "allowed": allowed}))
+            typed[f.name] = codes.fillna("")
+        elif f.kind == "coded":
+            codes = s.map({v: normalise_value(layer, f.name, v) for v in s.unique()})
+            allowed = ", ".join(allowed_values(layer, f.name))
+            out.note(~empty & codes.isna().to_numpy(), lambda i: Issue("value_unknown", {"field": f.name, "value": s.iat[i], "allowed": allowed}))
+            typed[f.name] = codes.fillna(s)
+        elif f.kind in ("county", "jurisdiction"):
+            level = s.map(ctx.levels)
+            out.reject(~empty & level.isna().to_numpy(), lambda i: Issue("unknown_code", {"field": f.name, "value": s.iat[i]}))
+            if f.kind == "county":
+                wrong = level.notna() & (level != "county")
+                out.reject(wrong.to_numpy(), lambda i: Issue("not_county", {"field": f.name, "value": s.iat[i], "level": level.iat[i]}))
+            typed[f.name] = s
+        elif f.kind == "ref":
+            known = ctx.ids.get(f.target, {})
+            out.reject(~empty & ~s.isin(known.keys()).to_numpy(), lambda i: Issue("unknown_ref", {"field": f.name, "value": s.iat[i], "target": f.target}))
+            typed[f.name] = s
+        elif f.kind == "id":
+            first = _first_of(s)
+            out.reject(~empty & (first != np.arange(len(s))), lambda i: Issue("duplicate_id", {"value": s.iat[i], "first": int(rows[first[i]])}))
+            existing = ctx.ids.get(layer, {})
+            out.reject(~empty & s.isin(existing.keys()).to_numpy(), lambda i: Issue("id_exists", {"value": s.iat[i], "origin": existing[s.iat[i]]}))
+            typed[f.name] = s
+        else:
+            typed[f.name] = s
+    if "data_status" in typed:
+        typed["data_status"] = typed["data_status"].mask(typed["data_status"] == "", IMPORTED_LABEL)
+    if layer == "inventory":
+        sid, material = values["stockpile_id"], values["material"]
+        first = _first_of(sid + "\u0000" + material)
+        dup = (first != np.arange(len(sid))) & (material != "").to_numpy()
+        out.reject(dup, lambda i: Issue("duplicate_id", {"value": f"{sid.iat[i]} {material.iat[i]}", "first": int(rows[first[i]])}))
+    return typed
+
+
+def _region_box(ctx: ImportContext) -> tuple[float, float, float, float]:
+    return ctx.locator.region.bounds
+
+
+def _in_box(x: np.ndarray, y: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    minx, miny, maxx, maxy = box
+    return (x >= minx) & (x <= maxx) & (y >= miny) & (y <= maxy)
+
+
+def _point_positions(raw: RawTable, layer: str, mapping: dict, values: dict[str, pd.Series], out: _Outcomes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, has position) per record, from the file's point geometry or the lon/lat columns (in the file's CRS)."""
+    n = len(raw.frame)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    have = np.zeros(n, dtype=bool)
+    if raw.geometry is not None:
+        geoms = raw.geometry
+        present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+        kind = shapely.get_type_id(geoms)
+        single = present & (kind == 4) & (shapely.get_num_geometries(geoms) == 1)
+        out.note(single, lambda i: Issue("single_multipoint"))
+        pts = np.where(single, shapely.get_geometry(geoms, 0), geoms)
+        point = present & ((kind == 0) | single)
+        out.reject(present & ~point, lambda i: Issue("geometry_type", {"type": geoms[i].geom_type, "layer": layer, "expected": "Point"}))
+        x[point] = shapely.get_x(pts[point])
+        y[point] = shapely.get_y(pts[point])
+        have = point.copy()
+    if mapping.get("lon") and mapping.get("lat"):
+        use = ~have & ~np.isin(np.arange(n), list(out.reasons))
+        for name, target in (("lon", x), ("lat", y)):
+            s = values[name]
+            empty = (s == "").to_numpy()
+            num = _numbers(s).to_numpy()
+            out.reject(use & empty, lambda i: Issue("missing", {"field": name}))
+            out.reject(use & ~empty & np.isnan(num), lambda i: Issue("bad_number", {"field": name, "value": s.iat[i]}))
+            target[use] = num[use]
+        have |= use & np.isfinite(x) & np.isfinite(y)
+    lacking = ~have & ~np.isin(np.arange(n), list(out.reasons))
+    out.reject(lacking, lambda i: Issue("no_geometry"))
+    bad = have & ~(np.isfinite(x) & np.isfinite(y))
+    out.reject(bad, lambda i: Issue("bad_geometry", {"detail": "coordinates are not finite numbers"}))
+    return x, y, have & ~bad
+
+
+def _located_distance_m(points_lon: np.ndarray, points_lat: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Geodesic distance (metres) from each point to the nearest point of its polygon (0 inside)."""
+    pts = shapely.points(points_lon, points_lat)
+    lines = shapely.shortest_line(polygons, pts)
+    a = shapely.get_point(lines, 0)
+    b = shapely.get_point(lines, 1)
+    _, _, dist = _GEOD.inv(shapely.get_x(a), shapely.get_y(a), shapely.get_x(b), shapely.get_y(b))
+    return np.where(shapely.contains_xy(polygons, points_lon, points_lat), 0.0, np.asarray(dist))
+
+
+def _check_points(raw: RawTable, layer: str, mapping: dict, values: dict[str, pd.Series], typed: dict[str, pd.Series],
+                  ctx: ImportContext, crs: str, out: _Outcomes, warnings: list[Issue]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions to WGS84 with the swapped, region and county checks; fills in missing county codes."""
+    n = len(raw.frame)
+    x, y, have = _point_positions(raw, layer, mapping, values, out)
+    box = _region_box(ctx)
+    geographic = _is_geographic(crs)
+    if geographic:
+        swapped = have & ~_in_box(x, y, box) & _in_box(y, x, box)
+        out.reject(swapped, lambda i: Issue("swapped", {"lon": x[i], "lat": y[i]}))
+        if swapped.any():
+            warnings.append(Issue("swapped_file", {"count": int(swapped.sum()), "total": int(have.sum())}))
+        have &= ~swapped
+        big = have & ((np.abs(x) > 180) | (np.abs(y) > 90))
+        if big.sum() > have.sum() / 2:
+            i = int(np.flatnonzero(big)[0])
+            warnings.append(Issue("looks_projected", {"x": x[i], "y": y[i]}))
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    if have.any():
+        lon[have], lat[have] = convert(x[have], y[have], crs)
+    failed = have & ~(np.isfinite(lon) & np.isfinite(lat))
+    out.reject(failed, lambda i: Issue("bad_transform", {"x": x[i], "y": y[i], "crs": crs}))
+    have &= ~failed
+    inside = np.zeros(n, dtype=bool)
+    inside[have] = shapely.contains_xy(ctx.locator.region, lon[have], lat[have])
+    outside = have & ~inside
+    out.reject(outside, lambda i: Issue("outside_region", {"lon": round(lon[i], 6), "lat": round(lat[i], 6)}))
+    if outside.sum() and outside.sum() >= have.sum() / 2:
+        warnings.append(Issue("many_outside", {"count": int(outside.sum()), "total": int(have.sum())}))
+
+    located = np.full(n, "", dtype=object)
+    located[inside] = ctx.locator.locate(lon[inside], lat[inside])
+    stated = typed.get("county_code", pd.Series([""] * n)).to_numpy(dtype=object)
+    valid_stated = np.array([ctx.levels.get(c) == "county" for c in stated], dtype=bool)
+    derive = inside & (stated == "")
+    out.reject(derive & (located == ""), lambda i: Issue("no_county", {"lon": round(lon[i], 6), "lat": round(lat[i], 6)}))
+    out.note(derive & (located != ""), lambda i: Issue("county_derived", {"name": ctx.names.get(located[i], ""), "code": located[i]}))
+    stated = np.where(derive, located, stated)
+    off = np.flatnonzero(inside & valid_stated & (located != stated))
+    if len(off):
+        index = {code: k for k, code in enumerate(ctx.locator.codes)}
+        polygons = ctx.locator.geoms[[index[c] for c in stated[off]]]
+        dist = _located_distance_m(lon[off], lat[off], polygons)
+        for i, d in zip(off.tolist(), dist, strict=True):
+            label = f"{ctx.names[stated[i]]} {stated[i]}"
+            if d <= NEAR_COUNTY_M:
+                out.notes.setdefault(i, []).append(Issue("near_county", {"distance_m": f"{d:.0f}", "stated": label, "limit_m": f"{NEAR_COUNTY_M:.0f}"}))
+            else:
+                found = f"{ctx.names.get(located[i], '?')} {located[i]}" if located[i] else "no county"
+                out.reasons.setdefault(i, []).append(
+                    Issue("outside_county", {"lon": round(lon[i], 6), "lat": round(lat[i], 6), "found": found, "distance_km": f"{d / 1000:.1f}", "stated": label})
+                )
+    typed["county_code"] = pd.Series(stated, index=raw.frame.index, dtype=object)
+    if crs in ("wgs84", "gcj02", "bd09"):
+        _suspect_crs(x, y, inside & valid_stated, stated, crs, ctx, warnings)
+    return lon, lat
+
+
+def _suspect_crs(x, y, usable: np.ndarray, stated: np.ndarray, crs: str, ctx: ImportContext, warnings: list[Issue]) -> None:
+    """Warn when another of WGS84 / GCJ-02 / BD-09 puts far more points in their stated county."""
+    idx = np.flatnonzero(usable)[:_CRS_SAMPLE]
+    if len(idx) < 3:
+        return
+    misses = {}
+    for name in ("wgs84", "gcj02", "bd09"):
+        lon, lat = convert(x[idx], y[idx], name)
+        misses[name] = int((ctx.locator.locate(lon, lat) != stated[idx]).sum())
+    best = min(misses, key=misses.get)
+    if best != crs and misses[crs] >= 3 and misses[best] * 3 <= misses[crs]:
+        warnings.append(Issue("crs_suspected", {"n_declared": misses[crs], "total": len(idx), "declared": crs, "n_best": misses[best], "best": best}))
+
+
+def _check_polygons(raw: RawTable, mapping: dict, values: dict[str, pd.Series], ctx: ImportContext, crs: str,
+                    out: _Outcomes, warnings: list[Issue]) -> np.ndarray:
+    """Closure polygons to WGS84: from the file's geometry or WKT; invalid ones repaired (or rejected)."""
+    n = len(raw.frame)
+    geoms = np.empty(n, dtype=object)
+    geoms[:] = None
+    if raw.geometry is not None:
+        geoms[:] = raw.geometry
+    if mapping.get("wkt"):
+        s = values["wkt"]
+        use = shapely.is_missing(geoms) & (s != "").to_numpy()
+        with np.errstate(all="ignore"):
+            parsed = shapely.from_wkt(np.where(use, s.to_numpy(dtype=object), None), on_invalid="ignore")
+        out.reject(use & shapely.is_missing(parsed), lambda i: Issue("bad_geometry", {"detail": "not WKT"}))
+        geoms = np.where(use, parsed, geoms)
+    missing = shapely.is_missing(geoms)
+    out.reject(missing & ~np.isin(np.arange(n), list(out.reasons)), lambda i: Issue("no_geometry"))
+    present = ~missing
+    kind = np.where(present, shapely.get_type_id(geoms), -1)
+    polygonal = present & np.isin(kind, (3, 6))
+    out.reject(present & ~polygonal, lambda i: Issue("geometry_type", {"type": geoms[i].geom_type, "layer": "closures", "expected": "Polygon or MultiPolygon"}))
+    empty = polygonal & shapely.is_empty(np.where(polygonal, geoms, shapely.Point()))
+    out.reject(empty, lambda i: Issue("bad_geometry", {"detail": "empty"}))
+    polygonal &= ~empty
+    nonfinite = np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(polygonal):
+        nonfinite[i] = not np.isfinite(shapely.get_coordinates(geoms[i])).all()
+    out.reject(nonfinite, lambda i: Issue("bad_geometry", {"detail": "coordinates are not finite numbers"}))
+    polygonal &= ~nonfinite
+    box = _region_box(ctx)
+    if _is_geographic(crs) and polygonal.any():
+        cx = np.full(n, np.nan)
+        cy = np.full(n, np.nan)
+        bounds = shapely.bounds(geoms[polygonal])
+        cx[polygonal] = (bounds[:, 0] + bounds[:, 2]) / 2
+        cy[polygonal] = (bounds[:, 1] + bounds[:, 3]) / 2
+        swapped = polygonal & ~_in_box(cx, cy, box) & _in_box(cy, cx, box)
+        out.reject(swapped, lambda i: Issue("swapped", {"lon": cx[i], "lat": cy[i]}))
+        if swapped.any():
+            warnings.append(Issue("swapped_file", {"count": int(swapped.sum()), "total": int(polygonal.sum())}))
+        polygonal &= ~swapped
+    result = np.empty(n, dtype=object)
+    result[:] = None
+    if polygonal.any():
+        result[polygonal] = transform_geometry(geoms[polygonal], lambda lon, lat: convert(lon, lat, crs))
+    invalid = polygonal & ~shapely.is_valid(np.where(polygonal, result, shapely.Point()))
+    for i in np.flatnonzero(invalid):
+        reason = shapely.is_valid_reason(result[i])
+        parts = [p for p in shapely.get_parts(shapely.make_valid(result[i])) if p.geom_type in ("Polygon", "MultiPolygon")]
+        repaired = shapely.union_all(parts) if parts else None
+        if repaired is None or repaired.is_empty or repaired.area == 0:
+            out.reasons.setdefault(int(i), []).append(Issue("bad_geometry", {"detail": reason}))
+            polygonal[i] = False
+        else:
+            result[i] = repaired
+            out.notes.setdefault(int(i), []).append(Issue("geometry_repaired", {"detail": reason}))
+    hits = np.zeros(n, dtype=bool)
+    hits[polygonal] = shapely.intersects(ctx.locator.region, result[polygonal])
+    out.reject(polygonal & ~hits, lambda i: Issue("outside_region", {"lon": round(shapely.centroid(result[i]).x, 6), "lat": round(shapely.centroid(result[i]).y, 6)}))
+    return result
+
+
+def validate(raw: RawTable, layer: str, mapping: Mapping[str, str | None], ctx: ImportContext, *, crs: str = "auto") -> ImportReport:
+    """Check every row of `raw` for `layer` with `mapping` (field -> column); nothing is written.
+
+    Parameters
+    ----------
+    crs : str
+        'auto' (the file's CRS, else WGS84 with a warning), 'wgs84', 'cgcs2000', 'gcj02',
+        'bd09' or 'EPSG:<code>'; a declared CRS overrides the file's, with a warning.
+
+    Raises
+    ------
+    ImportRejected
+        When the mapping leaves a required field without a column, names a column the file
+        lacks, or uses one column twice.
+    ValueError
+        For an unknown `layer` or `crs`.
+    """
+    if layer not in IMPORT_LAYERS:
+        msg = f"`layer` was {layer!r} but is expected to be in {IMPORT_LAYERS}."
+        raise ValueError(msg)
+    crs_used, crs_from, warnings = _resolve_crs(crs, raw.crs)
+    chosen, more = _check_mapping(raw, layer, mapping)
+    warnings = [*raw.warnings, *more] + (warnings if layer not in TABLE_LAYERS else [])
+    n = len(raw.frame)
+    frame = raw.frame.reset_index(drop=True)
+    values = {name: (frame[col].astype(str).str.strip() if col else pd.Series([""] * n, dtype=object)) for name, col in chosen.items()}
+    out = _Outcomes(n)
+    for i, issue in raw.row_errors.items():
+        out.reasons.setdefault(i, []).append(issue)
+    typed = _check_values(layer, values, raw.rows, ctx, out)
+    accepted_cols = columns(layer)
+    if layer in POINT_LAYERS:
+        lon, lat = _check_points(raw, layer, chosen, values, typed, ctx, crs_used, out, warnings)
+        typed["lon"], typed["lat"] = pd.Series(lon), pd.Series(lat)
+    elif layer in POLYGON_LAYERS:
+        geoms = _check_polygons(raw, chosen, values, ctx, crs_used, out, warnings)
+    ok = out.ok()
+    data = pd.DataFrame({c: typed[c].to_numpy()[ok] for c in accepted_cols if c in typed})
+    if layer in POINT_LAYERS:
+        add_jurisdiction_columns(data, ctx.names)
+        data["geom_wkb"] = shapely.to_wkb(shapely.points(data["lon"].to_numpy(), data["lat"].to_numpy()))
+    elif layer in POLYGON_LAYERS:
+        data["geom_wkb"] = shapely.to_wkb(geoms[ok]) if ok.any() else pd.Series(dtype=object)
+    ids = values["id"] if "id" in values else values.get("stockpile_id", pd.Series([""] * n))
+    rows = pd.DataFrame({"row": raw.rows.astype(int), "id": ids.to_numpy(dtype=object), "status": np.where(ok, "accepted", "rejected")})
+    return ImportReport(
+        layer=layer, file_name=raw.file_name, format=raw.format, encoding=raw.encoding, crs=crs_used if layer not in TABLE_LAYERS else "",
+        crs_from=crs_from if layer not in TABLE_LAYERS else "", source=raw.source, mapping=chosen, rows=rows,
+        reasons=dict(sorted(out.reasons.items())), notes=dict(sorted(out.notes.items())), warnings=warnings, accepted=data[accepted_cols + (["geom_wkb"] if "geom_wkb" in data else [])],
+    )
+
+
+# ---- commit ---------------------------------------------------------------------------------
+
+
+def new_import_id(now: dt.datetime | None = None) -> str:
+    """A sortable, unique import id: ``imp-YYYYMMDD-HHMMSS-xxxxxx``."""
+    return f"imp-{(now or dt.datetime.now()):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def commit(report: ImportReport, workspace, *, mode: str = "all", who: str, source: str = "", licence: str = "", real: bool = True) -> str:
+    """Write the accepted rows of `report` into `workspace` in one transaction; return the import id.
+
+    Parameters
+    ----------
+    mode : str
+        'all': refuse the file if any row was rejected; 'valid': write the accepted rows.
+    who, source, licence : str
+        Provenance: who imports, where the data comes from and under which licence.
+
+    Raises
+    ------
+    ImportRejected
+        When nothing may be written (a rejected row in 'all' mode, or no valid row); the
+        workspace is unchanged and `report.error` says why.
+    data.workspace.WorkspaceError
+        When the write fails; the transaction is rolled back.
+    """
+    if mode not in MODES:
+        msg = f"`mode` was {mode!r} but is expected to be in {MODES}."
+        raise ValueError(msg)
+    if not str(who).strip():
+        msg = "`who` was empty; say who imports the file (it is recorded in the provenance)."
+        raise ValueError(msg)
+    report.mode = mode
+    if report.n_accepted == 0:
+        report.error = Issue("nothing_valid", {"total": report.total})
+    elif mode == "all" and report.n_rejected:
+        report.error = Issue("all_or_nothing", {"rejected": report.n_rejected, "total": report.total})
+    if report.error:
+        raise ImportRejected(report.error.code, **report.error.params)
+    import_id = new_import_id()
+    record = {
+        "import_id": import_id, "layer": report.layer, "file_name": report.file_name, "format": report.format,
+        "crs": report.crs or "", "encoding": report.encoding or "", "mode": mode, "who": str(who).strip(),
+        "imported_at": dt.datetime.now().replace(microsecond=0), "rows_total": report.total,
+        "rows_accepted": report.n_accepted, "rows_rejected": report.n_rejected,
+        "source": source.strip(), "licence": licence.strip(), "real": bool(real),
+    }
+    workspace.commit(report.layer, report.accepted, record)
+    report.committed = True
+    report.import_id = import_id
+    return import_id
+
+
+def import_file(path: str | Path, layer: str, *, store, workspace, crs: str = "auto", mode: str = "all",
+                encoding: str = "auto", sheet: str | None = None, mapping: Mapping[str, str | None] | None = None,
+                who: str, source: str = "", licence: str = "", locator: CountyLocator | None = None) -> ImportReport:
+    """Read, check and commit one file into `workspace`, checked against `store` (the CLI and benchmarks use this).
+
+    `mapping` overrides the suggested one field by field.  A file refused before its rows
+    are checked raises `ImportRejected`; a commit that is refused (all-or-nothing, nothing
+    valid) returns the report with `error` set and nothing written.
+    """
+    raw = read_path(path, encoding=encoding, source=sheet, prefer=layer)
+    chosen = {**suggest_mapping(raw.columns, layer, has_geometry=raw.has_geometry), **(mapping or {})}
+    report = validate(raw, layer, chosen, ImportContext.from_store(store, locator=locator), crs=crs)
+    try:
+        commit(report, workspace, mode=mode, who=who, source=source or f"file {Path(path).name}", licence=licence)
+    except ImportRejected:
+        pass  # report.error says why
+    return report

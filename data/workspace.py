@@ -1,0 +1,250 @@
+"""The user-data workspace: a DuckDB file, apart from the embedded dataset, holding imported records and their provenance.
+
+The embedded dataset is rebuilt by ``make data`` and opened read-only; users' imports live
+here instead (default ``data/build/workspace.duckdb``, or ``$YRD_WORKSPACE``) so a rebuild
+never loses them.  Each imported file is written in one transaction: its records, its
+provenance row and the workspace version are committed together or not at all.
+DuckDB allows one read-write process per file: a second process gets `WorkspaceBusy`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import duckdb
+import geopandas as gpd
+import pandas as pd
+
+from data.build import _INTEGER, SAMPLE_SCHEMAS
+from data.store import POINT_LAYERS, ROOT, connect, with_geometry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKSPACE = ROOT / "data" / "build" / "workspace.duckdb"
+#: Bumped when the workspace tables change.
+WORKSPACE_SCHEMA = 1
+BUSY_MESSAGE = "workspace in use by a running app; import from the data page or stop the app"
+
+#: Tables that hold imported records, by layer.
+WORKSPACE_LAYERS = (*POINT_LAYERS, "inventory", "contacts", "closures")
+_SPATIAL = (*POINT_LAYERS, "closures")
+_KEYED = (*POINT_LAYERS, "contacts", "closures")  # layers whose `id` is unique
+_DOUBLE = {"lon", "lat", "quantity"}
+#: Columns of the provenance record of one import.
+IMPORT_COLUMNS: dict[str, str] = {
+    "import_id": "VARCHAR PRIMARY KEY", "layer": "VARCHAR", "file_name": "VARCHAR", "format": "VARCHAR",
+    "crs": "VARCHAR", "encoding": "VARCHAR", "mode": "VARCHAR", "who": "VARCHAR", "imported_at": "TIMESTAMP",
+    "rows_total": "BIGINT", "rows_accepted": "BIGINT", "rows_rejected": "BIGINT", "source": "VARCHAR",
+    "licence": "VARCHAR", "real": "BOOLEAN",
+}
+
+
+class WorkspaceError(RuntimeError):
+    """The workspace cannot be opened or written; the message says why and what to do."""
+
+
+class WorkspaceBusy(WorkspaceError):
+    """Another process (a running app) holds the workspace file."""
+
+
+def workspace_path(path: str | os.PathLike | None = None) -> Path:
+    """Return the workspace path: `path`, else ``$YRD_WORKSPACE``, else ``data/build/workspace.duckdb``."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("YRD_WORKSPACE")
+    return Path(env) if env else DEFAULT_WORKSPACE
+
+
+def columns(layer: str) -> list[str]:
+    """Columns of `layer` as the store returns them (without geometry and `origin`)."""
+    if layer not in WORKSPACE_LAYERS:
+        msg = f"`layer` was {layer!r} but is expected to be in {WORKSPACE_LAYERS}."
+        raise ValueError(msg)
+    if layer == "closures":
+        return ["id", "name", "reason"]
+    extra = ["province_code", "city_code", "county_name"] if layer in POINT_LAYERS else []
+    return [*SAMPLE_SCHEMAS[layer], *extra]
+
+
+def _sql_type(column: str) -> str:
+    return "BIGINT" if column in _INTEGER else "DOUBLE" if column in _DOUBLE else "VARCHAR"
+
+
+class Workspace:
+    """Read-write access to the workspace file (created, with its tables, when missing).
+
+    Use one instance per process and a cursor per query (the app shares one through
+    ``st.cache_resource``).
+
+    Raises
+    ------
+    WorkspaceBusy
+        When another process holds the file.
+    WorkspaceError
+        When the file is not a workspace of this version.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = workspace_path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = connect(self.path, read_only=False)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise WorkspaceBusy(f"{BUSY_MESSAGE} ({self.path}).") from exc
+            raise WorkspaceError(f"workspace {self.path} cannot be opened ({exc}); move the file away to start an empty workspace.") from exc
+        except duckdb.Error as exc:
+            raise WorkspaceError(f"workspace {self.path} cannot be opened ({exc}); move the file away to start an empty workspace.") from exc
+        self._setup()
+
+    def _setup(self) -> None:
+        ddl = ["CREATE TABLE IF NOT EXISTS ws_meta (schema_version INTEGER, version BIGINT)"]
+        ddl.append("CREATE TABLE IF NOT EXISTS imports (" + ", ".join(f'"{c}" {t}' for c, t in IMPORT_COLUMNS.items()) + ")")
+        for layer in WORKSPACE_LAYERS:
+            cols = [f'"{c}" {_sql_type(c)}' + (" PRIMARY KEY" if c == "id" and layer in _KEYED else "") for c in columns(layer)]
+            cols += ['"import_id" VARCHAR NOT NULL', '"seq" BIGINT'] + (['"geom" GEOMETRY'] if layer in _SPATIAL else [])
+            ddl.append(f'CREATE TABLE IF NOT EXISTS "{layer}" ({", ".join(cols)})')
+        with self._transaction(f"workspace {self.path} is not usable ({{exc}}); move the file away to start an empty workspace.") as cur:
+            for sql in ddl:
+                cur.execute(sql)
+            if cur.execute("SELECT count(*) FROM ws_meta").fetchone()[0] == 0:
+                cur.execute("INSERT INTO ws_meta VALUES (?, 0)", [WORKSPACE_SCHEMA])
+        schema = int(self._query("SELECT schema_version FROM ws_meta")["schema_version"].iloc[0])
+        if schema != WORKSPACE_SCHEMA:
+            msg = f"workspace {self.path} has schema {schema}, the app needs {WORKSPACE_SCHEMA}; export its layers with the matching app version, then move it away."
+            raise WorkspaceError(msg)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._con.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self, failed: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside one transaction: committed when the block ends, rolled back on any error.
+
+        A DuckDB error (in the block or at commit, e.g. a key written meanwhile by another
+        session) becomes `WorkspaceError` with the message `failed` (``{exc}`` is the cause).
+        """
+        cur = self._con.cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")  # a commit that fails is rolled back by DuckDB itself
+        except duckdb.Error as exc:
+            raise WorkspaceError(failed.format(exc=exc)) from exc
+        finally:
+            cur.close()
+
+    def _query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        cur = self._con.cursor()
+        try:
+            return cur.execute(sql, params or []).df()
+        except duckdb.Error as exc:
+            raise WorkspaceError(f"workspace {self.path} query failed ({exc}).") from exc
+        finally:
+            cur.close()
+
+    def version(self) -> int:
+        """A counter that grows with every committed import or removal."""
+        return int(self._query("SELECT version FROM ws_meta")["version"].iloc[0])
+
+    def layer(self, name: str) -> pd.DataFrame:
+        """Imported records of `name` with an `origin` column (the import id); GeoDataFrame for spatial layers."""
+        cols = ", ".join(f'"{c}"' for c in columns(name))
+        order = "ORDER BY import_id, seq"
+        if name not in _SPATIAL:
+            return self._query(f'SELECT {cols}, import_id AS origin FROM "{name}" {order}')
+        return with_geometry(self._query(f'SELECT {cols}, import_id AS origin, ST_AsWKB(geom) AS _wkb FROM "{name}" {order}'))
+
+    def imports(self) -> pd.DataFrame:
+        """One row per committed import: who, when, file, CRS, counts, source and licence."""
+        return self._query("SELECT * FROM imports ORDER BY import_id")
+
+    def provenance(self) -> pd.DataFrame:
+        """Imports as rows of the dataset's provenance table (layer, source, licence, date, real, note, records, origin)."""
+        imp = self.imports()
+        note = [
+            f"{r.file_name}; CRS {r.crs}; {r.rows_accepted} of {r.rows_total} rows; by {r.who}; {r.imported_at:%Y-%m-%d %H:%M}"
+            for r in imp.itertuples()
+        ]
+        return pd.DataFrame(
+            {
+                "layer": imp["layer"],
+                "source": [s or f"imported file {f}" for s, f in zip(imp["source"], imp["file_name"], strict=True)],
+                "licence": imp["licence"],
+                "date": [f"{d:%Y-%m-%d}" for d in imp["imported_at"]],
+                "real": imp["real"].astype(bool),
+                "note": note,
+                "records": imp["rows_accepted"].astype("int64"),
+                "origin": imp["import_id"],
+            }
+        )
+
+    def commit(self, layer: str, frame: pd.DataFrame, record: Mapping[str, object]) -> None:
+        """Write `frame` into `layer` with its provenance `record`, in one transaction.
+
+        `frame` has the layer's `columns` (plus ``geom_wkb``, WKB in EPSG:4326, for spatial
+        layers); `record` has the `IMPORT_COLUMNS`.  On any failure the transaction is rolled
+        back and the workspace is as it was.
+
+        Raises
+        ------
+        WorkspaceError
+            When DuckDB refuses the write (e.g. an id written by a concurrent import).
+        """
+        cols = columns(layer) + (["geom_wkb"] if layer in _SPATIAL else [])
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            msg = f"`frame` lacks columns {missing} of layer {layer!r}."
+            raise ValueError(msg)
+        if set(record) != set(IMPORT_COLUMNS):
+            msg = f"`record` has keys {sorted(record)}, expected {sorted(IMPORT_COLUMNS)}."
+            raise ValueError(msg)
+        incoming = frame[cols].reset_index(drop=True)
+        incoming["seq"] = range(len(incoming))
+        targets = ", ".join(f'"{c}"' for c in columns(layer)) + ', "import_id", "seq"' + (', "geom"' if layer in _SPATIAL else "")
+        values = ", ".join(f'"{c}"' for c in columns(layer)) + ", ?, seq" + (", ST_GeomFromWKB(geom_wkb)" if layer in _SPATIAL else "")
+        names = ", ".join(f'"{c}"' for c in IMPORT_COLUMNS)
+        with self._transaction(f"import of {len(incoming):,} rows into {layer} failed ({{exc}}); nothing was written.") as cur:
+            cur.execute(f"INSERT INTO imports ({names}) VALUES ({', '.join('?' * len(IMPORT_COLUMNS))})", [record[c] for c in IMPORT_COLUMNS])
+            cur.register("_incoming", incoming)
+            cur.execute(f'INSERT INTO "{layer}" ({targets}) SELECT {values} FROM _incoming', [record["import_id"]])
+            cur.execute("UPDATE ws_meta SET version = version + 1")
+        log.info("workspace: import %s wrote %s rows into %s", record["import_id"], f"{len(incoming):,}", layer)
+
+    def remove(self, import_id: str) -> int:
+        """Delete one import (its records and provenance) in one transaction; return the records removed."""
+        found = self._query("SELECT layer FROM imports WHERE import_id = ?", [import_id])
+        if found.empty:
+            msg = f"`import_id` was {import_id!r}, which is not an import of workspace {self.path}."
+            raise ValueError(msg)
+        layer = str(found["layer"].iloc[0])
+        with self._transaction(f"removing import {import_id} failed ({{exc}}); nothing was changed.") as cur:
+            n = cur.execute(f'DELETE FROM "{layer}" WHERE import_id = ?', [import_id]).fetchone()[0]
+            cur.execute("DELETE FROM imports WHERE import_id = ?", [import_id])
+            cur.execute("UPDATE ws_meta SET version = version + 1")
+        return int(n)
+
+
+def empty_layer(name: str) -> pd.DataFrame:
+    """An empty frame with the columns of imported `name` records (GeoDataFrame for spatial layers)."""
+    frame = pd.DataFrame({c: pd.Series(dtype=_pandas_type(c)) for c in [*columns(name), "origin"]})
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=4326)) if name in _SPATIAL else frame
+
+
+def _pandas_type(column: str) -> str:
+    return {"BIGINT": "int64", "DOUBLE": "float64"}.get(_sql_type(column), "object")
