@@ -45,5 +45,7 @@ $(DATASET): $(VENV)/.installed data/build.py data/store.py geo/crs.py geo/networ
 bench: setup-dev browser data
 	$(BIN)/python -m benchmarks
 
+# Keeps data/build/workspace.duckdb: users' imports are not build output.
 clean:
-	rm -rf data/build .pytest_cache
+	rm -rf .pytest_cache
+	find data/build -mindepth 1 -maxdepth 1 ! -name 'workspace.duckdb*' -exec rm -rf {} + 2>/dev/null || true

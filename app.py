@@ -15,6 +15,7 @@ with st.sidebar:
 lang = st.session_state["lang"]
 pages = [
     st.Page("pages/situation.py", title=t("page.situation", lang), icon=":material/map:", default=True, url_path="situation"),
+    st.Page("pages/data.py", title=t("page.data", lang), icon=":material/database:", url_path="data"),
     st.Page("pages/dispatch.py", title=t("page.dispatch", lang), icon=":material/local_fire_department:", url_path="dispatch"),
 ]
 st.navigation(pages).run()

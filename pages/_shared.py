@@ -1,4 +1,8 @@
-"""Cached access to the dataset for every page, and the one place that turns dataset errors into messages."""
+"""Cached access to the dataset and the user-data workspace for every page, and the one place that turns their errors into messages.
+
+Cached data is keyed by the dataset file's stamp and by the workspace's version, which every
+committed import or removal bumps, so new imports show on every page right after commit.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from data.build import CountyLocator
+from data.exporters import export_dataset, export_layer
+from data.importers import ImportContext
 from data.settings import Settings, SettingsError, load_settings
 from data.store import POINT_LAYERS, DatasetError, Store, dataset_path
+from data.workspace import Workspace, WorkspaceError, workspace_path
 from layers.labels import t
 from layers.situation import boundary_features
 
@@ -42,18 +50,55 @@ def _stamp() -> str:
 
 
 @st.cache_resource(max_entries=4)
-def _store(stamp: str) -> Store:
-    return Store(dataset_path())
+def _workspace(path: str) -> Workspace:
+    # One read-write connection per process (DuckDB allows one writing process); a cursor per query.
+    return Workspace(path)
 
 
-def store() -> Store:
-    """The shared read-only store, or an error message and a stopped page when the dataset is unusable."""
+def _ws() -> tuple[str, str | None]:
+    """(path of the usable workspace or '', why it is unusable)."""
+    path = str(workspace_path())
     try:
-        return _store(_stamp())
+        _workspace(path)
+    except WorkspaceError as exc:
+        return "", str(exc)
+    return path, None
+
+
+@st.cache_resource(max_entries=4)
+def _store(stamp: str, ws: str = "") -> Store:
+    return Store(dataset_path(), workspace=_workspace(ws) if ws else None)
+
+
+def _checked_store(ws: str = "") -> Store:
+    try:
+        return _store(_stamp(), ws)
     except DatasetError as exc:
         st.error(t("err.dataset", lang(), reason=str(exc)))
         st.info(t("err.rebuild", lang()))
         st.stop()
+
+
+def store() -> Store:
+    """The shared store (dataset plus users' imports), or an error message and a stopped page when
+    the dataset is unusable; a warning when the workspace is (base data only then)."""
+    ws, problem = _ws()
+    if problem:
+        st.warning(t("imp.ws_unavailable", lang(), reason=problem))
+    return _checked_store(ws)
+
+
+def workspace() -> Workspace | None:
+    """The shared workspace for imports, or None when another process holds it or it is unusable."""
+    ws, _ = _ws()
+    return _workspace(ws) if ws else None
+
+
+def data_key() -> tuple[str, str, int]:
+    """(dataset stamp, workspace path, workspace version): the cache key of data that includes imports."""
+    ws, _ = _ws()
+    _checked_store(ws)
+    return _stamp(), ws, _workspace(ws).version() if ws else 0
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -62,32 +107,66 @@ def _jurisdictions(stamp: str, detail: str = "display"):
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _layers(stamp: str) -> dict:
-    s = _store(stamp)
+def _layers(stamp: str, ws: str, version: int) -> dict:
+    s = _store(stamp, ws)
     return {name: s.layer(name) for name in ("places", *POINT_LAYERS)}
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _table(stamp: str, name: str):
-    return _store(stamp).table(name)
+def _table(stamp: str, ws: str, version: int, name: str):
+    return _store(stamp, ws).table(name)
 
 
 def jurisdictions(detail: str = "display"):
     """All jurisdictions with `detail` outlines (cached per dataset build); do not mutate."""
-    store()
+    _checked_store()
     return _jurisdictions(_stamp(), detail)
 
 
 def layers() -> dict:
-    """Point layers by name (cached per dataset build); do not mutate."""
-    store()
-    return _layers(_stamp())
+    """Point layers by name, imports included (cached per dataset build and workspace version); do not mutate."""
+    return _layers(*data_key())
 
 
 def table(name: str):
-    """A non-spatial table ('inventory', 'contacts', 'provenance'), cached; do not mutate."""
-    store()
-    return _table(_stamp(), name)
+    """A non-spatial table ('inventory', 'contacts', 'provenance'), imports included, cached; do not mutate."""
+    return _table(*data_key(), name)
+
+
+def imports():
+    """The workspace's imports (who, when, file, CRS, counts), cached; do not mutate."""
+    return _imports(*data_key())
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _imports(stamp: str, ws: str, version: int):
+    return _store(stamp, ws).imports()
+
+
+@st.cache_resource(max_entries=2)
+def _locator(stamp: str) -> CountyLocator:
+    return CountyLocator(_store(stamp).jurisdictions(detail="full"))
+
+
+@st.cache_resource(max_entries=2)
+def _import_context(stamp: str, ws: str, version: int) -> ImportContext:
+    return ImportContext.from_store(_store(stamp, ws), locator=_locator(stamp))
+
+
+def import_context() -> ImportContext:
+    """What imported rows are checked against (county outlines, codes, ids in the store), cached; read-only."""
+    return _import_context(*data_key())
+
+
+@st.cache_data(max_entries=6, show_spinner=False)
+def _export(stamp: str, ws: str, version: int, layer: str, fmt: str) -> bytes:
+    s = _store(stamp, ws)
+    return export_dataset(s, fmt) if layer == "all" else export_layer(s, layer, fmt)
+
+
+def export(layer: str, fmt: str) -> bytes:
+    """The bytes of an export of `layer` (or 'all': the whole dataset) in `fmt`, cached per workspace version."""
+    return _export(*data_key(), layer, fmt)
 
 
 #: Streamlit serves ROOT/static at /app/static (server.enableStaticServing in .streamlit/config.toml).
@@ -118,7 +197,7 @@ def boundary_urls() -> dict[str, str]:
     The files are written once per build and served statically, so the browser fetches
     them once and a rerun sends only the URL (Streamlit parses map JSON slowly).
     """
-    store()
+    _checked_store()
     return _boundary_urls(_stamp(), lang())
 
 

@@ -1,0 +1,195 @@
+"""Data management (数据管理): upload, preview, map columns, validate, commit; export; the imports and their removal."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from data.exporters import DATASET_FORMATS, EXPORT_FORMATS, MEDIA_TYPES, file_name, template
+from data.fields import IMPORT_LAYERS, POLYGON_LAYERS, TABLE_LAYERS, fields, suggest_mapping
+from data.importers import MODES, ImportRejected, commit, parse_crs, validate
+from data.readers import ENCODINGS, EXTENSIONS, MAX_FILE_BYTES, read_table
+from data.workspace import WorkspaceError
+from layers.imports import closure_layer, field_label, imports_table, issue_text, layer_label, report_csv, report_table
+from layers.labels import t
+from layers.situation import boundary_layers, make_deck, point_layer, view_for_bounds
+from pages import _shared
+
+PREVIEW_ROWS = 20
+CRS_OPTIONS = ("auto", "wgs84", "gcj02", "bd09", "epsg")
+
+_shared.ensure_router()
+lang = _shared.lang()
+_shared.store()
+workspace = _shared.workspace()
+settings = _shared.settings()
+st.session_state.setdefault("data_upload_n", 0)
+
+st.title(t("page.data", lang))
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _read(data: bytes, name: str, encoding: str, sheet: str | None, layer: str):
+    return read_table(data, name, encoding=encoding, source=sheet, prefer=layer)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _validate(data: bytes, name: str, encoding: str, sheet: str | None, layer: str, mapping: tuple, crs: str, key: tuple):
+    # `key` (dataset stamp, workspace, version) makes a new import re-check ids against the store.
+    return validate(_read(data, name, encoding, sheet, layer), layer, dict(mapping), _shared.import_context(), crs=crs)
+
+
+def _import_tab() -> None:
+    layer = st.selectbox(t("imp.layer", lang), IMPORT_LAYERS, format_func=lambda k: layer_label(k, lang), key="data_layer")
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.download_button(t("imp.template_xlsx", lang), template(layer, "xlsx"), f"{layer}-template.xlsx", MEDIA_TYPES["xlsx"], key="data_tpl_xlsx")
+    c2.download_button(t("imp.template_csv", lang), template(layer, "csv"), f"{layer}-template.csv", MEDIA_TYPES["csv"], key="data_tpl_csv")
+    done = st.session_state.pop("data_done", None)
+    if done:
+        st.success(t("imp.done", lang, n=done["n"], layer=layer_label(done["layer"], lang), id=done["id"]))
+        st.page_link("pages/situation.py", label=t("imp.see_map", lang), icon="🗺️")
+    uploaded = st.file_uploader(
+        t("imp.file", lang, mb=MAX_FILE_BYTES // 2**20), type=list(EXTENSIONS), key=f"data_file_{st.session_state['data_upload_n']}"
+    )
+    if uploaded is None:
+        st.info(t("imp.upload_hint", lang))
+        return
+    data, name = uploaded.getvalue(), uploaded.name
+    fid = f"{st.session_state['data_upload_n']}_{uploaded.file_id}"
+
+    c1, c2, c3 = st.columns(3)
+    encoding = c1.selectbox(t("imp.encoding", lang), ENCODINGS, format_func=lambda e: t("imp.enc.auto", lang) if e == "auto" else e.upper(), key=f"data_enc_{fid}")
+    crs_choice = c2.selectbox(t("imp.crs", lang), CRS_OPTIONS, format_func=lambda c: t(f"imp.crs.{c}", lang), key=f"data_crs_{fid}")
+    crs = crs_choice
+    if crs_choice == "epsg":
+        code = c3.text_input(t("imp.epsg", lang), value="4549", key=f"data_epsg_{fid}")
+        try:
+            crs = parse_crs(f"EPSG:{code.strip()}")
+        except ValueError as exc:
+            st.error(t("imp.bad_crs", lang, reason=str(exc)))
+            return
+    sheet = st.session_state.get(f"data_sheet_{fid}")
+    try:
+        raw = _read(data, name, encoding, sheet, layer)
+    except ImportRejected as exc:
+        st.error(t("imp.refused", lang, reason=issue_text(exc.issue, lang)))
+        return
+    if len(raw.sources) > 1:
+        c3.selectbox(t("imp.sheet", lang), raw.sources, index=raw.sources.index(raw.source), key=f"data_sheet_{fid}")
+    st.caption(t("imp.read_as", lang, format=raw.format.upper(), encoding=raw.encoding or "—", rows=len(raw.frame), crs=raw.crs or t("imp.none", lang)))
+    st.subheader(t("imp.preview", lang, n=PREVIEW_ROWS))
+    preview = raw.frame.head(PREVIEW_ROWS).set_axis(raw.rows[:PREVIEW_ROWS])
+    st.dataframe(preview, width="stretch")
+
+    st.subheader(t("imp.mapping", lang))
+    st.caption(t("imp.mapping_help", lang))
+    suggested = suggest_mapping(raw.columns, layer, has_geometry=raw.has_geometry)
+    options = ["", *raw.columns]
+    mapping = {}
+    cols = st.columns(3)
+    for i, f in enumerate(fields(layer)):
+        choice = cols[i % 3].selectbox(
+            field_label(f.name, f.required, lang), options, index=options.index(suggested[f.name] or ""),
+            format_func=lambda c: c or t("imp.unmapped", lang), key=f"data_map_{fid}_{layer}_{f.name}",
+        )
+        mapping[f.name] = choice or None
+
+    try:
+        report = _validate(data, name, encoding, raw.source, layer, tuple(mapping.items()), crs, _shared.data_key())
+    except ImportRejected as exc:
+        st.error(t("imp.refused", lang, reason=issue_text(exc.issue, lang)))
+        return
+    _report_section(report, layer)
+    _commit_section(report, layer)
+
+
+def _report_section(report, layer: str) -> None:
+    st.subheader(t("imp.report", lang))
+    for warning in report.warnings:
+        st.warning(issue_text(warning, lang))
+    m1, m2, m3 = st.columns(3)
+    m1.metric(t("imp.total", lang), f"{report.total:,}")
+    m2.metric(t("imp.accepted", lang), f"{report.n_accepted:,}")
+    m3.metric(t("imp.rejected", lang), f"{report.n_rejected:,}")
+    only = st.toggle(t("imp.rejected_only", lang), value=report.n_rejected > 0, key="data_rejected_only")
+    st.dataframe(report_table(report, lang, rejected_only=only), hide_index=True, width="stretch")
+    d1, d2, _ = st.columns([1, 1, 3])
+    stem = report.file_name.rsplit(".", 1)[0]
+    d1.download_button(t("imp.download_csv", lang), report_csv(report, lang), f"{stem}-report.csv", MEDIA_TYPES["csv"], key="data_report_csv")
+    d2.download_button(t("imp.download_json", lang), report.to_json(), f"{stem}-report.json", MEDIA_TYPES["json"], key="data_report_json")
+    if layer not in TABLE_LAYERS and report.n_accepted:
+        accepted = report.accepted_frame()
+        st.subheader(t("imp.preview_map", lang, n=f"{report.n_accepted:,}"))
+        view = view_for_bounds(tuple(accepted.total_bounds))
+        deck_layers = boundary_layers(_shared.boundary_urls(), zoom=view.zoom)
+        deck_layers.append(closure_layer(accepted, lang) if layer in POLYGON_LAYERS else point_layer(layer, accepted, lang))
+        st.pydeck_chart(make_deck(deck_layers, view, tile_url=settings.tile_url), height=620, key="data_preview_map")
+
+
+def _commit_section(report, layer: str) -> None:
+    mode = st.radio(t("imp.mode", lang), MODES, format_func=lambda m: t(f"imp.mode.{m}", lang), key="data_mode")
+    c1, c2, c3 = st.columns(3)
+    who = c1.text_input(t("imp.who", lang), key="data_who")
+    source = c2.text_input(t("imp.source", lang), key="data_source")
+    licence = c3.text_input(t("imp.licence", lang), key="data_licence")
+    real = st.checkbox(t("imp.real", lang), value=True, key="data_real")
+    if not who.strip():
+        st.caption(t("imp.need_who", lang))
+    if not st.button(t("imp.commit", lang), type="primary", disabled=workspace is None or not who.strip(), key="data_commit"):
+        return
+    try:
+        import_id = commit(report, workspace, mode=mode, who=who, source=source, licence=licence, real=real)
+    except ImportRejected as exc:
+        st.error(t("imp.refused", lang, reason=issue_text(exc.issue, lang)))
+        return
+    except WorkspaceError as exc:
+        st.error(t("imp.write_failed", lang, reason=str(exc)))
+        return
+    st.session_state["data_done"] = {"n": report.n_imported, "layer": layer, "id": import_id}
+    st.session_state["data_upload_n"] += 1  # a fresh upload field: the committed file is not offered again
+    st.rerun()
+
+
+def _export_tab() -> None:
+    st.caption(t("exp.note", lang))
+    c1, c2 = st.columns(2)
+    layer = c1.selectbox(t("exp.layer", lang), ("all", *IMPORT_LAYERS), format_func=lambda k: t("exp.all", lang) if k == "all" else layer_label(k, lang), key="exp_layer")
+    formats = DATASET_FORMATS if layer == "all" else EXPORT_FORMATS
+    fmt = c2.selectbox(t("exp.format", lang), formats, format_func=str.upper, key=f"exp_format_{layer}")
+    name = file_name(layer, fmt)
+    if st.button(t("exp.prepare", lang), key="exp_prepare"):
+        try:
+            st.session_state["exp_ready"] = (layer, fmt, _shared.export(layer, fmt))
+        except ValueError as exc:
+            st.error(t("exp.failed", lang, reason=str(exc)))
+    ready = st.session_state.get("exp_ready")
+    if ready and ready[:2] == (layer, fmt):
+        st.download_button(t("exp.download", lang, name=name), ready[2], name, MEDIA_TYPES[fmt], key="exp_download", type="primary")
+
+
+def _imports_tab() -> None:
+    removed = st.session_state.pop("data_removed", None)
+    if removed:
+        st.success(t("imp.removed", lang, **removed))
+    imports = _shared.imports()
+    if imports.empty:
+        st.info(t("imp.list_empty", lang))
+        return
+    st.dataframe(imports_table(imports, lang), hide_index=True, width="stretch")
+    pick = st.selectbox(t("imp.remove_pick", lang), list(imports["import_id"]), index=None, key="data_remove_pick")
+    if st.button(t("imp.remove", lang), disabled=pick is None or workspace is None, key="data_remove") and pick:
+        try:
+            n = workspace.remove(pick)
+        except (ValueError, WorkspaceError) as exc:
+            st.error(t("imp.write_failed", lang, reason=str(exc)))
+            return
+        st.session_state["data_removed"] = {"id": pick, "n": n}
+        st.rerun()
+
+
+tab_imp, tab_exp, tab_list = st.tabs([t("imp.tab_import", lang), t("imp.tab_export", lang), t("imp.tab_imports", lang)])
+with tab_imp:
+    _import_tab()
+with tab_exp:
+    _export_tab()
+with tab_list:
+    _imports_tab()

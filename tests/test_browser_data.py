@@ -1,0 +1,90 @@
+"""Headless Chromium: upload a GBK CSV with Chinese headers, fix a mapping, commit, see the teams on the situation map."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import chromium, metric, select, serve, wait_idle
+from tests.import_files import csv_bytes
+from tests.test_browser_situation import _pixel
+
+pytestmark = pytest.mark.browser
+
+#: 规模 is not a header the mapping knows: the user maps it to members by hand.
+HEADERS = ["编号", "队伍名称", "类别", "责任部门", "权属单位", "经度", "纬度", "规模"]
+
+
+def test_upload_fix_mapping_commit_and_see_it_on_the_map(dataset, store, tmp_path, artifacts):
+    from layers.situation import view_for_bounds
+
+    counties = store.jurisdictions("county", detail="full").set_index("code")
+    points = {code: counties.at[code, "geometry"].representative_point() for code in ("330421", "310118", "320509")}
+    rows = [HEADERS] + [
+        [f"JS{i}", f"{counties.at[code, 'name']}导入测试队", "专业救援队伍", "应急管理局", "测试单位", f"{p.x:.6f}", f"{p.y:.6f}", str(20 + i)]
+        for i, (code, p) in enumerate(points.items(), start=1)
+    ]
+    upload = tmp_path / "队伍台账.csv"
+    upload.write_bytes(csv_bytes(rows, encoding="gbk"))
+    teams_before = len(store.layer("teams"))
+    errors: list[str] = []
+
+    with serve(dataset) as url, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/data")
+        page.get_by_text("数据管理").first.wait_for(timeout=60_000)
+        wait_idle(page)
+        select(page, "导入到图层", "救援队伍")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
+        page.get_by_text("文件预览").first.wait_for(timeout=60_000)
+        wait_idle(page)
+        page.get_by_text("编码 gbk").first.wait_for(timeout=30_000)  # detected, and the preview reads Chinese
+        page.get_by_text("必填字段“members”还没有对应").first.wait_for(timeout=30_000)
+
+        page.get_by_text("文件预览").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "data_import_upload.png"))
+        select(page, "队员人数 (members) *", "规模")  # the one mapping to fix
+        page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
+        wait_idle(page)
+        page.get_by_text("字段对应").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "data_import_mapping.png"))
+        assert metric(page, "通过") == "3" and metric(page, "被拒绝") == "0"
+        page.get_by_label("导入人").fill("王五")
+        page.get_by_label("数据来源").fill("嘉善县应急管理局 队伍台账")
+        page.get_by_label("导入人").press("Enter")
+        wait_idle(page)
+        page.get_by_text("地图预览").first.scroll_into_view_if_needed()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(artifacts / "data_import_report.png"))
+
+        page.get_by_role("button", name="提交导入").click()
+        page.get_by_text("已导入 3 条记录到“救援队伍”").wait_for(timeout=60_000)
+        wait_idle(page)
+        assert not page.locator('[data-testid="stException"]').count()
+
+        page.get_by_role("link", name="到态势一张图查看").click()
+        page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
+        wait_idle(page)
+        assert metric(page, "救援队伍") == str(teams_before + 3)
+
+        select(page, "省（市）", "浙江省")
+        select(page, "地市", "嘉兴市")
+        select(page, "区县", "嘉善县")
+        expected = int((store.layer("teams")["county_code"] == "330421").sum()) + 1
+        assert metric(page, "救援队伍") == str(expected)
+        page.wait_for_timeout(1500)
+        display = store.jurisdictions("county", detail="display").set_index("code")
+        view = view_for_bounds(tuple(display.at["330421", "geometry"].bounds))
+        canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
+        x, y = _pixel(points["330421"].x, points["330421"].y, view, canvas.bounding_box())
+        tip = page.locator(".deck-tooltip")
+        for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (2, 2), (-2, -2)):
+            page.mouse.move(x + dx, y + dy)
+            page.wait_for_timeout(400)
+            if tip.count() and tip.first.is_visible() and "导入测试队" in tip.first.inner_text():
+                break
+        page.screenshot(path=str(artifacts / "data_import_situation.png"), full_page=True)
+        text = tip.first.inner_text()
+        assert "嘉善县导入测试队" in text and "队员人数: 21" in text and "【示例" not in text
+        assert not page.locator('[data-testid="stException"]').count()
+    assert not errors, errors

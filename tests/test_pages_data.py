@@ -1,0 +1,185 @@
+"""AppTest of the data-management page: upload, preview, mapping, report, commit, export, imports; failures as messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from data.store import Store
+from data.workspace import Workspace
+from tests.conftest import ROOT
+from tests.import_files import csv_bytes, team_rows, zip_bytes
+
+APP = str(ROOT / "app.py")
+TIMEOUT = 120
+#: A department's team list: Chinese headers, GBK, and a members column the auto-mapping cannot know (规模).
+HEADERS = ["编号", "队伍名称", "类别", "责任部门", "经度", "纬度", "规模"]
+
+
+@pytest.fixture(autouse=True)
+def _router_as_on_a_running_server(monkeypatch):
+    """AppTest resets Streamlit's pages-directory flag before every run, so each run would start
+    in Streamlit's old pages/ mode and `ensure_router` would rerun it through app.py, dropping a
+    button click on the way.  A running server sets the flag once; keep it off as the server has it."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", __init__)
+
+
+@pytest.fixture
+def app(dataset, monkeypatch):
+    monkeypatch.setenv("YRD_DATASET", str(dataset))
+    monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/data.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _gbk_teams(store, n: int = 3, *, bad_row: int | None = None) -> bytes:
+    teams = team_rows(store, n, prefix="W")
+    rows = [HEADERS, *[[r.id, r.name, "专业救援队伍", "应急管理局", repr(r.lon), repr(r.lat), str(r.members)] for r in teams.itertuples()]]
+    if bad_row is not None:
+        rows[bad_row][4] = "东经121度半"
+    return csv_bytes(rows, encoding="gbk")
+
+
+def _selectbox(at, label: str):
+    return next(s for s in at.selectbox if s.label == label)
+
+
+def _metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _upload(at, name: str, data: bytes, mime: str = "text/csv", *, layer: str = "teams"):
+    at.selectbox(key="data_layer").select(layer).run()
+    at.file_uploader[0].set_value((name, data, mime)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_page_renders_with_templates_and_hint(app):
+    assert app.title[0].value == "数据管理"
+    assert any("请选择目标图层并上传文件" in i.value for i in app.info)
+    labels = [b.label for b in app.download_button]
+    assert "下载模板（Excel）" in labels and "下载模板（CSV）" in labels
+    assert [tab.label for tab in app.tabs] == ["导入", "导出", "导入记录"]
+
+
+def test_upload_fix_mapping_commit_and_see_it_on_the_situation_page(app, store, workspace_path):
+    teams_before = len(store.layer("teams"))
+    _upload(app, "青浦队伍.csv", _gbk_teams(store))
+    assert "编码 gbk" in app.caption[0].value or any("编码 gbk" in c.value for c in app.caption)
+    members = _selectbox(app, "队员人数 (members) *")
+    assert members.value == ""  # 规模 is not a known header: the user must map it
+    assert any("必填字段“members”还没有对应" in e.value for e in app.error)
+    members.select("规模").run()
+    assert not app.error
+    assert _metric(app, "通过") == "3" and _metric(app, "被拒绝") == "0"
+    assert any("未注明坐标系" in w.value for w in app.warning)
+    notes = app.dataframe[-1].value["说明"]
+    assert notes.str.startswith("未填区县代码，已按位置判定为").all()
+    assert len(app.get("deck_gl_json_chart")) == 1  # preview map of the valid records
+    spec = json.loads(app.get("deck_gl_json_chart")[0].proto.json)
+    assert "layer-teams" in {layer["id"] for layer in spec["layers"]}
+    commit = next(b for b in app.button if b.label == "提交导入")
+    assert commit.disabled  # nobody named yet
+    app.text_input(key="data_who").input("王五").run()
+    next(b for b in app.button if b.label == "提交导入").click().run()
+    assert not app.exception, app.exception
+    assert any("已导入 3 条记录到“救援队伍”" in s.value for s in app.success)
+
+    with Workspace(workspace_path) as ws, Store(store.path, workspace=ws) as st:
+        imported = st.layer("teams")
+        assert len(imported) == teams_before + 3
+        assert st.imports().iloc[0]["who"] == "王五"
+        assert st.imports().iloc[0]["file_name"] == "青浦队伍.csv"
+
+    app.switch_page("pages/situation.py").run()
+    assert not app.exception
+    assert _metric(app, "救援队伍") == str(teams_before + 3)
+
+
+def test_all_or_nothing_refusal_is_a_message_and_writes_nothing(app, store, workspace_path):
+    _upload(app, "t.csv", _gbk_teams(store, 4, bad_row=2))
+    _selectbox(app, "队员人数 (members) *").select("规模").run()
+    assert _metric(app, "被拒绝") == "1"
+    table = app.dataframe[-1].value.set_index("行号")
+    assert table.at[3, "结果"] == "拒绝" and table.at[3, "拒绝原因"] == "“lon”为“东经121度半”，不是数字。"
+    app.text_input(key="data_who").input("王五").run()
+    next(b for b in app.button if b.label == "提交导入").click().run()
+    assert not app.exception
+    assert any("文件未导入" in e.value and "全部通过才导入" in e.value for e in app.error)
+    with Workspace(workspace_path) as ws:
+        assert ws.imports().empty and ws.version() == 0
+    app.radio(key="data_mode").set_value("valid").run()
+    next(b for b in app.button if b.label == "提交导入").click().run()
+    assert any("已导入 3 条记录" in s.value for s in app.success)
+
+
+def test_unsafe_zip_and_bad_files_are_messages_not_tracebacks(app):
+    _upload(app, "evil.zip", zip_bytes({"../../evil.shp": b"x"}), "application/zip")
+    assert any("会解压到目录之外" in e.value for e in app.error)
+    _upload(app, "a.xlsx", b"PK\x03\x04 not really", "application/octet-stream")
+    assert any("文件未导入" in e.value for e in app.error)
+
+
+def test_export_tab_prepares_a_download(app):
+    app.selectbox(key="exp_layer").select("teams").run()
+    app.selectbox(key="exp_format_teams").select("csv").run()
+    next(b for b in app.button if b.label == "生成导出文件").click().run()
+    assert not app.exception
+    assert any(b.label == "下载 teams.csv" for b in app.download_button)
+
+
+def test_imports_tab_lists_and_removes_an_import(app, store, workspace_path):
+    _upload(app, "t.csv", _gbk_teams(store, 2))
+    _selectbox(app, "队员人数 (members) *").select("规模").run()
+    app.text_input(key="data_who").input("王五").run()
+    next(b for b in app.button if b.label == "提交导入").click().run()
+    listing = app.dataframe[-1].value
+    assert listing.iloc[0]["导入人"] == "王五" and listing.iloc[0]["导入行数"] == 2
+    app.selectbox(key="data_remove_pick").select(listing.iloc[0]["导入编号"]).run()
+    next(b for b in app.button if b.label == "撤销所选导入").click().run()
+    assert any("已撤销导入" in s.value and "删除 2 条记录" in s.value for s in app.success)
+    assert any("尚无导入记录" in i.value for i in app.info)
+
+
+def test_english(app):
+    app.radio(key="lang").set_value("en").run()
+    assert app.title[0].value == "Data management"
+    assert any(b.label == "Template (Excel)" for b in app.download_button)
+
+
+def test_workspace_held_by_another_process_shows_a_warning_and_the_maps_still_work(dataset, monkeypatch, workspace_path, store):
+    monkeypatch.setenv("YRD_DATASET", str(dataset))
+    monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
+    code = f"import sys\nfrom data.workspace import Workspace\nw = Workspace({str(workspace_path)!r})\nprint('ready', flush=True)\nsys.stdin.read()\n"
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+        assert not at.exception
+        assert any("用户数据工作区不可用" in w.value and "workspace in use by a running app" in w.value for w in at.warning)
+        assert next(m.value for m in at.metric if m.label == "救援队伍") == str(len(store.layer("teams")))
+        at.switch_page("pages/data.py").run()
+        _upload(at, "t.csv", _gbk_teams(store, 1))
+        _selectbox(at, "队员人数 (members) *").select("规模").run()
+        at.text_input(key="data_who").input("王五").run()
+        assert next(b for b in at.button if b.label == "提交导入").disabled
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        holder.stdout.close()
