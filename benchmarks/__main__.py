@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import machine, network, planning, situation
+from benchmarks import importing, machine, network, planning, situation
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("situation", "network", "planning")
+SECTIONS = ("situation", "network", "planning", "importing")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,11 +33,17 @@ def main(argv: list[str] | None = None) -> int:
             dataset = build(Path(tmp) / "yrd.duckdb")
             os.environ["YRD_DATASET"] = str(dataset)
             os.environ["YRD_CONFIG"] = str(ROOT / "tests" / "no-config.toml")
+            os.environ["YRD_WORKSPACE"] = str(Path(tmp) / "workspace.duckdb")  # empty, never the user's imports
             sections.append(situation.markdown(situation.run(dataset)))
     if "network" in run:
         sections.append(network.markdown(network.run()))
     if "planning" in run:
         sections.append(planning.markdown(planning.run()))
+    if "importing" in run:
+        from data.build import build
+
+        with tempfile.TemporaryDirectory() as tmp:
+            sections.append(importing.markdown(importing.run(build(Path(tmp) / "yrd.duckdb"))))
     text = "\n".join(
         [
             "# Benchmarks",
