@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import importing, machine, network, planning, situation
+from benchmarks import importing, machine, network, planning, situation, zones
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("situation", "network", "planning", "importing")
+SECTIONS = ("situation", "network", "zones", "planning", "importing")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             sections.append(situation.markdown(situation.run(dataset)))
     if "network" in run:
         sections.append(network.markdown(network.run()))
+    if "zones" in run:
+        sections.append(zones.markdown(zones.run()))
     if "planning" in run:
         sections.append(planning.markdown(planning.run()))
     if "importing" in run:
