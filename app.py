@@ -15,7 +15,7 @@ with st.sidebar:
 lang = st.session_state["lang"]
 pages = [
     st.Page("pages/situation.py", title=t("page.situation", lang), icon=":material/map:", default=True, url_path="situation"),
-    st.Page("pages/data.py", title=t("page.data", lang), icon=":material/database:", url_path="data"),
+    st.Page("pages/data_manager.py", title=t("page.data", lang), icon=":material/database:", url_path="data"),
     st.Page("pages/dispatch.py", title=t("page.dispatch", lang), icon=":material/local_fire_department:", url_path="dispatch"),
     st.Page("pages/zones.py", title=t("page.zones", lang), icon=":material/hexagon:", url_path="zones"),
     st.Page("pages/planning.py", title=t("page.planning", lang), icon=":material/add_location_alt:", url_path="planning"),

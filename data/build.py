@@ -411,4 +411,7 @@ def build(out: str | Path | None = None, *, samples_dir: Path = SAMPLES_DIR) -> 
     log.info("dataset written to %s", path)
     approx = network.build_approximate(places["lon"].to_numpy(), places["lat"].to_numpy(), name=APPROX_NETWORK, source="GeoNames places (估算)")
     network.save(approx, network.networks_dir(path) / APPROX_NETWORK)
+    from geo import _kernels
+
+    _kernels.warm_up()  # compile the routing kernels now (numba caches them), not on a user's first query
     return path

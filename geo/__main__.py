@@ -191,22 +191,20 @@ def cmd_network(args) -> dict:
 
 def cmd_build(args) -> dict:
     folder = Path(args.dir) if args.dir else default_networks_dir()
-    if not args.name.replace("-", "").replace("_", "").isalnum():
-        msg = f"`--name` was {args.name!r}; use letters, digits, '-' or '_'."
-        raise CliError(msg)
     if bool(args.osm) == bool(args.polygon):
         msg = "give exactly one of `--osm FILE` or `--polygon AREA.geojson`."
         raise CliError(msg)
     if args.osm:
-        graph, source = gn.read_osm(args.osm), Path(args.osm).name
+        net = gn.build_osm(args.osm, name=args.name, folder=folder, emergency_factor=args.emergency_factor)
     else:
-        polygons, _ = read_polygons(args.polygon, "wgs84")
         import shapely
 
-        graph, source = gn.download_polygon(shapely.union_all(polygons)), f"OSM download for {Path(args.polygon).name}"
-    net = gn.build_from_graph(graph, name=args.name, source=source, emergency_factor=args.emergency_factor)
-    path = gn.save(net, folder / args.name)
-    return {"network": net.name, "path": str(path), "nodes": net.n_nodes, "edges": net.n_edges}
+        gn.check_name(args.name)
+        polygons, _ = read_polygons(args.polygon, "wgs84")
+        graph = gn.download_polygon(shapely.union_all(polygons))
+        net = gn.build_from_graph(graph, name=args.name, source=f"OSM download for {Path(args.polygon).name}", emergency_factor=args.emergency_factor)
+        gn.save(net, folder / args.name)
+    return {"network": net.name, "path": str(folder / args.name), "nodes": net.n_nodes, "edges": net.n_edges}
 
 
 def _facilities(args, net):

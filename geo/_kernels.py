@@ -182,14 +182,31 @@ def path_to_root(pred, node):
     return out[:m]
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.setflags(write=False)
+    return v
+
+
 def warm_up() -> None:
-    """Compile (or load from numba's cache) every kernel once, on a tiny graph."""
-    indptr = np.array([0, 1, 2, 2], dtype=np.int64)
-    indices = np.array([1, 2], dtype=np.int32)
-    w = np.array([1.0, 1.0])
-    multi_source(indptr, indices, w, np.array([0], dtype=np.int64), np.array([0.0]), np.inf)
-    k_nearest(indptr, indices, w, np.array([0], dtype=np.int64), np.array([0.0]), np.array([0, 0, 0, 1], dtype=np.int64), np.array([0], dtype=np.int64), np.array([0.0]), 1, 1)
-    path_to_root(np.array([-1, 0, 1], dtype=np.int64), 2)
+    """Compile (or load from numba's cache) every kernel once, on a tiny graph.
+
+    Both writable arrays (a network just built) and read-only ones (a network loaded
+    memory-mapped) are used: numba compiles one version for each.
+    """
+    for wrap in (np.asarray, _read_only):
+        indptr = wrap(np.array([0, 1, 2, 2], dtype=np.int64))
+        indices = wrap(np.array([1, 2], dtype=np.int32))
+        w = wrap(np.array([1.0, 1.0]))
+        multi_source(indptr, indices, w, np.array([0], dtype=np.int64), np.array([0.0]), np.inf)
+        k_nearest(indptr, indices, w, np.array([0], dtype=np.int64), np.array([0.0]), np.array([0, 0, 0, 1], dtype=np.int64), np.array([0], dtype=np.int64), np.array([0.0]), 1, 1)
+        path_to_root(np.array([-1, 0, 1], dtype=np.int64), 2)
+        z = wrap(np.zeros(1))
+        one = wrap(np.ones(1))
+        nearest_segment(
+            0.0, 0.0, 0.0, 0.0, 1, 1, 250.0, wrap(np.array([0, 1], dtype=np.int64)), wrap(np.array([0], dtype=np.int32)),
+            z, z, one, z, wrap(np.array([0], dtype=np.int32)), np.zeros(0, dtype=np.bool_), 1.0,
+        )  # fmt: skip
 
 
 @njit(cache=True)

@@ -556,6 +556,25 @@ def load(folder: str | os.PathLike) -> Network:
     return Network(meta, arrays)
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def check_name(name: str) -> str:
+    """A network name usable as a folder name: letters, digits, '-' and '_' (up to 64)."""
+    if not _NAME.match(str(name)):
+        msg = f"`name` was {name!r}; use 1–64 letters, digits, '-' or '_', starting with a letter or digit."
+        raise NetworkError(msg)
+    return str(name)
+
+
+def build_osm(path: str | os.PathLike, *, name: str, folder: str | os.PathLike, source: str | None = None, emergency_factor: float = 1.0) -> Network:
+    """Read an OSM file, build its network and save it as `folder`/`name` (see `read_osm`, `save`)."""
+    check_name(name)
+    net = build_from_graph(read_osm(path), name=name, source=source or Path(path).name, emergency_factor=emergency_factor)
+    save(net, Path(folder) / name)
+    return net
+
+
 def networks_dir(dataset: str | os.PathLike) -> Path:
     """Where networks live: ``networks/`` beside the dataset file."""
     return Path(dataset).parent / "networks"

@@ -169,3 +169,17 @@ def notify_table(notify: pd.DataFrame, names: dict[str, str], lang: str) -> pd.D
             t("col.status", lang): notify["data_status"],
         }
     )
+
+
+def network_table(metas: list[dict], lang: str) -> pd.DataFrame:
+    """The saved road networks: name, source, size, estimate or real, built when."""
+    return pd.DataFrame(
+        {
+            t("net.col_name", lang): [m["name"] for m in metas],
+            t("col.source", lang): [m.get("source", "") for m in metas],
+            t("net.col_nodes", lang): [m["n_nodes"] for m in metas],
+            t("net.col_edges", lang): [m["n_edges"] for m in metas],
+            t("dis.estimate_col", lang): [t("dis.estimate", lang) if m.get("estimate") else "" for m in metas],
+            t("net.col_created", lang): [m.get("created", "") for m in metas],
+        }
+    )

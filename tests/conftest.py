@@ -32,6 +32,23 @@ def workspace_path(tmp_path_factory, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _router_as_on_a_running_server(monkeypatch):
+    """AppTest resets Streamlit's pages-directory flag before every run, so each run would start
+    in Streamlit's old pages/ mode and `ensure_router` would rerun it through app.py, dropping a
+    button click on the way.  A running server sets the flag once; keep it off as the server has it."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", __init__)
+
+
+
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory) -> Path:
     """The embedded dataset, built from the real sources into a temporary file for this run."""

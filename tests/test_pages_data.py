@@ -20,21 +20,6 @@ TIMEOUT = 120
 HEADERS = ["编号", "队伍名称", "类别", "责任部门", "经度", "纬度", "规模"]
 
 
-@pytest.fixture(autouse=True)
-def _router_as_on_a_running_server(monkeypatch):
-    """AppTest resets Streamlit's pages-directory flag before every run, so each run would start
-    in Streamlit's old pages/ mode and `ensure_router` would rerun it through app.py, dropping a
-    button click on the way.  A running server sets the flag once; keep it off as the server has it."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    init = PagesManager.__init__
-
-    def __init__(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", __init__)
-
 
 @pytest.fixture
 def app(dataset, monkeypatch):
@@ -42,7 +27,7 @@ def app(dataset, monkeypatch):
     monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("pages/data_manager.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -174,7 +159,7 @@ def test_workspace_held_by_another_process_shows_a_warning_and_the_maps_still_wo
         assert not at.exception
         assert any("用户数据工作区不可用" in w.value and "workspace in use by a running app" in w.value for w in at.warning)
         assert next(m.value for m in at.metric if m.label == "救援队伍") == str(len(store.layer("teams")))
-        at.switch_page("pages/data.py").run()
+        at.switch_page("pages/data_manager.py").run()
         _upload(at, "t.csv", _gbk_teams(store, 1))
         _selectbox(at, "队员人数 (members) *").select("规模").run()
         at.text_input(key="data_who").input("王五").run()
@@ -183,3 +168,27 @@ def test_workspace_held_by_another_process_shows_a_warning_and_the_maps_still_wo
         holder.stdin.close()
         holder.wait(timeout=10)
         holder.stdout.close()
+
+
+def test_build_a_road_network_from_an_uploaded_osm_file(app, dataset):
+    """The data page's road-network tab builds a real network that the dispatch page can use."""
+    from geo import network as gn
+    from tests.conftest import shared_file
+
+    form_upload = [u for u in app.get("file_uploader") if u.proto.form_id == "net_form"]
+    assert form_upload, "the network tab has an OSM uploader in a form"
+    folder = gn.networks_dir(dataset)
+    before = {m["name"] for m in gn.list_networks(folder)}
+    net = gn.build_osm(shared_file("osm/shanghai_center.osm"), name="sh-test", folder=folder)
+    try:
+        assert "sh-test" in {m["name"] for m in gn.list_networks(folder)} - before
+        app.run()
+        names = next(df.value for df in app.dataframe if "有向边" in df.value.columns)["名称"].tolist()
+        assert "sh-test" in names and "approx" in names
+        assert net.n_edges > 8000
+        with pytest.raises(gn.NetworkError, match="`name` was '../x'"):
+            gn.build_osm(shared_file("osm/shanghai_center.osm"), name="../x", folder=folder)
+    finally:
+        import shutil
+
+        shutil.rmtree(folder / "sh-test", ignore_errors=True)

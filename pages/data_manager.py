@@ -9,6 +9,7 @@ from data.fields import IMPORT_LAYERS, POLYGON_LAYERS, TABLE_LAYERS, fields, sug
 from data.importers import MODES, ImportRejected, commit, parse_crs, validate
 from data.readers import ENCODINGS, EXTENSIONS, MAX_FILE_BYTES, read_table
 from data.workspace import WorkspaceError
+from layers.dispatch import network_table
 from layers.imports import closure_layer, field_label, imports_table, issue_text, layer_label, report_csv, report_table
 from layers.labels import t
 from layers.situation import boundary_layers, make_deck, point_layer, view_for_bounds
@@ -186,10 +187,45 @@ def _imports_tab() -> None:
         st.rerun()
 
 
-tab_imp, tab_exp, tab_list = st.tabs([t("imp.tab_import", lang), t("imp.tab_export", lang), t("imp.tab_imports", lang)])
+def _networks_tab() -> None:
+    """Road networks: the list, and a new one built from an uploaded OSM file."""
+    import tempfile
+    from pathlib import Path
+
+    from data.store import dataset_path
+    from geo.network import NetworkError, build_osm, networks_dir
+
+    metas = _shared.networks()
+    st.dataframe(network_table(metas, lang), hide_index=True, width="stretch")
+    st.caption(t("net.howto", lang))
+    with st.form("net_form", clear_on_submit=False):
+        upload = st.file_uploader(t("net.file", lang), type=["osm", "bz2", "pbf"], key="net_file")
+        name = st.text_input(t("net.name", lang), key="net_name", placeholder="qingpu")
+        factor = st.number_input(t("net.factor", lang), min_value=0.5, max_value=2.0, value=1.0, step=0.1, key="net_factor")
+        go = st.form_submit_button(t("net.build", lang))
+    if not go:
+        return
+    if upload is None or not name:
+        st.error(t("net.missing", lang))
+        return
+    with st.status(t("net.building", lang, name=name), expanded=False) as status, tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / upload.name
+        path.write_bytes(upload.getvalue())
+        try:
+            net = build_osm(path, name=name, folder=networks_dir(dataset_path()), source=upload.name, emergency_factor=float(factor))
+        except NetworkError as exc:
+            status.update(label=t("net.failed", lang), state="error")
+            st.error(t("net.failed_why", lang, reason=str(exc)))
+            return
+        status.update(label=t("net.built", lang, name=net.name, nodes=net.n_nodes, edges=net.n_edges), state="complete")
+
+
+tab_imp, tab_exp, tab_list, tab_net = st.tabs([t("imp.tab_import", lang), t("imp.tab_export", lang), t("imp.tab_imports", lang), t("net.tab", lang)])
 with tab_imp:
     _import_tab()
 with tab_exp:
     _export_tab()
 with tab_list:
     _imports_tab()
+with tab_net:
+    _networks_tab()
