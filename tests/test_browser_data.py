@@ -31,11 +31,11 @@ def test_upload_fix_mapping_commit_and_see_it_on_the_map(dataset, store, tmp_pat
     with serve(dataset) as url, chromium() as browser:
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url + "/data")
+        page.goto(url + "/manage")
         page.get_by_text("数据管理").first.wait_for(timeout=60_000)
         wait_idle(page)
         select(page, "导入到图层", "救援队伍")
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(upload))
         page.get_by_text("文件预览").first.wait_for(timeout=60_000)
         wait_idle(page)
         page.get_by_text("编码 gbk").first.wait_for(timeout=30_000)  # detected, and the preview reads Chinese
@@ -88,3 +88,30 @@ def test_upload_fix_mapping_commit_and_see_it_on_the_map(dataset, store, tmp_pat
         assert "嘉善县导入测试队" in text and "队员人数: 21" in text and "【示例" not in text
         assert not page.locator('[data-testid="stException"]').count()
     assert not errors, errors
+
+
+def test_build_a_road_network_on_the_data_page(dataset, artifacts):
+    """Upload the real OSM extract in the road-network tab; the new network is listed and usable."""
+    from geo import network as gn
+    from tests.conftest import shared_file
+
+    osm = shared_file("osm/shanghai_center.osm")
+    folder = gn.networks_dir(dataset)
+    try:
+        with serve(dataset) as url, chromium() as browser:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(url + "/manage")
+            page.get_by_text("数据管理").first.wait_for(timeout=60_000)
+            wait_idle(page)
+            page.get_by_role("tab", name="路网").click()
+            page.locator('[data-testid="stForm"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(osm))
+            page.get_by_label("路网名称（字母、数字、- 或 _）").fill("sh-center")
+            page.get_by_role("button", name="生成路网").click()
+            page.get_by_text("路网 sh-center 已生成").wait_for(timeout=120_000)
+            page.screenshot(path=str(artifacts / "data_network_built.png"), full_page=True)
+        assert "sh-center" in {m["name"] for m in gn.list_networks(folder)}
+        assert gn.load(folder / "sh-center").n_edges > 8000
+    finally:
+        import shutil
+
+        shutil.rmtree(folder / "sh-center", ignore_errors=True)

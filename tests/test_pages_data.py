@@ -21,13 +21,18 @@ HEADERS = ["编号", "队伍名称", "类别", "责任部门", "经度", "纬度
 
 
 
+def _frame(at, column):
+    """The data frame on the page that has `column` (the page shows several)."""
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
 @pytest.fixture
 def app(dataset, monkeypatch):
     monkeypatch.setenv("YRD_DATASET", str(dataset))
     monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
-    at.switch_page("pages/data_manager.py").run()
+    at.switch_page("pages/manage.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -60,7 +65,7 @@ def test_page_renders_with_templates_and_hint(app):
     assert any("请选择目标图层并上传文件" in i.value for i in app.info)
     labels = [b.label for b in app.download_button]
     assert "下载模板（Excel）" in labels and "下载模板（CSV）" in labels
-    assert [tab.label for tab in app.tabs] == ["导入", "导出", "导入记录"]
+    assert [tab.label for tab in app.tabs] == ["导入", "导出", "导入记录", "路网"]
 
 
 def test_upload_fix_mapping_commit_and_see_it_on_the_situation_page(app, store, workspace_path):
@@ -74,7 +79,7 @@ def test_upload_fix_mapping_commit_and_see_it_on_the_situation_page(app, store, 
     assert not app.error
     assert _metric(app, "通过") == "3" and _metric(app, "被拒绝") == "0"
     assert any("未注明坐标系" in w.value for w in app.warning)
-    notes = app.dataframe[-1].value["说明"]
+    notes = _frame(app, "说明")["说明"]
     assert notes.str.startswith("未填区县代码，已按位置判定为").all()
     assert len(app.get("deck_gl_json_chart")) == 1  # preview map of the valid records
     spec = json.loads(app.get("deck_gl_json_chart")[0].proto.json)
@@ -101,7 +106,7 @@ def test_all_or_nothing_refusal_is_a_message_and_writes_nothing(app, store, work
     _upload(app, "t.csv", _gbk_teams(store, 4, bad_row=2))
     _selectbox(app, "队员人数 (members) *").select("规模").run()
     assert _metric(app, "被拒绝") == "1"
-    table = app.dataframe[-1].value.set_index("行号")
+    table = _frame(app, "行号").set_index("行号")
     assert table.at[3, "结果"] == "拒绝" and table.at[3, "拒绝原因"] == "“lon”为“东经121度半”，不是数字。"
     app.text_input(key="data_who").input("王五").run()
     next(b for b in app.button if b.label == "提交导入").click().run()
@@ -134,7 +139,7 @@ def test_imports_tab_lists_and_removes_an_import(app, store, workspace_path):
     _selectbox(app, "队员人数 (members) *").select("规模").run()
     app.text_input(key="data_who").input("王五").run()
     next(b for b in app.button if b.label == "提交导入").click().run()
-    listing = app.dataframe[-1].value
+    listing = _frame(app, "导入人")
     assert listing.iloc[0]["导入人"] == "王五" and listing.iloc[0]["导入行数"] == 2
     app.selectbox(key="data_remove_pick").select(listing.iloc[0]["导入编号"]).run()
     next(b for b in app.button if b.label == "撤销所选导入").click().run()
@@ -159,7 +164,7 @@ def test_workspace_held_by_another_process_shows_a_warning_and_the_maps_still_wo
         assert not at.exception
         assert any("用户数据工作区不可用" in w.value and "workspace in use by a running app" in w.value for w in at.warning)
         assert next(m.value for m in at.metric if m.label == "救援队伍") == str(len(store.layer("teams")))
-        at.switch_page("pages/data_manager.py").run()
+        at.switch_page("pages/manage.py").run()
         _upload(at, "t.csv", _gbk_teams(store, 1))
         _selectbox(at, "队员人数 (members) *").select("规模").run()
         at.text_input(key="data_who").input("王五").run()

@@ -195,6 +195,8 @@ def _networks_tab() -> None:
     from data.store import dataset_path
     from geo.network import NetworkError, build_osm, networks_dir
 
+    if "net_built" in st.session_state:
+        st.success(st.session_state.pop("net_built"))
     metas = _shared.networks()
     st.dataframe(network_table(metas, lang), hide_index=True, width="stretch")
     st.caption(t("net.howto", lang))
@@ -218,6 +220,8 @@ def _networks_tab() -> None:
             st.error(t("net.failed_why", lang, reason=str(exc)))
             return
         status.update(label=t("net.built", lang, name=net.name, nodes=net.n_nodes, edges=net.n_edges), state="complete")
+    st.session_state["net_built"] = t("net.built", lang, name=net.name, nodes=net.n_nodes, edges=net.n_edges)
+    st.rerun()  # list the new network
 
 
 tab_imp, tab_exp, tab_list, tab_net = st.tabs([t("imp.tab_import", lang), t("imp.tab_export", lang), t("imp.tab_imports", lang), t("net.tab", lang)])
