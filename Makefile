@@ -9,7 +9,7 @@ PORT   ?= 8501
 .PHONY: run test setup setup-dev browser data bench clean
 
 run: setup data
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/python serve.py --server.port $(PORT)
 
 test: setup-dev browser data
 	$(BIN)/python -m pytest

@@ -32,9 +32,8 @@ def _rendered(page) -> None:
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
-def run(dataset: Path, *, reruns: int = 10) -> dict:
-    """Measure with a fresh server process and a fresh browser; return figures in seconds / MiB."""
-    out: dict = {}
+def _cold_start(dataset: Path) -> tuple[float, float, float]:
+    """One fresh server and browser: (server start, first render, total) in seconds."""
     t0 = time.perf_counter()
     with serve(dataset) as url, chromium() as browser:
         t_server = time.perf_counter() - t0
@@ -42,9 +41,16 @@ def run(dataset: Path, *, reruns: int = 10) -> dict:
         t1 = time.perf_counter()
         page.goto(url)
         _rendered(page)
-        out["server_start_s"] = t_server
-        out["first_render_s"] = time.perf_counter() - t1
-        out["cold_total_s"] = time.perf_counter() - t0
+        return t_server, time.perf_counter() - t1, time.perf_counter() - t0
+
+
+def run(dataset: Path, *, reruns: int = 10, cold_starts: int = 3) -> dict:
+    """Measure with fresh server processes and fresh browsers; return figures in seconds / MiB."""
+    out: dict = {"cold": [_cold_start(dataset) for _ in range(cold_starts)]}
+    with serve(dataset) as url, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(url)
+        _rendered(page)
         wait_idle(page)
         out["warm_rerun_browser_s"] = _toggle_reruns(page, reruns)
         for label, option in (("省（市）", "浙江省"), ("地市", "嘉兴市"), ("区县", "嘉善县")):
@@ -53,6 +59,9 @@ def run(dataset: Path, *, reruns: int = 10) -> dict:
         pids = [p for p in Path("/proc").iterdir() if p.name.isdigit()]
         server = [int(p.name) for p in pids if _is_streamlit(p, url)]
         out["server_peak_rss_mib"] = max((_peak_rss_mib(pid) for pid in server), default=float("nan"))
+    out["server_start_s"] = statistics.median(c[0] for c in out["cold"])
+    out["first_render_s"] = statistics.median(c[1] for c in out["cold"])
+    out["cold_total_s"] = statistics.median(c[2] for c in out["cold"])
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
@@ -106,9 +115,9 @@ def markdown(r: dict) -> str:
             "",
             "| measure | value | target |",
             "|---|---|---|",
-            f"| server start (process launch → health check ok) | {r['server_start_s']:.2f} s | |",
-            f"| first map render (navigation → map and legend drawn) | {r['first_render_s']:.2f} s | ≤ 5 s {ok(r['first_render_s'], 'first_render_s')} |",
-            f"| cold total (process launch → first map render) | {r['cold_total_s']:.2f} s | |",
+            f"| server start (process launch → health check ok), median | {r['server_start_s']:.2f} s | |",
+            f"| first map render (navigation → map and legend drawn), median of {len(r['cold'])} cold starts | {r['first_render_s']:.2f} s ({', '.join(f'{c[1]:.2f}' for c in r['cold'])}) | ≤ 5 s {ok(r['first_render_s'], 'first_render_s')} |",
+            f"| cold total (process launch → first map render), median | {r['cold_total_s']:.2f} s | |",
             f"| warm rerun in the browser (toggle a layer → map redrawn), median of {len(r['warm_rerun_browser_s'])} | {med_b:.2f} s (min {min(r['warm_rerun_browser_s']):.2f}, max {max(r['warm_rerun_browser_s']):.2f}) | ≤ 1 s {ok(med_b, 'warm_rerun_s')} |",
             f"| warm rerun in the browser, county view (嘉善县), median of {len(r['warm_rerun_county_browser_s'])} | {statistics.median(r['warm_rerun_county_browser_s']):.2f} s (min {min(r['warm_rerun_county_browser_s']):.2f}, max {max(r['warm_rerun_county_browser_s']):.2f}) | ≤ 1 s {ok(statistics.median(r['warm_rerun_county_browser_s']), 'warm_rerun_s')} |",
             f"| warm rerun of the page script (AppTest), median of {len(r['warm_rerun_script_s'])} | {med_s * 1000:.0f} ms | |",

@@ -11,16 +11,19 @@ import json
 import os
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
-from data.build import CountyLocator
-from data.exporters import export_dataset, export_layer
-from data.importers import ImportContext
 from data.settings import Settings, SettingsError, load_settings
 from data.store import POINT_LAYERS, DatasetError, Store, dataset_path
 from data.workspace import Workspace, WorkspaceError, workspace_path
 from layers.labels import t
 from layers.situation import boundary_features
+
+if TYPE_CHECKING:  # imported where used: the situation page, first in line, needs none of them
+    from data.build import CountyLocator
+    from data.importers import ImportContext
 
 
 def ensure_router() -> None:
@@ -145,11 +148,15 @@ def _imports(stamp: str, ws: str, version: int):
 
 @st.cache_resource(max_entries=2)
 def _locator(stamp: str) -> CountyLocator:
+    from data.build import CountyLocator
+
     return CountyLocator(_store(stamp).jurisdictions(detail="full"))
 
 
 @st.cache_resource(max_entries=2)
 def _import_context(stamp: str, ws: str, version: int) -> ImportContext:
+    from data.importers import ImportContext
+
     return ImportContext.from_store(_store(stamp, ws), locator=_locator(stamp))
 
 
@@ -161,6 +168,8 @@ def import_context() -> ImportContext:
 @st.cache_data(max_entries=6, show_spinner=False)
 def _export(stamp: str, ws: str, version: int, layer: str, fmt: str) -> bytes:
     s = _store(stamp, ws)
+    from data.exporters import export_dataset, export_layer
+
     return export_dataset(s, fmt) if layer == "all" else export_layer(s, layer, fmt)
 
 

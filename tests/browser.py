@@ -39,7 +39,7 @@ def serve(dataset: Path, *, config: Path | None = None, timeout_s: float = 60) -
     env = {**os.environ, "YRD_DATASET": str(dataset), "YRD_CONFIG": str(config or ROOT / "tests" / "no-config.toml")}
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port), "--server.headless", "true"],
+        [sys.executable, str(ROOT / "serve.py"), "--server.port", str(port), "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
