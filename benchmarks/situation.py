@@ -101,7 +101,8 @@ def _is_streamlit(proc_dir: Path, url: str) -> bool:
     except OSError:
         return False
     port = url.rsplit(":", 1)[1].encode()
-    return b"streamlit" in b" ".join(cmd) and port in cmd
+    line = b" ".join(cmd)
+    return (b"streamlit" in line or b"serve.py" in line) and port in cmd
 
 
 def markdown(r: dict) -> str:
