@@ -217,6 +217,23 @@ def networks() -> list[dict]:
     return list_networks(networks_dir(dataset_path()))
 
 
+def networks_or_stop() -> list[dict]:
+    """The saved networks; without any, the page says how to make one and stops."""
+    metas = networks()
+    if not metas:
+        st.error(t("dis.no_network", lang()))
+        st.stop()
+    return metas
+
+
+def pick_network(metas: list[dict], key: str) -> dict:
+    """The road-network selectbox shared by the analysis pages."""
+    return st.selectbox(
+        t("dis.network", lang()), metas, key=key,
+        format_func=lambda m: t("dis.network_estimate" if m.get("estimate") else "dis.network_real", lang(), name=m["name"], nodes=m["n_nodes"], edges=m["n_edges"]),
+    )  # fmt: skip
+
+
 @st.cache_resource(max_entries=8)
 def _network(path: str, created: str):
     from geo.network import load

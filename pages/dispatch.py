@@ -27,11 +27,7 @@ ss.setdefault("dis_closures", [])  # list of (name, polygon)
 ss.setdefault("dis_last_pick", None)
 
 st.title(t("dis.title", lang))
-metas = _shared.networks()
-if not metas:
-    st.error(t("dis.no_network", lang))
-    st.stop()
-
+metas = _shared.networks_or_stop()
 
 # ---- a click on the map from the previous run -------------------------------------------
 def _picked() -> tuple[float, float] | None:
@@ -53,10 +49,7 @@ if pick is not None and pick != ss["dis_last_pick"]:
 
 # ---- inputs (sidebar) --------------------------------------------------------------------
 with st.sidebar:
-    meta = st.selectbox(
-        t("dis.network", lang), metas, key="dis_network",
-        format_func=lambda m: t("dis.network_estimate" if m.get("estimate") else "dis.network_real", lang, name=m["name"], nodes=m["n_nodes"], edges=m["n_edges"]),
-    )  # fmt: skip
+    meta = _shared.pick_network(metas, "dis_network")
     how = st.radio(
         t("dis.incident_how", lang), ["jurisdiction", "place", "project", "coords", "click"], key="dis_how",
         format_func=lambda h: t(f"dis.by_{h}", lang), horizontal=True,
@@ -68,13 +61,14 @@ with st.sidebar:
         incident = (pt.x, pt.y)
     elif how == "place":
         places = features["places"]
-        pid = st.selectbox(t("dis.by_place", lang), places["id"].tolist(), format_func=lambda i: f"{places.set_index('id').at[i, 'name']} · {places.set_index('id').at[i, 'county_name']}", key="dis_place")
-        g = places.set_index("id").geometry[pid]
+        place_label = dict(zip(places["id"], places["name"] + " · " + places["county_name"], strict=True))
+        pid = st.selectbox(t("dis.by_place", lang), places["id"].tolist(), format_func=lambda i: place_label[i], key="dis_place")
+        g = places.geometry[places["id"] == pid].iloc[0]
         incident = (g.x, g.y)
     elif how == "project":
         proj = features["projects"]
-        pid = st.selectbox(t("dis.by_project", lang), proj["id"].tolist(), format_func=lambda i: proj.set_index("id").at[i, "name"], key="dis_project")
-        g = proj.set_index("id").geometry[pid]
+        pid = st.selectbox(t("dis.by_project", lang), proj["id"].tolist(), format_func=lambda i, n=dict(zip(proj["id"], proj["name"], strict=True)): n[i], key="dis_project")
+        g = proj.geometry[proj["id"] == pid].iloc[0]
         incident = (g.x, g.y)
     elif how == "coords":
         crs = st.selectbox(t("dis.coords_crs", lang), list(CRS_NAMES), key="dis_crs", format_func=lambda c: {"wgs84": "WGS84 / CGCS2000", "gcj02": "GCJ-02（高德/腾讯）", "bd09": "BD-09（百度）"}[c])

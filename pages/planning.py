@@ -24,16 +24,9 @@ features = _shared.layers()
 names = dict(zip(jur["code"], jur["name"], strict=True))
 
 st.title(t("pln.title", lang))
-metas = _shared.networks()
-if not metas:
-    st.error(t("dis.no_network", lang))
-    st.stop()
-
+metas = _shared.networks_or_stop()
 with st.sidebar:
-    meta = st.selectbox(
-        t("dis.network", lang), metas, key="pln_network",
-        format_func=lambda m: t("dis.network_estimate" if m.get("estimate") else "dis.network_real", lang, name=m["name"], nodes=m["n_nodes"], edges=m["n_edges"]),
-    )  # fmt: skip
+    meta = _shared.pick_network(metas, "pln_network")
     fmt = lambda c: t("sit.all", lang) if not c else names.get(c, c)  # noqa: E731
     province = st.selectbox(t("sit.province", lang), [*children(jur, None, "province")["code"]], format_func=fmt, key="pln_province")
     city = st.selectbox(t("sit.city", lang), ["", *children(jur, province, "city")["code"]], format_func=fmt, key="pln_city")
@@ -52,7 +45,7 @@ existing = filter_resources(features["teams"], kinds=["professional"])
 existing = existing[in_area(existing, area)].reset_index(drop=True)
 with st.sidebar:
     out_ids = st.multiselect(
-        t("zon.out_of_service", lang), existing["id"].tolist(), format_func=lambda i: existing.set_index("id").at[i, "name"], key="pln_out", placeholder=t("pln.none_out", lang)
+        t("zon.out_of_service", lang), existing["id"].tolist(), format_func=lambda i, n=dict(zip(existing["id"], existing["name"], strict=True)): n[i], key="pln_out", placeholder=t("pln.none_out", lang)
     )
 if demand.empty:
     st.info(t("pln.no_demand", lang))

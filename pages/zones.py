@@ -25,16 +25,9 @@ features = _shared.layers()
 names = dict(zip(jur["code"], jur["name"], strict=True))
 
 st.title(t("zon.title", lang))
-metas = _shared.networks()
-if not metas:
-    st.error(t("dis.no_network", lang))
-    st.stop()
-
+metas = _shared.networks_or_stop()
 with st.sidebar:
-    meta = st.selectbox(
-        t("dis.network", lang), metas, key="zon_network",
-        format_func=lambda m: t("dis.network_estimate" if m.get("estimate") else "dis.network_real", lang, name=m["name"], nodes=m["n_nodes"], edges=m["n_edges"]),
-    )  # fmt: skip
+    meta = _shared.pick_network(metas, "zon_network")
     fmt = lambda c: t("sit.all", lang) if not c else names.get(c, c)  # noqa: E731
     province = st.selectbox(t("sit.province", lang), ["", *children(jur, None, "province")["code"]], index=1, format_func=fmt, key="zon_province")
     city = st.selectbox(t("sit.city", lang), ["", *children(jur, province, "city")["code"]] if province else [""], format_func=fmt, key="zon_city")
@@ -60,7 +53,7 @@ near = near_view(jur[jur["level"] == "county"], area.bounds, factor=1.6)["code"]
 area_counties = jur[(jur["level"] == "county") & in_area(jur.assign(county_code=jur["code"]), area)]["code"].tolist()
 facilities = filter_resources(pool[pool["county_code"].isin(near)], kinds=kinds, departments=departments).reset_index(drop=True)
 with st.sidebar:
-    out_ids = st.multiselect(t("zon.out_of_service", lang), facilities["id"].tolist(), format_func=lambda i: facilities.set_index("id").at[i, "name"], key="zon_out", placeholder=t("pln.none_out", lang))
+    out_ids = st.multiselect(t("zon.out_of_service", lang), facilities["id"].tolist(), format_func=lambda i, n=dict(zip(facilities["id"], facilities["name"], strict=True)): n[i], key="zon_out", placeholder=t("pln.none_out", lang))
 if facilities.empty:
     st.info(t("zon.none", lang))
     st.stop()
