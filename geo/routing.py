@@ -19,7 +19,6 @@ from scipy.sparse.csgraph import dijkstra
 from geo import _kernels
 from geo.network import ACCESS_SPEED_KPH, Network, haversine_m
 
-_NO_PRED = -9999
 _NO_BLOCKED = np.zeros(0, dtype=bool)
 
 
@@ -198,10 +197,10 @@ def edge_weights(net: Network, blocked: np.ndarray | None = None) -> np.ndarray:
 
 @dataclass
 class Search:
-    """Dijkstra from one network node, forward (from it) or reverse (to it)."""
+    """Dijkstra from one network node, forward (from it) or reverse (to it): scipy's, the
+    plain all-nodes search (the compiled kernels in `geo._kernels` serve the queries)."""
 
     node: int
-    offset_s: float
     dist: np.ndarray
     pred: np.ndarray
     reverse: bool
@@ -211,19 +210,7 @@ def search(net: Network, node: int, *, reverse: bool, weights: np.ndarray, limit
     """Travel times (s) from (or, `reverse`, to) `node` to every node, within `limit_s`."""
     m = matrix if matrix is not None else net.csr(reverse=reverse, weights=None if weights is net.edge_time_s else weights)
     dist, pred = dijkstra(m, directed=True, indices=node, return_predecessors=True, limit=limit_s)
-    return Search(node, 0.0, dist, pred, reverse)
-
-
-def node_path(s: Search, node: int) -> list[int]:
-    """Nodes from the search origin to `node` (forward) or from `node` to the origin (reverse)."""
-    path = [node]
-    while path[-1] != s.node:
-        p = int(s.pred[path[-1]])
-        if p == _NO_PRED or p < 0:
-            msg = f"node {node} is not reached by the search"
-            raise NoRoute(msg)
-        path.append(p)
-    return path if s.reverse else path[::-1]
+    return Search(node, dist, pred, reverse)
 
 
 def _partial(net: Network, edge: int, f0: float, f1: float) -> np.ndarray:
