@@ -108,12 +108,12 @@ class Workspace:
             cols = [f'"{c}" {_sql_type(c)}' + (" PRIMARY KEY" if c == "id" and layer in _KEYED else "") for c in columns(layer)]
             cols += ['"import_id" VARCHAR NOT NULL', '"seq" BIGINT'] + (['"geom" GEOMETRY'] if layer in _SPATIAL else [])
             ddl.append(f'CREATE TABLE IF NOT EXISTS "{layer}" ({", ".join(cols)})')
-        with self._transaction(f"workspace {self.path} is not usable ({{exc}}); move the file away to start an empty workspace.") as cur:
+        with self.transaction(f"workspace {self.path} is not usable ({{exc}}); move the file away to start an empty workspace.") as cur:
             for sql in ddl:
                 cur.execute(sql)
             if cur.execute("SELECT count(*) FROM ws_meta").fetchone()[0] == 0:
                 cur.execute("INSERT INTO ws_meta VALUES (?, 0)", [WORKSPACE_SCHEMA])
-        schema = int(self._query("SELECT schema_version FROM ws_meta")["schema_version"].iloc[0])
+        schema = int(self.query("SELECT schema_version FROM ws_meta")["schema_version"].iloc[0])
         if schema != WORKSPACE_SCHEMA:
             msg = f"workspace {self.path} has schema {schema}, the app needs {WORKSPACE_SCHEMA}; export its layers with the matching app version, then move it away."
             raise WorkspaceError(msg)
@@ -129,7 +129,7 @@ class Workspace:
         self.close()
 
     @contextlib.contextmanager
-    def _transaction(self, failed: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, failed: str) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor inside one transaction: committed when the block ends, rolled back on any error.
 
         A DuckDB error (in the block or at commit, e.g. a key written meanwhile by another
@@ -149,7 +149,7 @@ class Workspace:
         finally:
             cur.close()
 
-    def _query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         cur = self._con.cursor()
         try:
             return cur.execute(sql, params or []).df()
@@ -160,19 +160,19 @@ class Workspace:
 
     def version(self) -> int:
         """A counter that grows with every committed import or removal."""
-        return int(self._query("SELECT version FROM ws_meta")["version"].iloc[0])
+        return int(self.query("SELECT version FROM ws_meta")["version"].iloc[0])
 
     def layer(self, name: str) -> pd.DataFrame:
         """Imported records of `name` with an `origin` column (the import id); GeoDataFrame for spatial layers."""
         cols = ", ".join(f'"{c}"' for c in columns(name))
         order = "ORDER BY import_id, seq"
         if name not in _SPATIAL:
-            return self._query(f'SELECT {cols}, import_id AS origin FROM "{name}" {order}')
-        return with_geometry(self._query(f'SELECT {cols}, import_id AS origin, ST_AsWKB(geom) AS _wkb FROM "{name}" {order}'))
+            return self.query(f'SELECT {cols}, import_id AS origin FROM "{name}" {order}')
+        return with_geometry(self.query(f'SELECT {cols}, import_id AS origin, ST_AsWKB(geom) AS _wkb FROM "{name}" {order}'))
 
     def imports(self) -> pd.DataFrame:
         """One row per committed import: who, when, file, CRS, counts, source and licence."""
-        return self._query("SELECT * FROM imports ORDER BY import_id")
+        return self.query("SELECT * FROM imports ORDER BY import_id")
 
     def provenance(self) -> pd.DataFrame:
         """Imports as rows of the dataset's provenance table (layer, source, licence, date, real, note, records, origin)."""
@@ -219,7 +219,7 @@ class Workspace:
         targets = ", ".join(f'"{c}"' for c in columns(layer)) + ', "import_id", "seq"' + (', "geom"' if layer in _SPATIAL else "")
         values = ", ".join(f'"{c}"' for c in columns(layer)) + ", ?, seq" + (", ST_GeomFromWKB(geom_wkb)" if layer in _SPATIAL else "")
         names = ", ".join(f'"{c}"' for c in IMPORT_COLUMNS)
-        with self._transaction(f"import of {len(incoming):,} rows into {layer} failed ({{exc}}); nothing was written.") as cur:
+        with self.transaction(f"import of {len(incoming):,} rows into {layer} failed ({{exc}}); nothing was written.") as cur:
             cur.execute(f"INSERT INTO imports ({names}) VALUES ({', '.join('?' * len(IMPORT_COLUMNS))})", [record[c] for c in IMPORT_COLUMNS])
             cur.register("_incoming", incoming)
             cur.execute(f'INSERT INTO "{layer}" ({targets}) SELECT {values} FROM _incoming', [record["import_id"]])
@@ -228,12 +228,12 @@ class Workspace:
 
     def remove(self, import_id: str) -> int:
         """Delete one import (its records and provenance) in one transaction; return the records removed."""
-        found = self._query("SELECT layer FROM imports WHERE import_id = ?", [import_id])
+        found = self.query("SELECT layer FROM imports WHERE import_id = ?", [import_id])
         if found.empty:
             msg = f"`import_id` was {import_id!r}, which is not an import of workspace {self.path}."
             raise ValueError(msg)
         layer = str(found["layer"].iloc[0])
-        with self._transaction(f"removing import {import_id} failed ({{exc}}); nothing was changed.") as cur:
+        with self.transaction(f"removing import {import_id} failed ({{exc}}); nothing was changed.") as cur:
             n = cur.execute(f'DELETE FROM "{layer}" WHERE import_id = ?', [import_id]).fetchone()[0]
             cur.execute("DELETE FROM imports WHERE import_id = ?", [import_id])
             cur.execute("UPDATE ws_meta SET version = version + 1")

@@ -211,7 +211,7 @@ def test_a_concurrent_commit_of_the_same_ids_fails_cleanly(both, store):
     first, second = _report(st, data), _report(st, data)
     before = _snapshot(st)
     with pytest.raises(WorkspaceError, match=r"second session failed \(.*Failed to commit.*duplicate key"):
-        with ws._transaction("second session failed ({exc})") as cur:  # the second session writes its rows ...
+        with ws.transaction("second session failed ({exc})") as cur:  # the second session writes its rows ...
             cur.register("_incoming", second.accepted)
             cur.execute("INSERT INTO teams (id, name, department, import_id, seq) SELECT id, name, department, 'imp-x', 0 FROM _incoming")
             commit(first, ws, mode="all", who="first")  # ... the first commits meanwhile; the second's COMMIT fails

@@ -1,0 +1,394 @@
+"""The incident file (一事一档): one append-only, hash-chained log per workspace of incidents, phases, entries, warnings, 叫应 and resource requests.
+
+Everything that happens to an incident is a row of the ``incident_log`` table in the
+workspace DuckDB file: its opening, each phase change, each position-log entry,
+significant event and decision, each warning with its frozen call list, each
+acknowledgment, each resource request and each change of a request's status.  Current
+state (phase, acknowledgment rates, request status) is folded from the rows by
+`data.board`; nothing is ever updated or deleted.  A correction is a new row whose
+``corrects`` points at the row it corrects.
+
+Every row carries who, which department, when it happened (``at``, entered by the user or
+now) and when it was recorded (``recorded_at``, the server clock), plus the SHA-256 hash of
+its content chained to the previous row's hash.  The class offers no way to change a row
+(`update` and `delete` raise `AppendOnly`); a change made behind its back with SQL breaks
+the chain, and `verify` names the first row that no longer matches.
+
+Times are Beijing time (UTC+8, no daylight saving) as naive datetimes.  Writes from the
+threads of one process (the app's sessions) are serialised by a lock, and each is one
+DuckDB transaction: when a method returns, the row is committed to the write-ahead log and
+survives the process being killed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+
+from data.workspace import Workspace, WorkspaceError
+
+log = logging.getLogger(__name__)
+
+BEIJING = timezone(timedelta(hours=8))
+
+#: The four phases of a response (应急准备; 信息报告与预警; 应急响应与处置; 应急终止与善后).
+PHASES = ("preparation", "warning", "response", "aftermath")
+#: Phase -> the phases it may move to.  Forward only; a warning may be lifted straight into aftermath.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "preparation": ("warning", "response"),
+    "warning": ("response", "aftermath"),
+    "response": ("aftermath",),
+    "aftermath": (),
+}
+LEVELS = ("I", "II", "III", "IV")
+INCIDENT_KINDS = ("flood", "typhoon", "rainstorm", "fire", "hazchem", "traffic", "geological", "other")
+#: Free-text entry kinds on the board: position log (部门工作记录), significant event, decision, correction.
+NOTE_KINDS = ("log", "event", "decision", "correction")
+WARNING_COLOURS = ("red", "orange", "yellow", "blue")
+AREA_KINDS = ("buffer", "isochrone", "polygon")
+#: Request status -> the statuses it may move to.
+REQUEST_FLOW: dict[str, tuple[str, ...]] = {
+    "requested": ("approved", "declined"),
+    "approved": ("dispatched", "declined"),
+    "dispatched": ("arrived",),
+    "arrived": (),
+    "declined": (),
+}
+MAX_TEXT = 2000
+MAX_NAME = 100
+#: Clock skew tolerated before a time counts as in the future (seconds).
+FUTURE_TOLERANCE_S = 120
+
+#: code -> English message (the page shows the label ``inc.err.<code>`` with the same parameters).
+MESSAGES: dict[str, str] = {
+    "required": "`{field}` is empty; fill it in.",
+    "too_long": "`{field}` has {length} characters; the limit is {limit}.",
+    "bad_choice": "`{field}` was {value!r}; expected one of {allowed}.",
+    "future": "`{field}` {value} is in the future (now {now}); enter the time it happened.",
+    "before": "`{field}` {value} is before {what} ({limit}); times must follow each other.",
+    "unknown_incident": "incident {value!r} is not in the log.",
+    "unknown_entry": "entry #{value} is not a {what} of incident {incident}.",
+    "phase": "the incident is in phase {current}; it may move to {allowed}, not to {value}.",
+    "closed": "the incident is in aftermath (应急终止与善后); only log entries, corrections and acknowledgments are taken now.",
+    "request_flow": "request #{ref} is {current}; it may move to {allowed}, not to {value}.",
+    "acknowledged": "{contact} acknowledged warning #{ref} already, at {when}.",
+    "not_called": "{contact} is not on the call list of warning #{ref}.",
+    "no_calls": "the warning reaches no contact: choose departments and an area that covers a jurisdiction with duty contacts.",
+    "bad_position": "position ({lon}, {lat}) is not a valid longitude/latitude.",
+    "append_only": "the incident log is append-only: rows are never {action}; add a correction (更正) that points at entry #{ref} instead.",
+}
+
+
+class IncidentError(ValueError):
+    """Input the log refuses; ``code`` and ``params`` give the message in any language, nothing was written."""
+
+    def __init__(self, code: str, **params: object):
+        self.code, self.params = code, params
+        super().__init__(MESSAGES[code].format(**params))
+
+
+class AppendOnly(IncidentError):
+    """An attempt to change or remove a logged row."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A row of the log whose hash does not match its content or its predecessor."""
+
+    entry_id: int
+    reason: str
+
+
+def now_beijing() -> datetime:
+    """The current Beijing time, naive, to the second."""
+    return datetime.now(BEIJING).replace(tzinfo=None, microsecond=0)
+
+
+_COLUMNS: dict[str, str] = {
+    "id": "BIGINT PRIMARY KEY", "incident_id": "VARCHAR NOT NULL", "kind": "VARCHAR NOT NULL", "at": "TIMESTAMP NOT NULL",
+    "recorded_at": "TIMESTAMP NOT NULL", "who": "VARCHAR NOT NULL", "department": "VARCHAR NOT NULL", "text": "VARCHAR NOT NULL",
+    "data": "VARCHAR NOT NULL", "ref": "BIGINT", "corrects": "BIGINT", "prev_hash": "VARCHAR NOT NULL", "hash": "VARCHAR NOT NULL",
+}  # fmt: skip
+_GENESIS = "0" * 64
+
+
+def _hash(prev: str, row: dict) -> str:
+    body = [prev] + [row[c] if not isinstance(row[c], datetime) else row[c].isoformat(sep=" ") for c in _COLUMNS if c not in ("prev_hash", "hash")]
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+def _text(name: str, value: object, *, limit: int = MAX_TEXT, required: bool = True) -> str:
+    text = "" if value is None else str(value).strip()
+    if required and not text:
+        raise IncidentError("required", field=name)
+    if len(text) > limit:
+        raise IncidentError("too_long", field=name, length=len(text), limit=limit)
+    return text
+
+
+def _choice(name: str, value: object, allowed: Iterable[str]) -> str:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise IncidentError("bad_choice", field=name, value=value, allowed=", ".join(allowed))
+    return str(value)
+
+
+def _fmt(t: datetime) -> str:
+    return f"{t:%Y-%m-%d %H:%M:%S}"
+
+
+class IncidentLog:
+    """The incident log in a workspace: append methods, reads, and `verify`.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The read-write workspace (one per process); its tables are created when missing.
+    clock : callable, optional
+        Returns the current Beijing time (naive); tests pass a fixed clock.
+    """
+
+    def __init__(self, workspace: Workspace, *, clock: Callable[[], datetime] = now_beijing):
+        self.workspace = workspace
+        self.clock = clock
+        self._lock = threading.RLock()
+        cols = ", ".join(f'"{c}" {t}' for c, t in _COLUMNS.items())
+        with workspace.transaction("incident log cannot be created in the workspace ({exc}).") as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS incident_log ({cols})")
+            cur.execute("CREATE INDEX IF NOT EXISTS incident_log_incident ON incident_log (incident_id)")
+
+    # ---- writing -------------------------------------------------------------------------
+    def _append(self, incident_id: str, kind: str, *, who: str, department: str, at: datetime | None, text: str = "",
+                data: dict | None = None, ref: int | None = None, corrects: int | None = None, not_before: tuple[str, datetime] | None = None) -> int:  # fmt: skip
+        who = _text("who", who, limit=MAX_NAME)
+        department = _text("department", department, limit=MAX_NAME)
+        now = self.clock()
+        at = now if at is None else pd.Timestamp(at).to_pydatetime().replace(microsecond=0)
+        if at > now + timedelta(seconds=FUTURE_TOLERANCE_S):
+            raise IncidentError("future", field="at", value=_fmt(at), now=_fmt(now))
+        if not_before is not None and at < not_before[1]:
+            raise IncidentError("before", field="at", value=_fmt(at), what=not_before[0], limit=_fmt(not_before[1]))
+        payload = json.dumps(data or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        with self._lock:
+            last = self.workspace.query("SELECT id, hash FROM incident_log ORDER BY id DESC LIMIT 1")
+            entry_id = int(last["id"].iloc[0]) + 1 if len(last) else 1
+            prev = str(last["hash"].iloc[0]) if len(last) else _GENESIS
+            row = {"id": entry_id, "incident_id": incident_id, "kind": kind, "at": at, "recorded_at": max(now, at), "who": who,
+                   "department": department, "text": text, "data": payload, "ref": ref, "corrects": corrects, "prev_hash": prev}  # fmt: skip
+            row["hash"] = _hash(prev, row)
+            names = ", ".join(f'"{c}"' for c in _COLUMNS)
+            with self.workspace.transaction(f"entry for incident {incident_id} was not saved ({{exc}}); try again.") as cur:
+                cur.execute(f"INSERT INTO incident_log ({names}) VALUES ({', '.join('?' * len(_COLUMNS))})", [row[c] for c in _COLUMNS])
+        log.info("incident %s: %s #%d by %s (%s)", incident_id, kind, entry_id, who, department)
+        return entry_id
+
+    def open_incident(self, *, title: str, kind: str, level: str, lon: float, lat: float, lead_code: str, lead_name: str,
+                      who: str, department: str, at: datetime | None = None, place: str = "", description: str = "",
+                      jurisdictions: Iterable[str] = (), departments: Iterable[str] = (), phase: str = "warning") -> str:  # fmt: skip
+        """Open an incident and return its id (``YRD-YYYYMMDD-NNN`` by the day it happened).
+
+        `lead_code` is the county found from the location (`geo.dispatch.county_of`);
+        `jurisdictions` (county codes) and `departments` take part besides the lead.
+        `phase` is where the response starts (``warning`` by default: information report and warning).
+        """
+        title = _text("title", title, limit=MAX_NAME)
+        kind = _choice("kind", kind, INCIDENT_KINDS)
+        level = _choice("level", level, LEVELS)
+        phase = _choice("phase", phase, PHASES[:3])
+        lead_code = _text("lead_code", lead_code, limit=12)
+        if not (-180 <= float(lon) <= 180 and -90 <= float(lat) <= 90):
+            raise IncidentError("bad_position", lon=lon, lat=lat)
+        data = {
+            "title": title, "kind": kind, "level": level, "lon": round(float(lon), 6), "lat": round(float(lat), 6),
+            "lead_code": lead_code, "lead_name": _text("lead_name", lead_name, limit=MAX_NAME), "place": _text("place", place, limit=MAX_NAME, required=False),
+            "jurisdictions": sorted({lead_code, *jurisdictions}), "departments": list(dict.fromkeys(departments)), "phase": phase,
+        }  # fmt: skip
+        description = _text("description", description, required=False)
+        day = (at or self.clock()).strftime("%Y%m%d")
+        with self._lock:  # the id's counter and the row are taken under one lock
+            n = int(self.workspace.query("SELECT count(*) AS n FROM incident_log WHERE kind = 'incident' AND incident_id LIKE ?", [f"YRD-{day}-%"])["n"].iloc[0])
+            incident_id = f"YRD-{day}-{n + 1:03d}"
+            self._append(incident_id, "incident", who=who, department=department, at=at, text=description, data=data)
+        return incident_id
+
+    def _head(self, incident_id: str) -> dict:
+        rows = self.workspace.query("SELECT \"at\", data FROM incident_log WHERE incident_id = ? AND kind = 'incident'", [incident_id])
+        if rows.empty:
+            raise IncidentError("unknown_incident", value=incident_id)
+        head = json.loads(rows["data"].iloc[0])
+        head["at"] = rows["at"].iloc[0].to_pydatetime()
+        return head
+
+    def phase(self, incident_id: str) -> tuple[str, datetime]:
+        """The incident's current phase and since when."""
+        head = self._head(incident_id)
+        rows = self.workspace.query("SELECT \"at\", data FROM incident_log WHERE incident_id = ? AND kind = 'phase' ORDER BY id DESC LIMIT 1", [incident_id])
+        if rows.empty:
+            return head["phase"], head["at"]
+        return json.loads(rows["data"].iloc[0])["phase"], rows["at"].iloc[0].to_pydatetime()
+
+    def transition(self, incident_id: str, phase: str, *, who: str, department: str, at: datetime | None = None, text: str = "") -> int:
+        """Move the incident to `phase` (see `TRANSITIONS`); refused otherwise."""
+        phase = _choice("phase", phase, PHASES)
+        current, since = self.phase(incident_id)
+        if phase not in TRANSITIONS[current]:
+            allowed = ", ".join(TRANSITIONS[current]) or "none (final)"
+            raise IncidentError("phase", current=current, allowed=allowed, value=phase)
+        text = _text("text", text, required=False)
+        return self._append(incident_id, "phase", who=who, department=department, at=at, text=text, data={"phase": phase, "from": current}, not_before=("the current phase began", since))
+
+    def note(self, incident_id: str, kind: str, text: str, *, who: str, department: str, at: datetime | None = None, corrects: int | None = None) -> int:
+        """Add a position-log entry, significant event, decision or correction (which needs `corrects`)."""
+        kind = _choice("kind", kind, NOTE_KINDS)
+        text = _text("text", text)
+        head = self._head(incident_id)
+        if kind == "correction" or corrects is not None:
+            if corrects is None:
+                raise IncidentError("required", field="corrects")
+            self._entry(incident_id, corrects, None, "entry")
+        return self._append(incident_id, kind, who=who, department=department, at=at, text=text, corrects=corrects, not_before=("the incident", head["at"]))
+
+    def _entry(self, incident_id: str, entry_id: int, kind: str | None, what: str) -> pd.Series:
+        rows = self.workspace.query("SELECT * FROM incident_log WHERE incident_id = ? AND id = ?", [incident_id, int(entry_id)])
+        if rows.empty or (kind is not None and rows["kind"].iloc[0] != kind):
+            raise IncidentError("unknown_entry", value=entry_id, what=what, incident=incident_id)
+        return rows.iloc[0]
+
+    def _not_closed(self, incident_id: str) -> None:
+        if self.phase(incident_id)[0] == "aftermath":
+            raise IncidentError("closed")
+
+    def issue_warning(self, incident_id: str, *, colour: str, text: str, area_kind: str, area: dict, counties: Iterable[str],
+                      departments: Iterable[str], calls: list[dict], who: str, department: str, at: datetime | None = None, radius_m: float | None = None,
+                      minutes: float | None = None) -> int:  # fmt: skip
+        """Issue a warning over `area` (a GeoJSON geometry, WGS84) with its call list, frozen in the row.
+
+        `calls` are the duty contacts to call (dicts with ``contact_id``, ``unit``, ``role``,
+        ``department``, ``jurisdiction_code``, ``duty_phone``), from `geo.warning.call_list`.
+        """
+        self._not_closed(incident_id)
+        head = self._head(incident_id)
+        colour = _choice("colour", colour, WARNING_COLOURS)
+        area_kind = _choice("area_kind", area_kind, AREA_KINDS)
+        text = _text("text", text)
+        if not calls:
+            raise IncidentError("no_calls")
+        keep = ("contact_id", "unit", "role", "department", "jurisdiction_code", "duty_phone", "escalated")
+        data = {"colour": colour, "area_kind": area_kind, "area": area, "counties": sorted(set(counties)), "departments": list(dict.fromkeys(departments)),
+                "calls": [{k: c.get(k) for k in keep} for c in calls], "radius_m": radius_m, "minutes": minutes}  # fmt: skip
+        return self._append(incident_id, "warning", who=who, department=department, at=at, text=text, data=data, not_before=("the incident", head["at"]))
+
+    def acknowledge(self, incident_id: str, warning_id: int, contact_id: str, *, who: str, department: str, at: datetime | None = None, text: str = "") -> int:
+        """Record that `contact_id` answered the call of warning `warning_id` (叫应), at `at` (default now)."""
+        warning = self._entry(incident_id, warning_id, "warning", "warning")
+        calls = {c["contact_id"]: c for c in json.loads(warning["data"])["calls"]}
+        if contact_id not in calls:
+            raise IncidentError("not_called", contact=contact_id, ref=warning_id)
+        done = self.workspace.query("SELECT \"at\", data FROM incident_log WHERE incident_id = ? AND kind = 'ack' AND ref = ?", [incident_id, int(warning_id)])
+        for row in done.itertuples():
+            if json.loads(row.data)["contact_id"] == contact_id:
+                raise IncidentError("acknowledged", contact=contact_id, ref=warning_id, when=_fmt(row.at))
+        text = _text("text", text, required=False)
+        return self._append(incident_id, "ack", who=who, department=department, at=at, text=text, ref=int(warning_id), data={"contact_id": contact_id},
+                            not_before=("the warning was issued", warning["at"].to_pydatetime()))  # fmt: skip
+
+    def request(self, incident_id: str, *, resource_id: str, resource_name: str, resource_layer: str, from_code: str, to_code: str,
+                text: str, who: str, department: str, at: datetime | None = None, eta_s: float | None = None, estimate: bool = False,
+                route: list[list[float]] | None = None, crossed: list[str] | None = None, provider_department: str = "") -> int:  # fmt: skip
+        """Request a resource of jurisdiction `from_code` for the incident in `to_code`; ETA and route from the engine."""
+        self._not_closed(incident_id)
+        head = self._head(incident_id)
+        data = {
+            "resource_id": _text("resource_id", resource_id, limit=MAX_NAME), "resource_name": _text("resource_name", resource_name, limit=MAX_NAME),
+            "resource_layer": resource_layer, "from_code": _text("from_code", from_code, limit=12), "to_code": _text("to_code", to_code, limit=12),
+            "eta_s": None if eta_s is None else round(float(eta_s), 1), "estimate": bool(estimate), "route": route or [], "crossed": crossed or [],
+            "provider_department": provider_department, "status": "requested",
+        }  # fmt: skip
+        return self._append(incident_id, "request", who=who, department=department, at=at, text=_text("text", text, required=False), data=data,
+                            not_before=("the incident", head["at"]))  # fmt: skip
+
+    def advance_request(self, incident_id: str, request_id: int, status: str, *, who: str, department: str, at: datetime | None = None,
+                        text: str = "", eta_s: float | None = None) -> int:  # fmt: skip
+        """Move request `request_id` on (requested → approved → dispatched → arrived, or declined)."""
+        self._entry(incident_id, request_id, "request", "resource request")
+        status = _choice("status", status, tuple(REQUEST_FLOW))
+        steps = self.workspace.query("SELECT \"at\", data FROM incident_log WHERE incident_id = ? AND (id = ? OR (kind = 'request_status' AND ref = ?)) ORDER BY id",
+                                     [incident_id, int(request_id), int(request_id)])  # fmt: skip
+        current = json.loads(steps["data"].iloc[-1])["status"]
+        if status not in REQUEST_FLOW[current]:
+            raise IncidentError("request_flow", ref=request_id, current=current, allowed=", ".join(REQUEST_FLOW[current]) or "none (final)", value=status)
+        data = {"status": status, "eta_s": None if eta_s is None else round(float(eta_s), 1)}
+        return self._append(incident_id, "request_status", who=who, department=department, at=at, text=_text("text", text, required=False), ref=int(request_id),
+                            data=data, not_before=(f"the request was {current}", steps["at"].iloc[-1].to_pydatetime()))  # fmt: skip
+
+    def update(self, entry_id: int, **_: object) -> None:
+        """Always refused: the log is append-only (add a correction instead)."""
+        raise AppendOnly("append_only", action="changed", ref=entry_id)
+
+    def delete(self, entry_id: int) -> None:
+        """Always refused: the log is append-only."""
+        raise AppendOnly("append_only", action="deleted", ref=entry_id)
+
+    # ---- reading -------------------------------------------------------------------------
+    def incidents(self) -> pd.DataFrame:
+        """One row per incident: id, title, kind, level, lead, time, current phase, last entry id."""
+        rows = self.workspace.query(
+            "SELECT l.incident_id, l.\"at\", l.data, p.data AS phase_data, m.last_id FROM incident_log l "
+            "LEFT JOIN (SELECT incident_id, arg_max(data, id) AS data FROM incident_log WHERE kind = 'phase' GROUP BY incident_id) p USING (incident_id) "
+            "JOIN (SELECT incident_id, max(id) AS last_id FROM incident_log GROUP BY incident_id) m USING (incident_id) "
+            "WHERE l.kind = 'incident' ORDER BY l.id DESC"
+        )
+        heads = [json.loads(d) for d in rows["data"]]
+        return pd.DataFrame({
+            "incident_id": rows["incident_id"], "title": [h["title"] for h in heads], "kind": [h["kind"] for h in heads],
+            "level": [h["level"] for h in heads], "lead_code": [h["lead_code"] for h in heads], "lead_name": [h["lead_name"] for h in heads],
+            "at": rows["at"], "phase": [json.loads(p)["phase"] if isinstance(p, str) else h["phase"] for p, h in zip(rows["phase_data"], heads, strict=True)],
+            "last_id": rows["last_id"].astype("int64"),
+        })  # fmt: skip
+
+    def last_id(self, incident_id: str) -> int:
+        """Id of the incident's newest row (0 when none): a cheap change stamp for refreshing a board."""
+        return int(self.workspace.query("SELECT coalesce(max(id), 0) AS n FROM incident_log WHERE incident_id = ?", [incident_id])["n"].iloc[0])
+
+    def rows(self, incident_id: str) -> pd.DataFrame:
+        """All rows of one incident in the order they were written."""
+        rows = self.workspace.query("SELECT * EXCLUDE (prev_hash, hash) FROM incident_log WHERE incident_id = ? ORDER BY id", [incident_id])
+        if rows.empty:
+            raise IncidentError("unknown_incident", value=incident_id)
+        return rows
+
+    def verify(self) -> list[Problem]:
+        """Check the whole chain: every row's hash against its content and its predecessor's hash."""
+        rows = self.workspace.query("SELECT * FROM incident_log ORDER BY id")
+        problems: list[Problem] = []
+        prev, expected_id = _GENESIS, 1
+        for row in rows.to_dict("records"):
+            clean = {c: (None if pd.isna(row[c]) else int(row[c])) if c in ("ref", "corrects") else row[c] for c in _COLUMNS}
+            for c in ("at", "recorded_at"):
+                clean[c] = pd.Timestamp(clean[c]).to_pydatetime()
+            if int(row["id"]) != expected_id:
+                problems.append(Problem(int(row["id"]), f"rows {expected_id}–{int(row['id']) - 1} are missing"))
+            if row["prev_hash"] != prev:
+                problems.append(Problem(int(row["id"]), "does not follow the previous row's hash"))
+            if _hash(row["prev_hash"], clean) != row["hash"]:
+                problems.append(Problem(int(row["id"]), "content differs from what was logged"))
+            prev, expected_id = row["hash"], int(row["id"]) + 1
+        return problems
+
+
+def open_log(path: str | None = None) -> IncidentLog:
+    """Open the workspace at `path` (default `data.workspace.workspace_path`) and its incident log.
+
+    Raises `data.workspace.WorkspaceBusy` when a running app holds the file.
+    """
+    return IncidentLog(Workspace(path))
+
+
+__all__ = ["AppendOnly", "IncidentError", "IncidentLog", "Problem", "WorkspaceError", "open_log", "now_beijing"]
