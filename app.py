@@ -19,6 +19,7 @@ pages = [
     st.Page("pages/situation.py", title=t("page.situation", lang), icon=":material/map:", default=True, url_path="situation"),
     st.Page("pages/manage.py", title=t("page.data", lang), icon=":material/database:", url_path="manage"),
     st.Page("pages/dispatch.py", title=t("page.dispatch", lang), icon=":material/local_fire_department:", url_path="dispatch"),
+    st.Page("pages/consultation.py", title=t("page.consultation", lang), icon=":material/groups:", url_path="consultation"),
     st.Page("pages/zones.py", title=t("page.zones", lang), icon=":material/hexagon:", url_path="zones"),
     st.Page("pages/planning.py", title=t("page.planning", lang), icon=":material/add_location_alt:", url_path="planning"),
 ]

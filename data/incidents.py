@@ -86,12 +86,18 @@ MESSAGES: dict[str, str] = {
 }
 
 
+#: The `what` parameter of messages: code -> English words (the page has ``inc.what.<code>``).
+WHAT = {"incident": "the incident", "phase": "the current phase began", "warning": "the warning was issued", "request": "the request's last status",
+        "entry": "entry", "warning_entry": "warning", "request_entry": "resource request"}  # fmt: skip
+
+
 class IncidentError(ValueError):
     """Input the log refuses; ``code`` and ``params`` give the message in any language, nothing was written."""
 
     def __init__(self, code: str, **params: object):
         self.code, self.params = code, params
-        super().__init__(MESSAGES[code].format(**params))
+        english = params | ({"what": WHAT[params["what"]]} if params.get("what") in WHAT else {})
+        super().__init__(MESSAGES[code].format(**english))
 
 
 class AppendOnly(IncidentError):
@@ -242,7 +248,7 @@ class IncidentLog:
             allowed = ", ".join(TRANSITIONS[current]) or "none (final)"
             raise IncidentError("phase", current=current, allowed=allowed, value=phase)
         text = _text("text", text, required=False)
-        return self._append(incident_id, "phase", who=who, department=department, at=at, text=text, data={"phase": phase, "from": current}, not_before=("the current phase began", since))
+        return self._append(incident_id, "phase", who=who, department=department, at=at, text=text, data={"phase": phase, "from": current}, not_before=("phase", since))
 
     def note(self, incident_id: str, kind: str, text: str, *, who: str, department: str, at: datetime | None = None, corrects: int | None = None) -> int:
         """Add a position-log entry, significant event, decision or correction (which needs `corrects`)."""
@@ -253,7 +259,7 @@ class IncidentLog:
             if corrects is None:
                 raise IncidentError("required", field="corrects")
             self._entry(incident_id, corrects, None, "entry")
-        return self._append(incident_id, kind, who=who, department=department, at=at, text=text, corrects=corrects, not_before=("the incident", head["at"]))
+        return self._append(incident_id, kind, who=who, department=department, at=at, text=text, corrects=corrects, not_before=("incident", head["at"]))
 
     def _entry(self, incident_id: str, entry_id: int, kind: str | None, what: str) -> pd.Series:
         rows = self.workspace.query("SELECT * FROM incident_log WHERE incident_id = ? AND id = ?", [incident_id, int(entry_id)])
@@ -283,11 +289,11 @@ class IncidentLog:
         keep = ("contact_id", "unit", "role", "department", "jurisdiction_code", "duty_phone", "escalated")
         data = {"colour": colour, "area_kind": area_kind, "area": area, "counties": sorted(set(counties)), "departments": list(dict.fromkeys(departments)),
                 "calls": [{k: c.get(k) for k in keep} for c in calls], "radius_m": radius_m, "minutes": minutes}  # fmt: skip
-        return self._append(incident_id, "warning", who=who, department=department, at=at, text=text, data=data, not_before=("the incident", head["at"]))
+        return self._append(incident_id, "warning", who=who, department=department, at=at, text=text, data=data, not_before=("incident", head["at"]))
 
     def acknowledge(self, incident_id: str, warning_id: int, contact_id: str, *, who: str, department: str, at: datetime | None = None, text: str = "") -> int:
         """Record that `contact_id` answered the call of warning `warning_id` (叫应), at `at` (default now)."""
-        warning = self._entry(incident_id, warning_id, "warning", "warning")
+        warning = self._entry(incident_id, warning_id, "warning", "warning_entry")
         calls = {c["contact_id"]: c for c in json.loads(warning["data"])["calls"]}
         if contact_id not in calls:
             raise IncidentError("not_called", contact=contact_id, ref=warning_id)
@@ -297,7 +303,7 @@ class IncidentLog:
                 raise IncidentError("acknowledged", contact=contact_id, ref=warning_id, when=_fmt(row.at))
         text = _text("text", text, required=False)
         return self._append(incident_id, "ack", who=who, department=department, at=at, text=text, ref=int(warning_id), data={"contact_id": contact_id},
-                            not_before=("the warning was issued", warning["at"].to_pydatetime()))  # fmt: skip
+                            not_before=("warning", warning["at"].to_pydatetime()))  # fmt: skip
 
     def request(self, incident_id: str, *, resource_id: str, resource_name: str, resource_layer: str, from_code: str, to_code: str,
                 text: str, who: str, department: str, at: datetime | None = None, eta_s: float | None = None, estimate: bool = False,
@@ -312,12 +318,12 @@ class IncidentLog:
             "provider_department": provider_department, "status": "requested",
         }  # fmt: skip
         return self._append(incident_id, "request", who=who, department=department, at=at, text=_text("text", text, required=False), data=data,
-                            not_before=("the incident", head["at"]))  # fmt: skip
+                            not_before=("incident", head["at"]))  # fmt: skip
 
     def advance_request(self, incident_id: str, request_id: int, status: str, *, who: str, department: str, at: datetime | None = None,
                         text: str = "", eta_s: float | None = None) -> int:  # fmt: skip
         """Move request `request_id` on (requested → approved → dispatched → arrived, or declined)."""
-        self._entry(incident_id, request_id, "request", "resource request")
+        self._entry(incident_id, request_id, "request", "request_entry")
         status = _choice("status", status, tuple(REQUEST_FLOW))
         steps = self.workspace.query("SELECT \"at\", data FROM incident_log WHERE incident_id = ? AND (id = ? OR (kind = 'request_status' AND ref = ?)) ORDER BY id",
                                      [incident_id, int(request_id), int(request_id)])  # fmt: skip
@@ -326,7 +332,7 @@ class IncidentLog:
             raise IncidentError("request_flow", ref=request_id, current=current, allowed=", ".join(REQUEST_FLOW[current]) or "none (final)", value=status)
         data = {"status": status, "eta_s": None if eta_s is None else round(float(eta_s), 1)}
         return self._append(incident_id, "request_status", who=who, department=department, at=at, text=_text("text", text, required=False), ref=int(request_id),
-                            data=data, not_before=(f"the request was {current}", steps["at"].iloc[-1].to_pydatetime()))  # fmt: skip
+                            data=data, not_before=("request", steps["at"].iloc[-1].to_pydatetime()))  # fmt: skip
 
     def update(self, entry_id: int, **_: object) -> None:
         """Always refused: the log is append-only (add a correction instead)."""
@@ -356,6 +362,10 @@ class IncidentLog:
     def last_id(self, incident_id: str) -> int:
         """Id of the incident's newest row (0 when none): a cheap change stamp for refreshing a board."""
         return int(self.workspace.query("SELECT coalesce(max(id), 0) AS n FROM incident_log WHERE incident_id = ?", [incident_id])["n"].iloc[0])
+
+    def size(self) -> int:
+        """Rows in the whole log."""
+        return int(self.workspace.query("SELECT count(*) AS n FROM incident_log")["n"].iloc[0])
 
     def rows(self, incident_id: str) -> pd.DataFrame:
         """All rows of one incident in the order they were written."""

@@ -22,7 +22,10 @@ from layers.labels import t
 from layers.situation import boundary_features
 
 if TYPE_CHECKING:  # imported where used: the situation page, first in line, needs none of them
+    import pandas as pd
+
     from data.build import CountyLocator
+    from data.incidents import IncidentLog
     from data.importers import ImportContext
 
 
@@ -259,3 +262,29 @@ def settings() -> Settings:
     except SettingsError as exc:
         st.warning(t("err.config", lang(), reason=str(exc)))
         return Settings()
+
+
+@st.cache_resource(max_entries=4)
+def _incident_log(path: str) -> IncidentLog:
+    from data.incidents import IncidentLog
+
+    return IncidentLog(_workspace(path))  # one per process: its lock serialises the sessions' writes
+
+
+def incident_log() -> IncidentLog | None:
+    """The shared incident log of the workspace, or None after showing why the workspace is unusable."""
+    path, why = _ws()
+    if why:
+        st.error(t("inc.ws_unusable", lang(), reason=why))
+        return None
+    return _incident_log(path)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _incident_rows(path: str, incident_id: str, last_id: int) -> pd.DataFrame:
+    return _incident_log(path).rows(incident_id)
+
+
+def incident_rows(incident_id: str, last_id: int) -> pd.DataFrame:
+    """The rows of one incident up to `last_id` (the change stamp), cached per stamp; do not mutate."""
+    return _incident_rows(str(workspace_path()), incident_id, last_id)

@@ -1,0 +1,172 @@
+"""Tables and map layers of the joint-consultation page: the log, warnings and their calls, requests, the review."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pydeck as pdk
+import shapely
+
+from layers.labels import label_or, t
+
+WARNING_RGB = {"red": (220, 38, 38), "orange": (245, 130, 32), "yellow": (234, 200, 30), "blue": (37, 99, 235)}
+STATUS_RGB = {"requested": (120, 120, 120), "approved": (37, 99, 235), "dispatched": (245, 130, 32), "arrived": (22, 163, 74), "declined": (160, 160, 160)}
+_DECIMALS = 6
+
+
+def _minutes(seconds) -> pd.Series:
+    return (pd.Series(seconds, dtype="float64") / 60).round(1)
+
+
+def _time(values) -> list[str]:
+    return [f"{pd.Timestamp(v):%m-%d %H:%M:%S}" if pd.notna(v) else "" for v in values]
+
+
+def entry_summary(kind: str, text: str, lang: str) -> str:
+    """The kind's label and the text, for one line of the timeline."""
+    return f"{label_or('inc.entry', kind, lang)}：{text}" if text else label_or("inc.entry", kind, lang)
+
+
+def entries_table(entries: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Rows of the log for display, as given (newest first from `data.board.timeline`)."""
+    notes = [
+        "；".join(
+            ([t("inc.corrected_by", lang, id=int(b))] if pd.notna(b) else []) + ([t("inc.corrects", lang, id=int(c))] if pd.notna(c) else [])
+        )
+        for b, c in zip(entries["corrected_by"], entries["corrects"], strict=True)
+    ]  # fmt: skip
+    return pd.DataFrame({
+        t("inc.col.id", lang): entries["id"].astype("int64").to_numpy(), t("inc.col.at", lang): _time(entries["at"]),
+        t("inc.col.kind", lang): [label_or("inc.entry", k, lang) for k in entries["kind"]], t("inc.col.department", lang): [label_or("dept", d, lang) for d in entries["department"]],
+        t("inc.col.who", lang): entries["who"].to_numpy(), t("inc.col.text", lang): entries["text"].to_numpy(), t("inc.col.note", lang): notes,
+    })  # fmt: skip
+
+
+def phases_table(phases: pd.DataFrame, lang: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        t("inc.col.at", lang): _time(phases["at"]), t("inc.col.kind", lang): [label_or("inc.phase", p, lang) for p in phases["phase"]],
+        t("inc.col.department", lang): [label_or("dept", d, lang) for d in phases["department"]], t("inc.col.who", lang): phases["who"].to_numpy(),
+        t("inc.col.text", lang): phases["text"].to_numpy(),
+    })  # fmt: skip
+
+
+def rate_text(acked: int, calls: int, lang: str) -> str:
+    return t("inc.rate_value", lang, acked=int(acked), calls=int(calls), pct=100 * acked / calls if calls else 0.0)
+
+
+def warnings_table(warnings: pd.DataFrame, names: dict[str, str], lang: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        t("inc.col.id", lang): warnings["id"].astype("int64").to_numpy(), t("inc.col.at", lang): _time(warnings["at"]),
+        t("inc.col.colour", lang): [label_or("inc.colour", c, lang) for c in warnings["colour"]],
+        t("inc.col.jurisdiction", lang): ["、".join(names.get(c, c) for c in cs) for cs in warnings["counties"]],
+        t("inc.col.text", lang): warnings["text"].to_numpy(),
+        t("inc.col.rate", lang): [rate_text(a, c, lang) for a, c in zip(warnings["acked"], warnings["calls"], strict=True)],
+        t("inc.col.first_ack", lang): _minutes(warnings["first_ack_s"]).to_numpy(), t("inc.col.overdue", lang): warnings["overdue"].to_numpy(),
+    })  # fmt: skip
+
+
+def calls_table(calls: pd.DataFrame, names: dict[str, str], lang: str):
+    """The call list of one warning, overdue rows highlighted (a pandas Styler)."""
+    frame = pd.DataFrame({
+        t("inc.col.state", lang): [label_or("inc.state", s, lang) for s in calls["state"]],
+        t("inc.col.jurisdiction", lang): [names.get(c, c) for c in calls["jurisdiction_code"]],
+        t("inc.col.department", lang): [label_or("dept", d, lang) for d in calls["department"]],
+        t("inc.col.unit", lang): [f"{u}{t('inc.escalated', lang) if e else ''}" for u, e in zip(calls["unit"], calls["escalated"], strict=True)],
+        t("inc.col.role", lang): calls["role"].to_numpy(), t("inc.col.phone", lang): calls["duty_phone"].to_numpy(),
+        t("inc.col.acked_at", lang): _time(calls["acked_at"]), t("inc.col.ack_min", lang): _minutes(calls["ack_s"]).to_numpy(),
+    })  # fmt: skip
+    state = calls["state"].to_numpy()
+    colours = {"overdue": "background-color: #fde2e2; color: #991b1b; font-weight: 600", "acked": "background-color: #e7f6ec", "waiting": ""}
+    return frame.style.apply(lambda _: [colours[state[i]] for i in range(len(frame))], axis=0)
+
+
+def requests_table(requests: pd.DataFrame, names: dict[str, str], lang: str, *, target_s: float) -> pd.DataFrame:
+    eta = requests["eta_s"].astype("float64")
+    return pd.DataFrame({
+        t("inc.col.id", lang): requests["id"].astype("int64").to_numpy(), t("inc.col.at", lang): _time(requests["at"]),
+        t("inc.col.resource", lang): requests["resource_name"].to_numpy(), t("inc.col.from", lang): [names.get(c, c) for c in requests["from_code"]],
+        t("inc.col.status", lang): [label_or("inc.status", s, lang) for s in requests["status"]],
+        t("inc.col.eta", lang): [f"{e / 60:.1f}{' ' + t('dis.estimate', lang) if est else ''}" if np.isfinite(e) else "" for e, est in zip(eta, requests["estimate"], strict=True)],
+        t("inc.col.target", lang): [t("inc.yes", lang) if e <= target_s else t("inc.no", lang) if np.isfinite(e) else "" for e in eta],
+        t("inc.col.crossed", lang): [" → ".join(names.get(c, c) for c in cs) for cs in requests["crossed"]],
+        t("inc.col.requested_by", lang): [label_or("dept", d, lang) for d in requests["department"]],
+    })  # fmt: skip
+
+
+def review_table(review: pd.DataFrame, lang: str) -> pd.DataFrame:
+    def yes_no(v):
+        return "" if v is None or (isinstance(v, float) and np.isnan(v)) else t("inc.yes", lang) if v else t("inc.no", lang)
+
+    return pd.DataFrame({
+        t("inc.col.department", lang): [t("inc.all_departments", lang) if d == "*" else label_or("dept", d, lang) for d in review["department"]],
+        t("inc.col.calls_n", lang): review["calls"].to_numpy(), t("inc.col.acked_n", lang): review["acked"].to_numpy(),
+        t("inc.col.first_ack_min", lang): _minutes(review["first_ack_s"]).to_numpy(), t("inc.col.requests", lang): review["requests"].to_numpy(),
+        t("inc.col.dispatched", lang): review["dispatched"].to_numpy(), t("inc.col.first_dispatch_min", lang): _minutes(review["first_dispatch_s"]).to_numpy(),
+        t("inc.col.first_arrival_min", lang): _minutes(review["first_arrival_s"]).to_numpy(), t("inc.col.met", lang): [yes_no(v) for v in review["met_target"]],
+        t("inc.col.within", lang): review["arrivals_within_target"].to_numpy(),
+    })  # fmt: skip
+
+
+def warning_layer(warnings: pd.DataFrame, lang: str) -> pdk.Layer:
+    """Warning areas filled with their colour; the tooltip is plain text."""
+    features = []
+    for w in warnings.itertuples():
+        geom = shapely.geometry.shape(w.area)
+        features.append({
+            "type": "Feature", "geometry": shapely.geometry.mapping(shapely.set_precision(geom, 10**-_DECIMALS)),
+            "properties": {"fill": [*WARNING_RGB[w.colour], 50], "line": [*WARNING_RGB[w.colour], 220],
+                           "tooltip": f"#{w.id} {label_or('inc.colour', w.colour, lang)}\n{w.text}\n{t('inc.rate', lang)}: {rate_text(w.acked, w.calls, lang)}"},
+        })  # fmt: skip
+    return pdk.Layer(
+        "GeoJsonLayer", id="warnings", data={"type": "FeatureCollection", "features": features}, filled=True, stroked=True,
+        get_fill_color="properties.fill", get_line_color="properties.line", line_width_min_pixels=2, pickable=True,
+    )  # fmt: skip
+
+
+def request_layers(requests: pd.DataFrame, names: dict[str, str], lang: str) -> list[pdk.Layer]:
+    """Routes of the requested resources (coloured by status) and the resources at their start."""
+    paths, starts = [], []
+    for r in requests.itertuples():
+        if not r.route:
+            continue
+        eta = f"{r.eta_s / 60:.1f} {t('dis.min', lang)}" if r.eta_s is not None and np.isfinite(r.eta_s) else ""
+        tip = f"#{r.id} {r.resource_name} · {names.get(r.from_code, r.from_code)}\n{label_or('inc.status', r.status, lang)} · {t('inc.col.eta', lang)}: {eta}"
+        colour = [*STATUS_RGB[r.status], 230]
+        paths.append({"path": [[round(x, _DECIMALS), round(y, _DECIMALS)] for x, y in r.route], "colour": colour, "tooltip": tip})
+        starts.append({"lon": round(r.route[0][0], _DECIMALS), "lat": round(r.route[0][1], _DECIMALS), "colour": colour, "tooltip": tip})
+    return [
+        pdk.Layer("PathLayer", id="request-routes", data=paths, get_path="path", get_color="colour", get_width=30, width_min_pixels=3, width_max_pixels=6, pickable=True),
+        pdk.Layer("ScatterplotLayer", id="request-resources", data=starts, get_position=["lon", "lat"], get_fill_color="colour", get_line_color=[255, 255, 255, 255],
+                  stroked=True, line_width_min_pixels=2, get_radius=1, radius_min_pixels=7, radius_max_pixels=7, pickable=True),
+    ]  # fmt: skip
+
+
+def view_bounds(incident: dict, warnings: pd.DataFrame, requests: pd.DataFrame, *, pad: float = 0.03) -> tuple[float, float, float, float]:
+    """Lon/lat bounds of the incident, its warning areas and its routes, padded by `pad` degrees."""
+    xs, ys = [incident["lon"]], [incident["lat"]]
+    for area in warnings["area"]:
+        minx, miny, maxx, maxy = shapely.geometry.shape(area).bounds
+        xs += [minx, maxx]
+        ys += [miny, maxy]
+    for route in requests["route"]:
+        if route:
+            xs += [p[0] for p in route]
+            ys += [p[1] for p in route]
+    return (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
+
+
+def error_text(code: str, params: dict, lang: str) -> str:
+    """The message of a refused entry (`data.incidents.IncidentError`'s code and params) in `lang`."""
+    out = {}
+    for k, v in params.items():
+        if k == "field":
+            v = label_or("inc.field", v, lang)
+        elif k == "what":
+            v = label_or("inc.what", v, lang)
+        elif k in ("current", "value", "allowed") and isinstance(v, str):
+            v = "、".join(label_or("inc.phase", x, lang) if f"inc.phase.{x}" in _KNOWN else label_or("inc.status", x, lang) for x in v.split(", "))
+        out[k] = v
+    return t(f"inc.err.{code}", lang, **out)
+
+
+_KNOWN = {f"inc.phase.{p}" for p in ("preparation", "warning", "response", "aftermath")}
