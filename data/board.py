@@ -111,7 +111,11 @@ def _requests(rows: pd.DataFrame, data: dict[int, dict]) -> pd.DataFrame:
         out.append(rec)
     cols = ["id", "at", "text", "who", "department", "resource_id", "resource_name", "resource_layer", "from_code", "to_code", "eta_s", "estimate",
             "route", "crossed", "provider_department", "status", *(f"{s}_at" for s in _STATUSES)]  # fmt: skip
-    return pd.DataFrame(out, columns=cols)
+    frame = pd.DataFrame(out, columns=cols)
+    for s in _STATUSES:
+        frame[f"{s}_at"] = pd.to_datetime(frame[f"{s}_at"])
+    frame["eta_s"] = frame["eta_s"].astype("float64")
+    return frame
 
 
 def timeline(board: Board, *, limit: int | None = None) -> pd.DataFrame:

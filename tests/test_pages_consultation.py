@@ -1,0 +1,151 @@
+"""The joint-consultation page (AppTest through the app's router) on the embedded dataset and a real workspace file."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def page(dataset, monkeypatch):
+    monkeypatch.setenv("YRD_DATASET", str(dataset))
+    monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/consultation.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _submit(at, form: str) -> None:
+    next(b for b in at.button if b.key and b.key.startswith(f"FormSubmitter:{form}-")).click().run()
+    assert not at.exception, at.exception
+
+
+def _frame(at, column):
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
+def _open(at, title="嘉善<script>alert(1)</script>化工泄漏") -> None:
+    at.text_input(key="inc_me_name").input("张三").run()
+    at.radio(key="inc_where").set_value("coords").run()
+    at.text_input(key="inc_f_title").input(title)
+    at.text_input(key="inc_f_coords").input("120.9070,30.8410")
+    at.multiselect(key="inc_f_jur").select("310118")
+    _submit(at, "inc_new_form")
+
+
+def test_open_an_incident_and_log_entries(page):
+    assert "还没有事件" in page.info[0].value
+    _open(page)
+    assert "牵头辖区：嘉善县" in page.success[0].value
+    assert page.subheader[0].value.endswith("嘉善<script>alert(1)</script>化工泄漏")  # shown as text, not run
+    page.text_area(key="inc_entry_text").input("消防<b>已到场</b>")
+    page.selectbox(key="inc_entry_kind").set_value("event")
+    _submit(page, "inc_entry_form")
+    assert page.success[0].value == "已保存记录 #2。"
+    log = _frame(page, "记录人")
+    assert log["内容"].iloc[0] == "消防<b>已到场</b>" and log["类型"].iloc[0] == "重要事件"
+    page.selectbox(key="inc_entry_kind").set_value("correction")
+    page.selectbox(key="inc_entry_corrects").set_value(2)
+    page.text_area(key="inc_entry_text").input("到场的是嘉善中队")
+    _submit(page, "inc_entry_form")
+    log = _frame(page, "记录人").set_index("编号")
+    assert log.at[2, "更正关系"] == "已被 #3 更正" and log.at[3, "更正关系"] == "更正 #2"
+
+
+def test_identity_is_required_and_bad_input_is_explained(page):
+    _open(page)
+    page.text_input(key="inc_me_name").input("").run()
+    page.text_area(key="inc_entry_text").input("无署名的记录")
+    _submit(page, "inc_entry_form")
+    assert "请先在侧栏填写姓名" in page.warning[0].value
+    page.text_input(key="inc_me_name").input("张三").run()
+    page.text_area(key="inc_entry_text").input("   ")
+    _submit(page, "inc_entry_form")
+    assert page.error[0].value == "“内容”不能为空，请填写。"
+    page.text_area(key="inc_entry_text").input("长" * 2001)
+    _submit(page, "inc_entry_form")
+    assert "超过上限 2000 字" in page.error[0].value
+    assert len(_frame(page, "记录人")) == 1  # only the opening row: nothing was saved half-way
+
+
+def test_new_incident_outside_every_county_is_refused(page):
+    page.text_input(key="inc_me_name").input("张三").run()
+    page.radio(key="inc_where").set_value("coords").run()
+    page.text_input(key="inc_f_title").input("海上事故")
+    page.text_input(key="inc_f_coords").input("123.5,30.0")
+    _submit(page, "inc_new_form")
+    assert "不在任何区县内" in page.error[0].value
+    page.text_input(key="inc_f_coords").input("30.84,120.90")
+    _submit(page, "inc_new_form")
+    assert "30.84,120.90" in page.error[0].value
+
+
+def test_warning_call_list_acknowledgment_and_rate(page, store):
+    _open(page)
+    page.radio(key="inc_warn_area").set_value("buffer").run()
+    page.text_area(key="inc_warn_text").input("红色预警：危化品泄漏，5 公里内疏散")
+    page.number_input(key="inc_warn_radius").set_value(5.0)
+    page.multiselect(key="inc_warn_depts").set_value(["fire", "police"])
+    _submit(page, "inc_warn_form")
+    assert "已发布预警 #2" in page.success[0].value and "嘉善县" in page.success[0].value
+    calls = _frame(page, "值班电话")
+    contacts = store.table("contacts")
+    jiashan = contacts[(contacts["jurisdiction_code"] == "330421") & contacts["department"].isin(["fire", "police"])]
+    assert set(jiashan["unit"]) <= set(calls["单位"])
+    assert (calls["状态"] == "待应答").all()
+    first = page.selectbox(key="inc_ack_contact").options[0]
+    page.selectbox(key="inc_ack_contact").set_value(page.selectbox(key="inc_ack_contact").value)
+    _submit(page, "inc_ack_form")
+    assert page.success[0].value.startswith("已记录") and first.split(" · ")[0] in page.success[0].value
+    calls = _frame(page, "值班电话")
+    n = len(calls)
+    assert (calls["状态"] == "已应答").sum() == 1
+    assert page.metric[0].value == f"1/{n}（{100 / n:.0f}%）"
+
+
+def test_request_from_the_engine_and_phase_to_review(page):
+    _open(page)
+    page.selectbox(key="inc_req_layer").set_value("teams").run()
+    page.button(key="inc_req_find").click().run()
+    assert not page.exception, page.exception
+    option = page.selectbox(key="inc_req_pick")
+    assert len(option.options) == 8 and "分钟" in option.options[0]
+    _submit(page, "inc_req_form")
+    assert page.success[0].value.startswith("已提交请求 #2")
+    req = _frame(page, "预计到达（分钟）")
+    assert req["状态"].iloc[0] == "已申请" and req["预计到达（分钟）"].iloc[0].endswith("估算")
+    for status in ("approved", "dispatched", "arrived"):
+        page.selectbox(key="inc_req_adv_status").set_value(status)
+        _submit(page, "inc_req_adv_form")
+    assert _frame(page, "预计到达（分钟）")["状态"].iloc[0] == "已到达"
+    with pytest.raises(KeyError):
+        page.selectbox(key="inc_req_adv_status")  # no open request left
+    page.selectbox(key="inc_phase_to").set_value("response")
+    _submit(page, "inc_phase_form")
+    page.selectbox(key="inc_phase_to").set_value("aftermath")
+    _submit(page, "inc_phase_form")
+    assert any("应急终止与善后" in m.value for m in page.markdown)
+    review = _frame(page, "首次到场（分钟，自事发）")
+    assert review["部门"].iloc[-1] == "全部" and review["资源请求"].iloc[-1] == 1
+
+
+def test_a_warning_lifted_into_aftermath_makes_the_phase_final(page):
+    _open(page)
+    page.selectbox(key="inc_phase_to").set_value("aftermath")
+    page.text_input(key="inc_phase_note").input("误报，解除")
+    _submit(page, "inc_phase_form")
+    assert any("阶段不可再变更" in c.value for c in page.caption)
+    with pytest.raises(KeyError):
+        page.selectbox(key="inc_phase_to")
+    review = _frame(page, "首次到场（分钟，自事发）")  # the review shows, with nothing to count yet
+    assert review["资源请求"].tolist() == [0]
+
+
+def test_consultation_page_in_english(page):
+    page.radio(key="lang").set_value("en").run()
+    assert not page.exception
+    assert page.title[0].value.startswith("Joint consultation")
