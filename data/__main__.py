@@ -1,4 +1,4 @@
-"""Command line: ``python -m data build|import|export|template|imports|remove``.
+"""Command line: ``python -m data build|import|export|template|imports|remove|incidents|briefing``.
 
 ::
 
@@ -8,9 +8,12 @@
     python -m data template --layer L --out F
     python -m data imports
     python -m data remove IMPORT_ID
+    python -m data incidents
+    python -m data briefing INCIDENT_ID --out FILE.docx|FILE.pdf [--format docx|pdf]
 
 ``import`` exits with status 1 when nothing was imported (the report says why, row by
-row), 3 when the workspace is held by a running app.
+row), 3 when the workspace is held by a running app.  ``briefing`` exits with status 2
+for an unknown incident or format.
 """
 
 from __future__ import annotations
@@ -77,6 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     p_rm = sub.add_parser("remove", help="remove one import (its records and provenance) from the workspace")
     p_rm.add_argument("import_id")
     places(p_rm)
+
+    p_inc = sub.add_parser("incidents", help="list the incidents in the workspace (id, title, phase, lead jurisdiction)")
+    places(p_inc)
+    p_brief = sub.add_parser("briefing", help="write an incident's briefing (情况简报) with its map, as DOCX or PDF")
+    p_brief.add_argument("incident_id")
+    p_brief.add_argument("--out", required=True, help="output file; .docx or .pdf gives the format")
+    p_brief.add_argument("--format", choices=("docx", "pdf"), help="format when the extension does not say")
+    places(p_brief)
     return parser
 
 
@@ -117,7 +128,8 @@ def _with_store(args) -> int:
         return EXIT_WORKSPACE
     try:
         with store.Store(args.dataset, workspace=workspace) as st:
-            return {"import": _import, "export": _export, "imports": _list, "remove": _remove}[args.command](args, st, workspace)
+            commands = {"import": _import, "export": _export, "imports": _list, "remove": _remove, "incidents": _incidents, "briefing": _briefing}
+            return commands[args.command](args, st, workspace)
     except store.DatasetError as exc:
         print(f"数据集不可用 / {exc}", file=sys.stderr)
         return 1
@@ -198,6 +210,47 @@ def _remove(args, st, workspace) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     print(f"removed import {args.import_id} ({n:,} records)")
+    return 0
+
+
+def _incidents(args, st, workspace) -> int:
+    from data.briefing import PHASE_LABELS
+    from data.incidents import IncidentLog
+
+    incidents = IncidentLog(workspace).incidents()
+    if incidents.empty:
+        print("no incidents in the workspace")
+    for r in incidents.itertuples():
+        print(f"{r.incident_id}  {PHASE_LABELS.get(r.phase, r.phase)}（{r.phase}）  {r.lead_name}（{r.lead_code}）  {r.title}  {r.at:%Y-%m-%d %H:%M}")
+    return 0
+
+
+def _briefing(args, st, workspace) -> int:
+    from data import board
+    from data.briefing import FORMATS, briefing
+    from data.incidents import IncidentError, IncidentLog, now_beijing
+
+    out = Path(args.out)
+    fmt = args.format or out.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        print(f"`--out` {out.name!r} gives format {fmt!r}; expected one of {FORMATS} (or pass --format).", file=sys.stderr)
+        return 2
+    incidents = IncidentLog(workspace)
+    try:
+        rows = incidents.rows(args.incident_id)
+    except IncidentError as exc:
+        print(f"事件不存在 / {exc} List them with `python -m data incidents`.", file=sys.stderr)
+        return 2
+    now = now_beijing()
+    counties = st.jurisdictions("county", detail="display")
+    names = dict(zip(counties["code"], counties["name"], strict=True))
+    data = briefing(board.build(rows, now=now), counties, fmt=fmt, names=names, generated_at=now)
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        print(f"简报写入失败 / cannot write {out}: {exc}", file=sys.stderr)
+        return 2
+    print(f"briefing of {args.incident_id} written to {out} ({len(data) / 1024:,.0f} KiB)")
     return 0
 
 
