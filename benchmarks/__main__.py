@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import importing, machine, network, planning, situation, zones
+from benchmarks import consultation, importing, machine, network, planning, situation, zones
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("situation", "network", "zones", "planning", "importing")
+SECTIONS = ("situation", "network", "zones", "planning", "importing", "consultation")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             sections.append(importing.markdown(importing.run(build(Path(tmp) / "yrd.duckdb"))))
+    if "consultation" in run:
+        from data.build import build
+
+        with tempfile.TemporaryDirectory() as tmp:
+            sections.append(consultation.markdown(consultation.run(build(Path(tmp) / "yrd.duckdb"))))
     text = "\n".join(
         [
             "# Benchmarks",

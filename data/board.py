@@ -29,7 +29,7 @@ class Board:
     phase: str
     phase_since: datetime
     phases: pd.DataFrame  # id, at, phase, from_phase, who, department, text
-    entries: pd.DataFrame  # every row: id, at, recorded_at, kind, who, department, text, ref, corrects, corrected_by
+    entries: pd.DataFrame  # every row: id, at, recorded_at, kind, who, department, text, ref, corrects, detail (payload dict), corrected_by
     warnings: pd.DataFrame  # id, at, colour, text, area_kind, area, counties, departments, calls, acked, rate, first_ack_s, median_ack_s, overdue, who, department
     calls: pd.DataFrame  # warning_id, contact_id, unit, role, department, jurisdiction_code, duty_phone, escalated, acked_at, ack_s, state ('acked'|'waiting'|'overdue')
     requests: pd.DataFrame  # id, at, resource_id, resource_name, resource_layer, from_code, to_code, status, eta_s, estimate, route, crossed, provider_department, who, department, <status>_at
@@ -47,6 +47,7 @@ def build(rows: pd.DataFrame, *, now: datetime, overdue_after_s: float = OVERDUE
 
     corrected_by = rows.loc[rows["corrects"].notna(), ["corrects", "id"]].groupby("corrects")["id"].max()
     entries = rows[["id", "at", "recorded_at", "kind", "who", "department", "text", "ref", "corrects"]].copy()
+    entries["detail"] = [data.get(int(i)) for i in entries["id"]]  # parsed payload; None for position-log rows
     entries["corrected_by"] = entries["id"].map(corrected_by).astype("Int64")
     entries["ref"] = entries["ref"].astype("Int64")
     entries["corrects"] = entries["corrects"].astype("Int64")

@@ -236,34 +236,6 @@ def _warnings(board: Board, names: Mapping[str, str]) -> list[_Block]:
     return out
 
 
-def _ack_units(board: Board) -> dict[int, str]:
-    """Entry id of each 叫应 row → the unit that answered (matched by warning and time, in log order)."""
-    pool: dict[tuple[int, pd.Timestamp], list[str]] = {}
-    for c in board.calls[board.calls["acked_at"].notna()].itertuples():
-        pool.setdefault((int(c.warning_id), pd.Timestamp(c.acked_at)), []).append(_clean(c.unit))
-    out = {}
-    for a in board.entries[board.entries["kind"] == "ack"].itertuples():
-        units = pool.get((int(a.ref), pd.Timestamp(a.at)), [])
-        out[int(a.id)] = units.pop(0) if units else ""
-    return out
-
-
-def _step_statuses(board: Board) -> dict[int, str]:
-    """Entry id of each request-status row → the status it set.
-
-    The flow is linear (approved → dispatched → arrived; declined ends it), so the k-th
-    status row of a request set the k-th status the request reached.
-    """
-    reached = {int(r.id): [s for s in ("approved", "dispatched", "arrived", "declined") if pd.notna(getattr(r, f"{s}_at"))]
-               for r in board.requests.itertuples()}  # fmt: skip
-    out = {}
-    steps = board.entries[board.entries["kind"] == "request_status"].sort_values("id")
-    for ref, group in steps.groupby("ref"):
-        for entry_id, status in zip(group["id"], reached.get(int(ref), []), strict=False):
-            out[int(entry_id)] = status
-    return out
-
-
 def _timeline(board: Board, names: Mapping[str, str]) -> list[_Block]:
     entries = board.entries
     logs = entries[entries["kind"] == "log"].sort_values(["at", "id"])
@@ -272,7 +244,7 @@ def _timeline(board: Board, names: Mapping[str, str]) -> list[_Block]:
     warnings = {int(w.id): w for w in board.warnings.itertuples()}
     requests = {int(r.id): r for r in board.requests.itertuples()}
     phases = {int(i): (f, t) for i, f, t in zip(board.phases["id"], board.phases["from_phase"], board.phases["phase"], strict=True)}
-    units, statuses = _ack_units(board), _step_statuses(board)
+    units = {(int(c.warning_id), c.contact_id): _clean(c.unit) for c in board.calls.itertuples()}
     rows = []
     for e in shown.itertuples():
         i = int(e.id)
@@ -284,13 +256,14 @@ def _timeline(board: Board, names: Mapping[str, str]) -> list[_Block]:
         elif e.kind == "warning" and i in warnings:
             what = f"发布{COLOUR_LABELS.get(warnings[i].colour, warnings[i].colour)}（叫应 {warnings[i].calls} 个单位）"
         elif e.kind == "ack":
-            what += f"：{units.get(i) or '单位'}（预警 #{e.ref}）"
+            what += f"：{units.get((int(e.ref), e.detail['contact_id']), '单位')}（预警 #{e.ref}）"
+            text = ""  # the unit, said above
         elif e.kind == "request" and i in requests:
             r = requests[i]
             what += f"：{_clean(r.resource_name)}（{_name(names, r.from_code)} → {_name(names, r.to_code)}，预计 {_minutes(r.eta_s)} 分钟）"
         elif e.kind == "request_status":
             r = requests.get(int(e.ref)) if pd.notna(e.ref) else None
-            status = statuses.get(i, "")
+            status = e.detail["status"]
             what += f"：#{e.ref} {_clean(r.resource_name) if r is not None else ''} {STATUS_LABELS.get(status, status)}".rstrip()
         if pd.notna(e.corrects):
             what = f"{what}（更正 #{e.corrects}）" if e.kind != "correction" else f"更正 #{e.corrects}"
@@ -508,13 +481,13 @@ def render_map(board: Board, counties: gpd.GeoDataFrame, *, width_px: int = 1600
             x, y = to_local.transform(coords[:, 0], coords[:, 1])
             routes.append((r.status, np.column_stack([x, y])))
 
-    # the view: incident, areas and routes, at least 6 km across, 10 % margin, the axes' aspect
+    # the view: incident, areas and routes with a 30 % margin, at least 16 km across (neighbours show), the axes' aspect
     bounds = [p.bounds for _, polygons in areas for p in polygons]
     xs = [0.0, *(b[k] for b in bounds for k in (0, 2)), *(v for _, xy in routes for v in xy[:, 0])]
     ys = [0.0, *(b[k] for b in bounds for k in (1, 3)), *(v for _, xy in routes for v in xy[:, 1])]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    half_w = max((x1 - x0) / 2 * 1.2, 3000.0)
-    half_h = max((y1 - y0) / 2 * 1.2, 3000.0)
+    half_w = max((x1 - x0) / 2 * 1.6, 8000.0)
+    half_h = max((y1 - y0) / 2 * 1.6, 8000.0)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     box = (0.0, 0.045, 1.0, 0.955)  # axes in figure fractions: the caption line below
     aspect = (width_px * box[2]) / (height_px * box[3])
@@ -756,21 +729,25 @@ def to_pdf(board: Board, png: bytes, *, names: Mapping[str, str], generated_at: 
     return buf.getvalue()
 
 
-def briefing(board: Board, counties: gpd.GeoDataFrame, *, fmt: str, names: Mapping[str, str], generated_at: datetime) -> bytes:
-    """The briefing of `board` as `fmt` ('docx' or 'pdf'): the map drawn from `counties`, then the document.
+def briefing(board: Board, counties: gpd.GeoDataFrame, *, fmt: str | tuple[str, ...], names: Mapping[str, str], generated_at: datetime) -> bytes | dict[str, bytes]:
+    """The briefing of `board` as `fmt` ('docx' or 'pdf', or a tuple of them): the map drawn once from `counties`, then each document.
 
     The one path the page and ``python -m data briefing`` share.  `counties` are the county
     outlines (``code``, ``name``, geometry; e.g. ``store.jurisdictions("county")``); `names`
-    maps county codes to names; `generated_at` is printed under the title.
+    maps county codes to names; `generated_at` is printed under the title.  A tuple `fmt`
+    gives a dict format -> bytes.
     """
-    if fmt not in FORMATS:
-        msg = f"`fmt` was {fmt!r}; expected one of {FORMATS}."
+    wanted = (fmt,) if isinstance(fmt, str) else tuple(fmt)
+    bad = [f for f in wanted if f not in FORMATS]
+    if bad or not wanted:
+        msg = f"`fmt` was {fmt!r}; expected one of {FORMATS} or a tuple of them."
         raise ValueError(msg)
     png = render_map(board, counties)
-    writer = to_docx if fmt == "docx" else to_pdf
-    data = writer(board, png, names=names, generated_at=generated_at)
-    log.info("briefing of %s: %s, %s bytes, %d log rows", board.incident_id, fmt, f"{len(data):,}", len(board.entries))
-    return data
+    out = {}
+    for f in wanted:
+        out[f] = (to_docx if f == "docx" else to_pdf)(board, png, names=names, generated_at=generated_at)
+        log.info("briefing of %s: %s, %s bytes, %d log rows", board.incident_id, f, f"{len(out[f]):,}", len(board.entries))
+    return out[fmt] if isinstance(fmt, str) else out
 
 
 __all__ = ["FORMATS", "SOURCE_NOTE", "briefing", "render_map", "to_docx", "to_pdf"]

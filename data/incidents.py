@@ -301,7 +301,8 @@ class IncidentLog:
         for row in done.itertuples():
             if json.loads(row.data)["contact_id"] == contact_id:
                 raise IncidentError("acknowledged", contact=contact_id, ref=warning_id, when=_fmt(row.at))
-        text = _text("text", text, required=False)
+        call = calls[contact_id]
+        text = _text("text", text, required=False) or f"{call.get('unit') or contact_id} {call.get('role') or ''}".strip()
         return self._append(incident_id, "ack", who=who, department=department, at=at, text=text, ref=int(warning_id), data={"contact_id": contact_id},
                             not_before=("warning", warning["at"].to_pydatetime()))  # fmt: skip
 

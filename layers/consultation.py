@@ -27,6 +27,23 @@ def entry_summary(kind: str, text: str, lang: str) -> str:
     return f"{label_or('inc.entry', kind, lang)}：{text}" if text else label_or("inc.entry", kind, lang)
 
 
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:")
+
+
+def plain(text: object) -> str:
+    """`text` with every Markdown/HTML character backslash-escaped, so st.markdown shows it as typed."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text)).replace("\n", "  \n")
+
+
+def feed_lines(entries: pd.DataFrame, lang: str) -> list[str]:
+    """Rows as escaped Markdown lines: id, time, department, who, kind and text."""
+    return [
+        f"`#{int(r.id)}` {pd.Timestamp(r.at):%H:%M:%S} · {plain(label_or('dept', r.department, lang))} · {plain(r.who)} · "
+        f"**{plain(label_or('inc.entry', r.kind, lang))}** {plain(r.text)}"
+        for r in entries.itertuples()
+    ]
+
+
 def entries_table(entries: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Rows of the log for display, as given (newest first from `data.board.timeline`)."""
     notes = [
@@ -77,7 +94,7 @@ def calls_table(calls: pd.DataFrame, names: dict[str, str], lang: str):
     })  # fmt: skip
     state = calls["state"].to_numpy()
     colours = {"overdue": "background-color: #fde2e2; color: #991b1b; font-weight: 600", "acked": "background-color: #e7f6ec", "waiting": ""}
-    return frame.style.apply(lambda _: [colours[state[i]] for i in range(len(frame))], axis=0)
+    return frame.style.apply(lambda _: [colours[state[i]] for i in range(len(frame))], axis=0).format(precision=1, na_rep="")
 
 
 def requests_table(requests: pd.DataFrame, names: dict[str, str], lang: str, *, target_s: float) -> pd.DataFrame:

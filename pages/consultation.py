@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import shapely
 import streamlit as st
@@ -34,6 +35,7 @@ names = dict(zip(jur["code"], jur["name"], strict=True))
 features = _shared.layers()
 contacts = _shared.table("contacts")
 NEW = "__new__"
+FLASH_S = 8
 
 # ---- sidebar: who I am, which incident, refresh ----------------------------------------
 incidents = log.incidents()
@@ -78,7 +80,14 @@ def _write(fn, *args, **kwargs):
 
 
 def _flash(message: str) -> None:
-    ss["inc_flash"] = message
+    """Confirm a write; the message stays for a few seconds, across the board's timed refreshes."""
+    ss["inc_flash"] = (message, time.monotonic() + FLASH_S)
+
+
+def _show_flash() -> None:
+    message, until = ss.get("inc_flash") or ("", 0.0)
+    if message and time.monotonic() < until:
+        st.success(message)
 
 
 def _rerun() -> None:
@@ -104,13 +113,16 @@ def _new_incident() -> None:
     st.subheader(t("inc.new_title", lang))
     places = features["places"]
     place_label = dict(zip(places["id"], places["name"] + " · " + places["county_name"], strict=True))
-    how = st.radio(t("inc.f_where", lang), ["place", "coords"], key="inc_where", horizontal=True, format_func=lambda h: t(f"inc.f_where_{h}", lang))
+    how = st.radio(t("inc.f_where", lang), ["county", "place", "coords"], key="inc_where", horizontal=True, format_func=lambda h: t(f"inc.f_where_{h}", lang))
     with st.form("inc_new_form"):
         title = st.text_input(t("inc.f_title", lang), key="inc_f_title", max_chars=100)
         c1, c2 = st.columns(2)
         kind = c1.selectbox(t("inc.f_kind", lang), INCIDENT_KINDS, key="inc_f_kind", format_func=lambda k: label_or("inc.kind", k, lang))
         level = c2.selectbox(t("inc.f_level", lang), LEVELS, index=3, key="inc_f_level", format_func=lambda k: label_or("inc.level", k, lang))
-        if how == "place":
+        if how == "county":
+            codes = counties["code"].tolist()
+            county = st.selectbox(t("dis.by_jurisdiction", lang), codes, index=codes.index("330421"), key="inc_f_county", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})")
+        elif how == "place":
             place_id = st.selectbox(t("inc.f_place", lang), places["id"].tolist(), key="inc_f_place", format_func=place_label.get)
         else:
             crs = st.selectbox(t("dis.coords_crs", lang), list(CRS_NAMES), key="inc_f_crs", format_func=lambda c: {"wgs84": "WGS84 / CGCS2000", "gcj02": "GCJ-02（高德/腾讯）", "bd09": "BD-09（百度）"}[c])
@@ -124,7 +136,10 @@ def _new_incident() -> None:
         submitted = st.form_submit_button(t("inc.f_open", lang), type="primary")
     if not submitted:
         return
-    if how == "place":
+    if how == "county":
+        pt = counties.loc[counties["code"] == county].geometry.iloc[0].representative_point()
+        lon, lat, place = pt.x, pt.y, names[county]
+    elif how == "place":
         g = places.geometry[places["id"] == place_id].iloc[0]
         lon, lat, place = g.x, g.y, place_label[place_id]
     else:
@@ -149,8 +164,7 @@ def _new_incident() -> None:
 if picked == NEW or incidents.empty:
     if incidents.empty:
         st.info(t("inc.none", lang))
-    if ss.get("inc_flash"):
-        st.success(ss.pop("inc_flash"))
+    _show_flash()
     _new_incident()
     st.stop()
 
@@ -364,7 +378,7 @@ def _brief_tab(board: boards.Board) -> None:
 
         try:
             with st.spinner("…"):
-                made = {fmt: briefing(board, counties, fmt=fmt, names=names, generated_at=now_beijing()) for fmt in ("docx", "pdf")}
+                made = briefing(board, counties, fmt=("docx", "pdf"), names=names, generated_at=now_beijing())
         except (ValueError, OSError) as exc:
             st.error(t("inc.brief_failed", lang, reason=str(exc)))
         else:
@@ -399,17 +413,20 @@ def incident_view(incident_id: str) -> None:
     last = log.last_id(incident_id)
     board = boards.build(_shared.incident_rows(incident_id, last), now=now_beijing(), overdue_after_s=float(overdue_min) * 60)
     inc = board.incident
-    if ss.get("inc_flash"):
-        st.success(ss.pop("inc_flash"))
+    _show_flash()
     st.subheader(f"{incident_id} · {inc['title']}")
     st.caption(t("inc.summary", lang, kind=label_or("inc.kind", inc["kind"], lang), level=label_or("inc.level", inc["level"], lang), lead=inc["lead_name"], at=f"{inc['at']:%Y-%m-%d %H:%M}"))
     st.markdown(f"**{t('inc.phase_now', lang, phase=label_or('inc.phase', board.phase, lang), since=f'{board.phase_since:%m-%d %H:%M}')}**")
     _phase_control(board)
     st.caption(t("inc.refreshed", lang, s=int(refresh_s), n=len(board.entries), last=board.last_id, at=f"{board.entries['recorded_at'].iloc[-1]:%H:%M:%S}"))
-    tabs = st.tabs([t(f"inc.tab_{k}", lang) for k in ("board", "warnings", "requests", "map", "brief")])
-    for tab, render in zip(tabs, (_board_tab, _warnings_tab, _requests_tab, _map_tab, _brief_tab), strict=True):
-        with tab:
-            render(board)
+    with st.container(border=True):
+        st.markdown(f"**{t('inc.feed', lang)}**  \n" + "  \n".join(lc.feed_lines(boards.timeline(board, limit=5), lang)))
+    # A radio, not st.tabs: its choice is session state, so the timed refresh keeps the section open;
+    # and only the open section is built on each refresh.
+    sections = {"board": _board_tab, "warnings": _warnings_tab, "requests": _requests_tab, "map": _map_tab, "brief": _brief_tab}
+    section = st.radio(t("inc.section", lang), list(sections), key="inc_section", horizontal=True, label_visibility="collapsed", format_func=lambda k: t(f"inc.tab_{k}", lang))
+    st.divider()
+    sections[section](board)
 
 
 incident_view(picked)

@@ -24,6 +24,11 @@ def _submit(at, form: str) -> None:
     assert not at.exception, at.exception
 
 
+def _section(at, name: str) -> None:
+    at.radio(key="inc_section").set_value(name).run()
+    assert not at.exception, at.exception
+
+
 def _frame(at, column):
     return next(df.value for df in at.dataframe if column in df.value.columns)
 
@@ -86,6 +91,7 @@ def test_new_incident_outside_every_county_is_refused(page):
 
 def test_warning_call_list_acknowledgment_and_rate(page, store):
     _open(page)
+    _section(page, "warnings")
     page.radio(key="inc_warn_area").set_value("buffer").run()
     page.text_area(key="inc_warn_text").input("红色预警：危化品泄漏，5 公里内疏散")
     page.number_input(key="inc_warn_radius").set_value(5.0)
@@ -109,6 +115,7 @@ def test_warning_call_list_acknowledgment_and_rate(page, store):
 
 def test_request_from_the_engine_and_phase_to_review(page):
     _open(page)
+    _section(page, "requests")
     page.selectbox(key="inc_req_layer").set_value("teams").run()
     page.button(key="inc_req_find").click().run()
     assert not page.exception, page.exception
@@ -129,6 +136,7 @@ def test_request_from_the_engine_and_phase_to_review(page):
     page.selectbox(key="inc_phase_to").set_value("aftermath")
     _submit(page, "inc_phase_form")
     assert any("应急终止与善后" in m.value for m in page.markdown)
+    _section(page, "brief")
     review = _frame(page, "首次到场（分钟，自事发）")
     assert review["部门"].iloc[-1] == "全部" and review["资源请求"].iloc[-1] == 1
 
@@ -141,6 +149,7 @@ def test_a_warning_lifted_into_aftermath_makes_the_phase_final(page):
     assert any("阶段不可再变更" in c.value for c in page.caption)
     with pytest.raises(KeyError):
         page.selectbox(key="inc_phase_to")
+    _section(page, "brief")
     review = _frame(page, "首次到场（分钟，自事发）")  # the review shows, with nothing to count yet
     assert review["资源请求"].tolist() == [0]
 
