@@ -472,6 +472,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "inc.no_county": ("位置 ({lon:.5f}, {lat:.5f}) 不在任何区县内（可能在海上或边界缝隙），请检查坐标。", "Position ({lon:.5f}, {lat:.5f}) is in no county (at sea or a border gap); check the coordinates."),
     "inc.summary": ("{kind} · {level} · 牵头：{lead} · 发生于 {at}", "{kind} · level {level} · lead: {lead} · at {at}"),
     "inc.phase_now": ("当前阶段：{phase}（自 {since}）", "Phase: {phase} (since {since})"),
+    "inc.phase_changed": ("已转入“{phase}”阶段（记录 #{id}）。", "Moved to {phase} (row #{id})."),
     "inc.phase_to": ("转入阶段", "Move to phase"),
     "inc.phase_final": ("已进入应急终止与善后阶段，阶段不可再变更。", "The incident is in termination and aftermath; the phase is final."),
     "inc.phase_note": ("说明（可选）", "Note (optional)"),

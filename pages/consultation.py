@@ -45,8 +45,6 @@ with st.sidebar:
     st.selectbox(t("inc.me_dept", lang), DEPARTMENTS_ORDER, key="inc_me_dept", format_func=lambda d: label_or("dept", d, lang))
     options = [*incidents["incident_id"], NEW]
     labels = {r.incident_id: f"{r.incident_id} · {r.title} · {label_or('inc.phase', r.phase, lang)}" for r in incidents.itertuples()} | {NEW: t("inc.new", lang)}
-    if ss.get("inc_goto") in options:  # a new incident, opened in the previous run
-        ss["inc_pick"] = ss.pop("inc_goto")
     if ss.get("inc_pick") not in options:
         ss["inc_pick"] = options[0]
     picked = st.selectbox(t("inc.pick", lang), options, key="inc_pick", format_func=labels.get)
@@ -56,115 +54,120 @@ with st.sidebar:
     meta = _shared.pick_network(metas, "inc_network") if metas else None
 
 
-def _me() -> dict | None:
-    """Who signs a write, or None after saying what is missing."""
+# Writes run in the submit buttons' callbacks, before the rerun they cause: the board that
+# rerun builds already holds the new row.  Their outcome waits in one message slot.
+def _say(kind: str, message: str) -> None:
+    """Keep `message` ('success' for a few seconds, across the timed refreshes; 'error'/'warning' until the next write)."""
+    ss["inc_msg"] = (kind, message, time.monotonic() + FLASH_S if kind == "success" else float("inf"))
+
+
+def _show_message() -> None:
+    kind, message, until = ss.get("inc_msg") or ("", "", 0.0)
+    if message and time.monotonic() < until:
+        {"success": st.success, "error": st.error, "warning": st.warning}[kind](message)
+
+
+def _write(fn, *args, done=None, **kwargs):
+    """One log write signed by the user (in a callback); a refusal becomes the message and nothing is saved.
+
+    `done` turns the result into the confirmation.  Returns the result, or None when refused.
+    """
+    ss.pop("inc_msg", None)
     name = (ss.get("inc_me_name") or "").strip()
     if not name:
-        st.warning(t("inc.me_missing", lang))
-        return None
-    return {"who": name, "department": ss["inc_me_dept"]}
-
-
-def _write(fn, *args, **kwargs):
-    """Run one log write signed by the user; a refusal is shown as a message and nothing is saved."""
-    me = _me()
-    if me is None:
+        _say("warning", t("inc.me_missing", lang))
         return None
     try:
-        return fn(*args, **me, **kwargs)
+        result = fn(*args, who=name, department=ss["inc_me_dept"], **kwargs)
     except IncidentError as exc:
-        st.error(lc.error_text(exc.code, exc.params, lang))
+        _say("error", lc.error_text(exc.code, exc.params, lang))
+        return None
     except WorkspaceError as exc:
-        st.error(t("inc.saved_fail", lang, reason=str(exc)))
-    return None
+        _say("error", t("inc.saved_fail", lang, reason=str(exc)))
+        return None
+    if done is not None:
+        _say("success", done(result))
+    return result
 
 
-def _flash(message: str) -> None:
-    """Confirm a write; the message stays for a few seconds, across the board's timed refreshes."""
-    ss["inc_flash"] = (message, time.monotonic() + FLASH_S)
-
-
-def _show_flash() -> None:
-    message, until = ss.get("inc_flash") or ("", 0.0)
-    if message and time.monotonic() < until:
-        st.success(message)
-
-
-def _rerun() -> None:
-    """Show a write at once: rerun the board's fragment, or the page when this run is a full one."""
-    try:
-        st.rerun(scope="fragment")
-    except st.errors.StreamlitInvalidLayoutContextError:
-        st.rerun()
-
-
-def _when(key: str) -> dt.datetime | None:
-    """None for "now", else the date and time entered (Beijing time) when backfilling."""
+def _when(key: str) -> None:
+    """Widgets for a backfilled time (Beijing time); `_when_value(key)` reads them."""
     now = now_beijing()
     c0, c1, c2 = st.columns([1, 1, 1], vertical_alignment="bottom")
-    use_now = c0.checkbox(t("inc.f_now", lang), value=True, key=f"{key}_now")
-    day = c1.date_input(t("inc.f_date", lang), value=now.date(), key=f"{key}_date")
-    clock = c2.time_input(t("inc.f_time", lang), value=now.time().replace(second=0), key=f"{key}_time", step=60)
-    return None if use_now else dt.datetime.combine(day, clock)
+    c0.checkbox(t("inc.f_now", lang), value=True, key=f"{key}_now")
+    c1.date_input(t("inc.f_date", lang), value=now.date(), key=f"{key}_date")
+    c2.time_input(t("inc.f_time", lang), value=now.time().replace(second=0), key=f"{key}_time", step=60)
+
+
+def _when_value(key: str) -> dt.datetime | None:
+    """None for "now", else the date and time entered."""
+    if ss.get(f"{key}_now", True):
+        return None
+    return dt.datetime.combine(ss[f"{key}_date"], ss[f"{key}_time"])
 
 
 # ---- a new incident ----------------------------------------------------------------------
-def _new_incident() -> None:
-    st.subheader(t("inc.new_title", lang))
-    places = features["places"]
-    place_label = dict(zip(places["id"], places["name"] + " · " + places["county_name"], strict=True))
-    how = st.radio(t("inc.f_where", lang), ["county", "place", "coords"], key="inc_where", horizontal=True, format_func=lambda h: t(f"inc.f_where_{h}", lang))
-    with st.form("inc_new_form"):
-        title = st.text_input(t("inc.f_title", lang), key="inc_f_title", max_chars=100)
-        c1, c2 = st.columns(2)
-        kind = c1.selectbox(t("inc.f_kind", lang), INCIDENT_KINDS, key="inc_f_kind", format_func=lambda k: label_or("inc.kind", k, lang))
-        level = c2.selectbox(t("inc.f_level", lang), LEVELS, index=3, key="inc_f_level", format_func=lambda k: label_or("inc.level", k, lang))
-        if how == "county":
-            codes = counties["code"].tolist()
-            county = st.selectbox(t("dis.by_jurisdiction", lang), codes, index=codes.index("330421"), key="inc_f_county", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})")
-        elif how == "place":
-            place_id = st.selectbox(t("inc.f_place", lang), places["id"].tolist(), key="inc_f_place", format_func=place_label.get)
-        else:
-            crs = st.selectbox(t("dis.coords_crs", lang), list(CRS_NAMES), key="inc_f_crs", format_func=lambda c: {"wgs84": "WGS84 / CGCS2000", "gcj02": "GCJ-02（高德/腾讯）", "bd09": "BD-09（百度）"}[c])
-            coords = st.text_input(t("dis.coords", lang), value="120.9070,30.8410", key="inc_f_coords")
-        phase = st.selectbox(t("inc.f_phase", lang), PHASES[:3], index=1, key="inc_f_phase", format_func=lambda p: label_or("inc.phase", p, lang))
-        with st.container():
-            when = _when("inc_f_when")
-        jurisdictions = st.multiselect(t("inc.f_jurisdictions", lang), counties["code"].tolist(), key="inc_f_jur", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})")
-        departments = st.multiselect(t("inc.f_departments", lang), DEPARTMENTS_ORDER, default=["emergency", "fire"], key="inc_f_depts", format_func=lambda d: label_or("dept", d, lang))
-        description = st.text_area(t("inc.f_description", lang), key="inc_f_desc", max_chars=2000)
-        submitted = st.form_submit_button(t("inc.f_open", lang), type="primary")
-    if not submitted:
-        return
+places = features["places"]
+place_label = dict(zip(places["id"], places["name"] + " · " + places["county_name"], strict=True))
+
+
+def _open_incident() -> None:
+    how = ss["inc_where"]
     if how == "county":
-        pt = counties.loc[counties["code"] == county].geometry.iloc[0].representative_point()
-        lon, lat, place = pt.x, pt.y, names[county]
+        pt = counties.loc[counties["code"] == ss["inc_f_county"]].geometry.iloc[0].representative_point()
+        lon, lat, place = pt.x, pt.y, names[ss["inc_f_county"]]
     elif how == "place":
-        g = places.geometry[places["id"] == place_id].iloc[0]
-        lon, lat, place = g.x, g.y, place_label[place_id]
+        g = places.geometry[places["id"] == ss["inc_f_place"]].iloc[0]
+        lon, lat, place = g.x, g.y, place_label[ss["inc_f_place"]]
     else:
         try:
-            lon, lat = parse_lonlat(coords, crs)
+            lon, lat = parse_lonlat(ss["inc_f_coords"], ss["inc_f_crs"])
         except ValueError as exc:
-            st.error(t("dis.coords_bad", lang, text=coords, reason=str(exc)))
+            _say("error", t("dis.coords_bad", lang, text=lc.plain(ss["inc_f_coords"]), reason=lc.plain(exc)))
             return
         place = ""
     lead = county_of(counties, lon, lat)
     if not lead:
-        st.error(t("inc.no_county", lang, lon=lon, lat=lat))
+        _say("error", t("inc.no_county", lang, lon=lon, lat=lat))
         return
-    new_id = _write(log.open_incident, title=title, kind=kind, level=level, lon=lon, lat=lat, lead_code=lead, lead_name=names.get(lead, lead), at=when,
-                    place=place, description=description, jurisdictions=jurisdictions, departments=departments, phase=phase)  # fmt: skip
+    new_id = _write(
+        log.open_incident, title=ss["inc_f_title"], kind=ss["inc_f_kind"], level=ss["inc_f_level"], lon=lon, lat=lat, lead_code=lead, lead_name=names.get(lead, lead),
+        at=_when_value("inc_f_when"), place=place, description=ss["inc_f_desc"], jurisdictions=ss["inc_f_jur"], departments=ss["inc_f_depts"], phase=ss["inc_f_phase"],
+        done=lambda i: t("inc.opened", lang, id=i, lead=names.get(lead, lead)),
+    )  # fmt: skip
     if new_id:
-        _flash(t("inc.opened", lang, id=new_id, lead=names.get(lead, lead)))
-        ss["inc_goto"] = new_id
-        st.rerun()
+        ss["inc_pick"] = new_id  # before the selectbox exists: the next run opens it
+        ss["inc_f_title"] = ss["inc_f_desc"] = ""
+
+
+def _new_incident() -> None:
+    st.subheader(t("inc.new_title", lang))
+    how = st.radio(t("inc.f_where", lang), ["county", "place", "coords"], key="inc_where", horizontal=True, format_func=lambda h: t(f"inc.f_where_{h}", lang))
+    with st.form("inc_new_form"):
+        st.text_input(t("inc.f_title", lang), key="inc_f_title", max_chars=100)
+        c1, c2 = st.columns(2)
+        c1.selectbox(t("inc.f_kind", lang), INCIDENT_KINDS, key="inc_f_kind", format_func=lambda k: label_or("inc.kind", k, lang))
+        c2.selectbox(t("inc.f_level", lang), LEVELS, index=3, key="inc_f_level", format_func=lambda k: label_or("inc.level", k, lang))
+        if how == "county":
+            codes = counties["code"].tolist()
+            st.selectbox(t("dis.by_jurisdiction", lang), codes, index=codes.index("330421"), key="inc_f_county", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})")
+        elif how == "place":
+            st.selectbox(t("inc.f_place", lang), places["id"].tolist(), key="inc_f_place", format_func=place_label.get)
+        else:
+            st.selectbox(t("dis.coords_crs", lang), list(CRS_NAMES), key="inc_f_crs", format_func=lambda c: {"wgs84": "WGS84 / CGCS2000", "gcj02": "GCJ-02（高德/腾讯）", "bd09": "BD-09（百度）"}[c])
+            st.text_input(t("dis.coords", lang), value="120.9070,30.8410", key="inc_f_coords")
+        st.selectbox(t("inc.f_phase", lang), PHASES[:3], index=1, key="inc_f_phase", format_func=lambda p: label_or("inc.phase", p, lang))
+        _when("inc_f_when")
+        st.multiselect(t("inc.f_jurisdictions", lang), counties["code"].tolist(), key="inc_f_jur", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})")
+        st.multiselect(t("inc.f_departments", lang), DEPARTMENTS_ORDER, default=["emergency", "fire"], key="inc_f_depts", format_func=lambda d: label_or("dept", d, lang))
+        st.text_area(t("inc.f_description", lang), key="inc_f_desc", max_chars=2000)
+        st.form_submit_button(t("inc.f_open", lang), type="primary", on_click=_open_incident)
 
 
 if picked == NEW or incidents.empty:
     if incidents.empty:
         st.info(t("inc.none", lang))
-    _show_flash()
+    _show_message()
     _new_incident()
     st.stop()
 
@@ -177,26 +180,25 @@ def _phase_control(board: boards.Board) -> None:
         return
     with st.form("inc_phase_form", border=False):
         c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
-        target = c1.selectbox(t("inc.phase_to", lang), allowed, key="inc_phase_to", format_func=lambda p: label_or("inc.phase", p, lang))
-        note = c2.text_input(t("inc.phase_note", lang), key="inc_phase_note", max_chars=2000)
-        go = c3.form_submit_button(t("inc.phase_go", lang))
-    if go and _write(log.transition, board.incident_id, target, text=note):
-        st.rerun()  # the whole page: the sidebar shows phases too
+        c1.selectbox(t("inc.phase_to", lang), allowed, key="inc_phase_to", format_func=lambda p: label_or("inc.phase", p, lang))
+        c2.text_input(t("inc.phase_note", lang), key="inc_phase_note", max_chars=2000)
+        c3.form_submit_button(t("inc.phase_go", lang), on_click=_change_phase, args=(board.incident_id,))
+
+
+def _change_phase(incident_id: str) -> None:
+    target = ss["inc_phase_to"]
+    if _write(log.transition, incident_id, target, text=ss["inc_phase_note"], done=lambda i: t("inc.phase_changed", lang, phase=label_or("inc.phase", target, lang), id=i)):
+        ss["inc_phase_note"] = ""
 
 
 def _board_tab(board: boards.Board) -> None:
-    with st.form("inc_entry_form", clear_on_submit=True):
+    with st.form("inc_entry_form"):
         c1, c2 = st.columns([1, 3])
-        kind = c1.selectbox(t("inc.entry_kind", lang), NOTE_KINDS, key="inc_entry_kind", format_func=lambda k: label_or("inc.entry", k, lang))
-        text = c2.text_area(t("inc.entry_text", lang), key="inc_entry_text", height=80)
+        c1.selectbox(t("inc.entry_kind", lang), NOTE_KINDS, key="inc_entry_kind", format_func=lambda k: label_or("inc.entry", k, lang))
+        c2.text_area(t("inc.entry_text", lang), key="inc_entry_text", height=80)
         recent = board.entries["id"].iloc[::-1].head(200).tolist()
-        corrects = st.selectbox(t("inc.entry_corrects", lang), [None, *recent], key="inc_entry_corrects", format_func=lambda i: "—" if i is None else f"#{i}")
-        add = st.form_submit_button(t("inc.entry_add", lang), type="primary")
-    if add:
-        entry_id = _write(log.note, board.incident_id, kind, text, corrects=corrects)
-        if entry_id:
-            _flash(t("inc.entry_saved", lang, id=entry_id))
-            _rerun()
+        st.selectbox(t("inc.entry_corrects", lang), [None, *recent], key="inc_entry_corrects", format_func=lambda i: "—" if i is None else f"#{i}")
+        st.form_submit_button(t("inc.entry_add", lang), type="primary", on_click=_add_note, args=(board.incident_id,))
     depts = sorted(board.entries["department"].unique())
     only = st.selectbox(t("inc.filter_dept", lang), [None, *depts], key="inc_filter_dept", format_func=lambda d: t("inc.all_departments", lang) if d is None else label_or("dept", d, lang))
     rows = boards.timeline(board)
@@ -209,6 +211,12 @@ def _board_tab(board: boards.Board) -> None:
         st.dataframe(lc.phases_table(board.phases, lang), hide_index=True, width="stretch")
 
 
+def _add_note(incident_id: str) -> None:
+    if _write(log.note, incident_id, ss["inc_entry_kind"], ss["inc_entry_text"], corrects=ss["inc_entry_corrects"], done=lambda i: t("inc.entry_saved", lang, id=i)):
+        ss["inc_entry_text"] = ""  # kept when refused: nothing typed is lost
+        ss["inc_entry_corrects"] = None
+
+
 def _warnings_tab(board: boards.Board) -> None:
     inc = board.incident
     if board.phase != "aftermath":
@@ -216,20 +224,17 @@ def _warnings_tab(board: boards.Board) -> None:
             area_kind = st.radio(t("inc.warn_area", lang), ["buffer", "isochrone", "polygon"], key="inc_warn_area", horizontal=True, format_func=lambda a: label_or("inc.area", a, lang))
             with st.form("inc_warn_form"):
                 c1, c2 = st.columns([1, 3])
-                colour = c1.selectbox(t("inc.warn_colour", lang), WARNING_COLOURS, key="inc_warn_colour", format_func=lambda c: label_or("inc.colour", c, lang))
-                text = c2.text_area(t("inc.warn_text", lang), key="inc_warn_text", height=80)
+                c1.selectbox(t("inc.warn_colour", lang), WARNING_COLOURS, key="inc_warn_colour", format_func=lambda c: label_or("inc.colour", c, lang))
+                c2.text_area(t("inc.warn_text", lang), key="inc_warn_text", height=80)
                 if area_kind == "buffer":
-                    radius_km = st.number_input(t("inc.warn_radius", lang), min_value=0.1, max_value=100.0, value=5.0, step=0.5, key="inc_warn_radius")
+                    st.number_input(t("inc.warn_radius", lang), min_value=0.1, max_value=100.0, value=5.0, step=0.5, key="inc_warn_radius")
                 elif area_kind == "isochrone":
-                    minutes = st.number_input(t("inc.warn_minutes", lang), min_value=1, max_value=180, value=15, key="inc_warn_minutes")
+                    st.number_input(t("inc.warn_minutes", lang), min_value=1, max_value=180, value=15, key="inc_warn_minutes")
                 else:
-                    polygon = st.text_area(t("inc.warn_polygon", lang), key="inc_warn_polygon", height=100)
-                departments = st.multiselect(t("inc.warn_departments", lang), DEPARTMENTS_ORDER, default=list(inc["departments"]) or ["emergency"], key="inc_warn_depts",
-                                             format_func=lambda d: label_or("dept", d, lang))  # fmt: skip
-                issue = st.form_submit_button(t("inc.warn_issue", lang), type="primary")
-            if issue:
-                _issue_warning(board, area_kind, colour, text, departments, radius_km if area_kind == "buffer" else None,
-                               minutes if area_kind == "isochrone" else None, polygon if area_kind == "polygon" else None)  # fmt: skip
+                    st.text_area(t("inc.warn_polygon", lang), key="inc_warn_polygon", height=100)
+                st.multiselect(t("inc.warn_departments", lang), DEPARTMENTS_ORDER, default=list(inc["departments"]) or ["emergency"], key="inc_warn_depts",
+                               format_func=lambda d: label_or("dept", d, lang))  # fmt: skip
+                st.form_submit_button(t("inc.warn_issue", lang), type="primary", on_click=_issue_warning, args=(board.incident_id, inc["lon"], inc["lat"]))
     if board.warnings.empty:
         st.info(t("inc.warn_none", lang))
         return
@@ -251,45 +256,50 @@ def _warnings_tab(board: boards.Board) -> None:
         return
     unit = dict(zip(waiting["contact_id"], waiting["unit"] + " · " + waiting["jurisdiction_code"].map(lambda c: names.get(c, c)) + " · " + waiting["department"].map(lambda d: label_or("dept", d, lang)), strict=True))
     with st.form("inc_ack_form"):
-        contact = st.selectbox(t("inc.ack_pick", lang), list(unit), key="inc_ack_contact", format_func=unit.get)
-        when = _when("inc_ack_when")
-        go = st.form_submit_button(t("inc.ack_go", lang), type="primary")
-    if go and _write(log.acknowledge, board.incident_id, int(warning_id), contact, at=when):
-        _flash(t("inc.ack_saved", lang, unit=unit[contact]))
-        _rerun()
+        st.selectbox(t("inc.ack_pick", lang), list(unit), key="inc_ack_contact", format_func=unit.get)
+        _when("inc_ack_when")
+        st.form_submit_button(t("inc.ack_go", lang), type="primary", on_click=_acknowledge, args=(board.incident_id, int(warning_id), unit))
 
 
-def _issue_warning(board: boards.Board, area_kind: str, colour: str, text: str, departments: list[str], radius_km, minutes, polygon) -> None:
-    inc = board.incident
+def _acknowledge(incident_id: str, warning_id: int, unit: dict[str, str]) -> None:
+    contact = ss["inc_ack_contact"]
+    _write(log.acknowledge, incident_id, warning_id, contact, at=_when_value("inc_ack_when"), done=lambda _: t("inc.ack_saved", lang, unit=lc.plain(unit[contact])))
+
+
+def _issue_warning(incident_id: str, lon: float, lat: float) -> None:
+    ss.pop("inc_msg", None)
+    area_kind = ss["inc_warn_area"]
     try:
         if area_kind == "buffer":
-            area = buffer_area(inc["lon"], inc["lat"], radius_km * 1000)
+            area = buffer_area(lon, lat, ss["inc_warn_radius"] * 1000)
         elif area_kind == "isochrone":
             if meta is None:
-                st.error(t("inc.req_no_network", lang))
+                _say("error", t("inc.req_no_network", lang))
                 return
-            area = isochrone_area(_shared.network(meta), inc["lon"], inc["lat"], float(minutes))
+            area = isochrone_area(_shared.network(meta), lon, lat, float(ss["inc_warn_minutes"]))
         else:
-            area = polygon_area(polygon or "")
+            area = polygon_area(ss.get("inc_warn_polygon") or "")
     except OffNetwork as exc:
-        st.error(t("dis.off_network", lang, dist=exc.distance_m, limit=meta["snap_limit_m"]))
+        _say("error", t("dis.off_network", lang, dist=exc.distance_m, limit=meta["snap_limit_m"]))
         return
     except ValueError as exc:
-        st.error(t("inc.warn_bad_area", lang, reason=str(exc)))
+        _say("error", t("inc.warn_bad_area", lang, reason=lc.plain(exc)))
         return
     hit = affected_counties(area, counties)
     if hit.empty:
-        st.error(t("inc.warn_no_county", lang))
+        _say("error", t("inc.warn_no_county", lang))
         return
+    departments = ss["inc_warn_depts"]
     calls = call_list(hit["code"].tolist(), departments, contacts)
     warning_id = _write(
-        log.issue_warning, board.incident_id, colour=colour, text=text, area_kind=area_kind, area=shapely.geometry.mapping(area), counties=hit["code"].tolist(),
-        departments=departments, calls=calls.to_dict("records"), radius_m=radius_km * 1000 if radius_km else None, minutes=minutes,
+        log.issue_warning, incident_id, colour=ss["inc_warn_colour"], text=ss["inc_warn_text"], area_kind=area_kind, area=shapely.geometry.mapping(area),
+        counties=hit["code"].tolist(), departments=departments, calls=calls.to_dict("records"), radius_m=ss["inc_warn_radius"] * 1000 if area_kind == "buffer" else None,
+        minutes=ss["inc_warn_minutes"] if area_kind == "isochrone" else None,
+        done=lambda i: t("inc.warn_issued", lang, id=i, calls=len(calls), counties="、".join(hit["name"])),
     )  # fmt: skip
     if warning_id:
-        _flash(t("inc.warn_issued", lang, id=warning_id, calls=len(calls), counties="、".join(hit["name"])))
         ss["inc_warn_pick"] = warning_id
-        _rerun()
+        ss["inc_warn_text"] = ""
 
 
 def _requests_tab(board: boards.Board) -> None:
@@ -300,26 +310,17 @@ def _requests_tab(board: boards.Board) -> None:
                 st.info(t("inc.req_no_network", lang))
             else:
                 c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-                layer_key = c1.selectbox(t("inc.req_layer", lang), ["teams", "stockpiles", "bases"], key="inc_req_layer", format_func=lambda k: t(f"layer.{k}", lang))
-                if c2.button(t("inc.req_find", lang), key="inc_req_find"):
-                    _find_candidates(inc, layer_key)
+                c1.selectbox(t("inc.req_layer", lang), ["teams", "stockpiles", "bases"], key="inc_req_layer", format_func=lambda k: t(f"layer.{k}", lang))
+                c2.button(t("inc.req_find", lang), key="inc_req_find", on_click=_find_candidates, args=(board.incident_id, inc["lon"], inc["lat"]))
                 found = ss.get("inc_candidates") or {}
                 if found.get("incident") == board.incident_id and found["rows"]:
                     rows = {r["id"]: r for r in found["rows"]}
                     with st.form("inc_req_form"):
-                        rid = st.selectbox(t("inc.req_pick", lang), list(rows), key="inc_req_pick", format_func=lambda i: t(
+                        st.selectbox(t("inc.req_pick", lang), list(rows), key="inc_req_pick", format_func=lambda i: t(
                             "inc.req_option", lang, name=rows[i]["name"], county=names.get(rows[i]["county_code"], rows[i]["county_code"]), eta=rows[i]["eta_s"] / 60,
                             est=f"（{t('dis.estimate', lang)}）" if rows[i]["estimate"] else ""))  # fmt: skip
-                        note = st.text_input(t("inc.req_text", lang), key="inc_req_text", max_chars=2000)
-                        go = st.form_submit_button(t("inc.req_go", lang), type="primary")
-                    if go:
-                        r = rows[rid]
-                        request_id = _write(log.request, board.incident_id, resource_id=r["id"], resource_name=r["name"], resource_layer=found["layer"], from_code=r["county_code"],
-                                            to_code=inc["lead_code"], text=note, eta_s=r["eta_s"], estimate=r["estimate"], route=r["route"], crossed=r["crossed"],
-                                            provider_department=r["department"])  # fmt: skip
-                        if request_id:
-                            _flash(t("inc.req_saved", lang, id=request_id, eta=r["eta_s"] / 60))
-                            _rerun()
+                        st.text_input(t("inc.req_text", lang), key="inc_req_text", max_chars=2000)
+                        st.form_submit_button(t("inc.req_go", lang), type="primary", on_click=_request, args=(board.incident_id, inc["lead_code"], found["layer"], rows))
     if board.requests.empty:
         st.info(t("inc.req_none", lang))
         return
@@ -331,32 +332,42 @@ def _requests_tab(board: boards.Board) -> None:
     with st.form("inc_req_adv_form"):
         c1, c2 = st.columns(2)
         label = dict(zip(open_["id"], [f"#{i} {n} · {label_or('inc.status', s, lang)}" for i, n, s in zip(open_["id"], open_["resource_name"], open_["status"], strict=True)], strict=True))
-        rid = c1.selectbox(t("inc.req_which", lang), list(label), key="inc_req_adv_pick", format_func=label.get)
-        status = c2.selectbox(t("inc.req_status", lang), ["approved", "dispatched", "arrived", "declined"], key="inc_req_adv_status", format_func=lambda s: label_or("inc.status", s, lang))
-        when = _when("inc_req_when")
-        go = st.form_submit_button(t("inc.req_advance_go", lang))
-    if go and _write(log.advance_request, board.incident_id, int(rid), status, at=when):
-        _flash(t("inc.req_advanced", lang, id=rid, status=label_or("inc.status", status, lang)))
-        _rerun()
+        c1.selectbox(t("inc.req_which", lang), list(label), key="inc_req_adv_pick", format_func=label.get)
+        c2.selectbox(t("inc.req_status", lang), ["approved", "dispatched", "arrived", "declined"], key="inc_req_adv_status", format_func=lambda s: label_or("inc.status", s, lang))
+        _when("inc_req_when")
+        st.form_submit_button(t("inc.req_advance_go", lang), on_click=_advance, args=(board.incident_id,))
 
 
-def _find_candidates(inc: dict, layer_key: str) -> None:
-    pool = features[layer_key]
+def _request(incident_id: str, lead_code: str, layer: str, rows: dict[str, dict]) -> None:
+    r = rows[ss["inc_req_pick"]]
+    if _write(log.request, incident_id, resource_id=r["id"], resource_name=r["name"], resource_layer=layer, from_code=r["county_code"], to_code=lead_code,
+              text=ss["inc_req_text"], eta_s=r["eta_s"], estimate=r["estimate"], route=r["route"], crossed=r["crossed"], provider_department=r["department"],
+              done=lambda i: t("inc.req_saved", lang, id=i, eta=r["eta_s"] / 60)):  # fmt: skip
+        ss["inc_req_text"] = ""
+
+
+def _advance(incident_id: str) -> None:
+    rid, status = int(ss["inc_req_adv_pick"]), ss["inc_req_adv_status"]
+    _write(log.advance_request, incident_id, rid, status, at=_when_value("inc_req_when"), done=lambda _: t("inc.req_advanced", lang, id=rid, status=label_or("inc.status", status, lang)))
+
+
+def _find_candidates(incident_id: str, lon: float, lat: float) -> None:
+    ss.pop("inc_msg", None)
+    layer_key = ss["inc_req_layer"]
     try:
-        with st.spinner("…"):
-            result = dispatch(_shared.network(meta), (inc["lon"], inc["lat"]), pool, counties=counties, contacts=contacts, k=8)
+        result = dispatch(_shared.network(meta), (lon, lat), features[layer_key], counties=counties, contacts=contacts, k=8)
     except OffNetwork as exc:
-        st.error(t("dis.off_network", lang, dist=exc.distance_m, limit=meta["snap_limit_m"]))
+        _say("error", t("dis.off_network", lang, dist=exc.distance_m, limit=meta["snap_limit_m"]))
         return
     except NoRoute as exc:
-        st.error(t("dis.no_route", lang, reason=str(exc)))
+        _say("error", t("dis.no_route", lang, reason=lc.plain(exc)))
         return
     rows = [
         {"id": str(r["id"]), "name": str(r["name"]), "county_code": str(r["county_code"]), "department": str(r["department"]), "eta_s": float(r["eta_s"]),
          "estimate": bool(r["estimate"]), "route": [[round(float(x), 6), round(float(y), 6)] for x, y in coords], "crossed": [c.code for c in crossed if c.code]}
         for (_, r), coords, crossed in zip(result.ranked.iterrows(), result.routes, result.crossed, strict=True)
     ]  # fmt: skip
-    ss["inc_candidates"] = {"incident": ss["inc_pick"], "layer": layer_key, "rows": rows}
+    ss["inc_candidates"] = {"incident": incident_id, "layer": layer_key, "rows": rows}
 
 
 def _map_tab(board: boards.Board) -> None:
@@ -413,8 +424,8 @@ def incident_view(incident_id: str) -> None:
     last = log.last_id(incident_id)
     board = boards.build(_shared.incident_rows(incident_id, last), now=now_beijing(), overdue_after_s=float(overdue_min) * 60)
     inc = board.incident
-    _show_flash()
-    st.subheader(f"{incident_id} · {inc['title']}")
+    _show_message()
+    st.subheader(f"{incident_id} · {lc.plain(inc['title'])}")
     st.caption(t("inc.summary", lang, kind=label_or("inc.kind", inc["kind"], lang), level=label_or("inc.level", inc["level"], lang), lead=inc["lead_name"], at=f"{inc['at']:%Y-%m-%d %H:%M}"))
     st.markdown(f"**{t('inc.phase_now', lang, phase=label_or('inc.phase', board.phase, lang), since=f'{board.phase_since:%m-%d %H:%M}')}**")
     _phase_control(board)
