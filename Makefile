@@ -29,11 +29,11 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	touch $@
 
-# Headless Chromium and CJK fonts for the browser tests (Debian packages; needs root or sudo).
+# Headless Chromium and CJK fonts for the browser tests and the briefing PDF's embedded font (Debian packages; needs root or sudo).
 browser:
-	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || ! fc-list 2>/dev/null | grep -qi "WenQuanYi Zen Hei"; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-zenhei >/dev/null; \
 	fi
 	@/usr/bin/chromium --version
 
