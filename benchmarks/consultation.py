@@ -91,8 +91,9 @@ def run(dataset: Path) -> dict:
         def refresh():  # what a refresh does after a new entry: read the rows, fold, build what the page shows
             rows = log.rows(iid)
             board = boards.build(rows, now=clock_now[0])
-            lc.entries_table(boards.timeline(board).head(500), "zh")
-            lc.feed_lines(boards.timeline(board, limit=5), "zh")
+            resources = dict(zip(board.requests["id"], board.requests["resource_name"], strict=True))
+            lc.entries_table(boards.timeline(board).head(500), "zh", names, resources)
+            lc.feed_lines(boards.timeline(board, limit=5), "zh", names, resources)
             lc.warnings_table(board.warnings, names, "zh")
             lc.calls_table(board.calls[board.calls["warning_id"] == board.warnings["id"].iloc[-1]], names, "zh").to_html()
             lc.requests_table(board.requests, names, "zh", target_s=boards.ON_SCENE_TARGET_S)

@@ -22,11 +22,6 @@ def _time(values) -> list[str]:
     return [f"{pd.Timestamp(v):%m-%d %H:%M:%S}" if pd.notna(v) else "" for v in values]
 
 
-def entry_summary(kind: str, text: str, lang: str) -> str:
-    """The kind's label and the text, for one line of the timeline."""
-    return f"{label_or('inc.entry', kind, lang)}：{text}" if text else label_or("inc.entry", kind, lang)
-
-
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:")
 
 
@@ -35,27 +30,64 @@ def plain(text: object) -> str:
     return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text)).replace("\n", "  \n")
 
 
-def feed_lines(entries: pd.DataFrame, lang: str) -> list[str]:
-    """Rows as escaped Markdown lines: id, time, department, who, kind and text."""
+def describe(entries: pd.DataFrame, lang: str, names: dict[str, str], resources: dict[int, str]) -> list[str]:
+    """What each row says, from its text and its payload: the phase moved, the warning's colour,
+    the resource requested and its ETA, a request's new status (plain text, not yet escaped).
+
+    `resources` names the resource of each request id (``Board.requests``).
+    """
+    out = []
+    for kind, text, ref, d in zip(entries["kind"], entries["text"], entries["ref"], entries["detail"], strict=True):
+        d = d or {}
+        if kind == "incident":
+            head = f"{d.get('title', '')} · {names.get(d.get('lead_code'), d.get('lead_name', ''))}"
+        elif kind == "phase":
+            head = f"{label_or('inc.phase', d.get('from'), lang)} → {label_or('inc.phase', d.get('phase'), lang)}"
+        elif kind == "warning":
+            head = label_or("inc.colour", d.get("colour"), lang)
+        elif kind == "request":
+            eta = d.get("eta_s")
+            head = f"{d.get('resource_name', '')} · {names.get(d.get('from_code'), d.get('from_code', ''))}" + (f" · {eta / 60:.1f} {t('dis.min', lang)}" if eta is not None else "")
+        elif kind == "request_status":
+            head = f"#{int(ref)} {resources.get(int(ref), '')} → {label_or('inc.status', d.get('status'), lang)}"
+        else:
+            head = ""
+        out.append("：".join(p for p in (head, text) if p))
+    return out
+
+
+def feed_lines(entries: pd.DataFrame, lang: str, names: dict[str, str], resources: dict[int, str]) -> list[str]:
+    """Rows as escaped Markdown lines: id, time, department, who, kind and what they say (see `describe`)."""
+    said = describe(entries, lang, names, resources)
     return [
         f"`#{int(r.id)}` {pd.Timestamp(r.at):%H:%M:%S} · {plain(label_or('dept', r.department, lang))} · {plain(r.who)} · "
-        f"**{plain(label_or('inc.entry', r.kind, lang))}** {plain(r.text)}"
-        for r in entries.itertuples()
+        f"**{plain(label_or('inc.entry', r.kind, lang))}** {plain(text)}"
+        for r, text in zip(entries.itertuples(), said, strict=True)
     ]
 
 
-def entries_table(entries: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Rows of the log for display, as given (newest first from `data.board.timeline`)."""
+def entries_table(entries: pd.DataFrame, lang: str, names: dict[str, str], resources: dict[int, str]) -> pd.DataFrame:
+    """Rows of the log for display, as given (newest first from `data.board.timeline`); the text as `describe` says it."""
     notes = [
         "；".join(
             ([t("inc.corrected_by", lang, id=int(b))] if pd.notna(b) else []) + ([t("inc.corrects", lang, id=int(c))] if pd.notna(c) else [])
         )
         for b, c in zip(entries["corrected_by"], entries["corrects"], strict=True)
     ]  # fmt: skip
+    said = describe(entries, lang, names, resources)
     return pd.DataFrame({
         t("inc.col.id", lang): entries["id"].astype("int64").to_numpy(), t("inc.col.at", lang): _time(entries["at"]),
         t("inc.col.kind", lang): [label_or("inc.entry", k, lang) for k in entries["kind"]], t("inc.col.department", lang): [label_or("dept", d, lang) for d in entries["department"]],
-        t("inc.col.who", lang): entries["who"].to_numpy(), t("inc.col.text", lang): entries["text"].to_numpy(), t("inc.col.note", lang): notes,
+        t("inc.col.who", lang): entries["who"].to_numpy(), t("inc.col.text", lang): said, t("inc.col.note", lang): notes,
+    })  # fmt: skip
+
+
+def timeline_points(entries: pd.DataFrame, lang: str, *, limit: int = 500) -> pd.DataFrame:
+    """The newest `limit` rows other than position-log entries, for a time × department chart (st.scatter_chart)."""
+    key = entries[entries["kind"] != "log"].tail(limit)
+    return pd.DataFrame({
+        t("inc.col.at", lang): pd.to_datetime(key["at"]).to_numpy(), t("inc.col.department", lang): [label_or("dept", d, lang) for d in key["department"]],
+        t("inc.col.kind", lang): [label_or("inc.entry", k, lang) for k in key["kind"]],
     })  # fmt: skip
 
 

@@ -91,19 +91,22 @@ def _write(fn, *args, done=None, **kwargs):
 
 
 def _when(key: str) -> None:
-    """Widgets for a backfilled time (Beijing time); `_when_value(key)` reads them."""
-    now = now_beijing()
-    c0, c1, c2 = st.columns([1, 1, 1], vertical_alignment="bottom")
-    c0.checkbox(t("inc.f_now", lang), value=True, key=f"{key}_now")
-    c1.date_input(t("inc.f_date", lang), value=now.date(), key=f"{key}_date")
-    c2.time_input(t("inc.f_time", lang), value=now.time().replace(second=0), key=f"{key}_time", step=60)
+    """Widgets for a backfilled time (Beijing time), empty for "now"; `_when_value(key)` reads them.
+
+    Their defaults are fixed (empty), never the clock: a default that moves would make a new
+    widget on a later refresh and drop what was entered.
+    """
+    c1, c2 = st.columns(2)
+    c1.date_input(t("inc.f_date", lang), value=None, key=f"{key}_date", format="YYYY/MM/DD")
+    c2.time_input(t("inc.f_time", lang), value=None, key=f"{key}_time", step=60)
 
 
 def _when_value(key: str) -> dt.datetime | None:
-    """None for "now", else the date and time entered."""
-    if ss.get(f"{key}_now", True):
+    """None ("now") when no time was entered, else that time on the date entered (today if none)."""
+    clock = ss.get(f"{key}_time")
+    if clock is None:
         return None
-    return dt.datetime.combine(ss[f"{key}_date"], ss[f"{key}_time"])
+    return dt.datetime.combine(ss.get(f"{key}_date") or now_beijing().date(), clock)
 
 
 # ---- a new incident ----------------------------------------------------------------------
@@ -173,6 +176,11 @@ if picked == NEW or incidents.empty:
 
 
 # ---- the shared board, refreshed on its own ------------------------------------------
+def _resources(board: boards.Board) -> dict[int, str]:
+    """Request id -> the resource requested."""
+    return dict(zip(board.requests["id"], board.requests["resource_name"], strict=True))
+
+
 def _phase_control(board: boards.Board) -> None:
     allowed = TRANSITIONS[board.phase]
     if not allowed:
@@ -196,8 +204,8 @@ def _board_tab(board: boards.Board) -> None:
         c1, c2 = st.columns([1, 3])
         c1.selectbox(t("inc.entry_kind", lang), NOTE_KINDS, key="inc_entry_kind", format_func=lambda k: label_or("inc.entry", k, lang))
         c2.text_area(t("inc.entry_text", lang), key="inc_entry_text", height=80)
-        recent = board.entries["id"].iloc[::-1].head(200).tolist()
-        st.selectbox(t("inc.entry_corrects", lang), [None, *recent], key="inc_entry_corrects", format_func=lambda i: "—" if i is None else f"#{i}")
+        # a number, not a list of ids: new rows from other sessions would reset a list's choice on refresh
+        st.number_input(t("inc.entry_corrects", lang), min_value=0, step=1, key="inc_entry_corrects")
         st.form_submit_button(t("inc.entry_add", lang), type="primary", on_click=_add_note, args=(board.incident_id,))
     depts = sorted(board.entries["department"].unique())
     only = st.selectbox(t("inc.filter_dept", lang), [None, *depts], key="inc_filter_dept", format_func=lambda d: t("inc.all_departments", lang) if d is None else label_or("dept", d, lang))
@@ -206,15 +214,19 @@ def _board_tab(board: boards.Board) -> None:
         rows = rows[rows["department"] == only]
     shown = rows.head(500)
     st.caption(t("inc.shown", lang, shown=len(shown), n=len(rows)))
-    st.dataframe(lc.entries_table(shown, lang), hide_index=True, width="stretch", height=420)
+    st.dataframe(lc.entries_table(shown, lang, names, _resources(board)), hide_index=True, width="stretch", height=420)
+    with st.expander(t("inc.timeline_chart", lang)):
+        points = lc.timeline_points(board.entries, lang)
+        st.scatter_chart(points, x=points.columns[0], y=points.columns[1], color=points.columns[2], height=260)
     with st.expander(t("inc.phases", lang)):
         st.dataframe(lc.phases_table(board.phases, lang), hide_index=True, width="stretch")
 
 
 def _add_note(incident_id: str) -> None:
-    if _write(log.note, incident_id, ss["inc_entry_kind"], ss["inc_entry_text"], corrects=ss["inc_entry_corrects"], done=lambda i: t("inc.entry_saved", lang, id=i)):
+    corrects = int(ss["inc_entry_corrects"]) or None
+    if _write(log.note, incident_id, ss["inc_entry_kind"], ss["inc_entry_text"], corrects=corrects, done=lambda i: t("inc.entry_saved", lang, id=i)):
         ss["inc_entry_text"] = ""  # kept when refused: nothing typed is lost
-        ss["inc_entry_corrects"] = None
+        ss["inc_entry_corrects"] = 0
 
 
 def _warnings_tab(board: boards.Board) -> None:
@@ -389,7 +401,7 @@ def _brief_tab(board: boards.Board) -> None:
 
         try:
             with st.spinner("…"):
-                made = briefing(board, counties, fmt=("docx", "pdf"), names=names, generated_at=now_beijing())
+                made = briefing(board, jur[jur["level"] == "county"], fmt=("docx", "pdf"), names=names, generated_at=now_beijing())
         except (ValueError, OSError) as exc:
             st.error(t("inc.brief_failed", lang, reason=str(exc)))
         else:
@@ -402,7 +414,7 @@ def _brief_tab(board: boards.Board) -> None:
         c1.download_button(t("inc.brief_docx", lang), made["docx"], file_name=f"{stem}.docx", key="inc_dl_docx",
                            mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")  # fmt: skip
         c2.download_button(t("inc.brief_pdf", lang), made["pdf"], file_name=f"{stem}.pdf", mime="application/pdf", key="inc_dl_pdf")
-    st.download_button(t("inc.export_log", lang), lc.entries_table(board.entries, lang).to_csv(index=False).encode("utf-8-sig"),
+    st.download_button(t("inc.export_log", lang), lc.entries_table(board.entries, lang, names, _resources(board)).to_csv(index=False).encode("utf-8-sig"),
                        file_name=f"{board.incident_id}-log.csv", mime="text/csv", key="inc_dl_log")  # fmt: skip
     st.subheader(t("inc.review", lang))
     if board.phase != "aftermath":
@@ -431,7 +443,7 @@ def incident_view(incident_id: str) -> None:
     _phase_control(board)
     st.caption(t("inc.refreshed", lang, s=int(refresh_s), n=len(board.entries), last=board.last_id, at=f"{board.entries['recorded_at'].iloc[-1]:%H:%M:%S}"))
     with st.container(border=True):
-        st.markdown(f"**{t('inc.feed', lang)}**  \n" + "  \n".join(lc.feed_lines(boards.timeline(board, limit=5), lang)))
+        st.markdown(f"**{t('inc.feed', lang)}**  \n" + "  \n".join(lc.feed_lines(boards.timeline(board, limit=5), lang, names, _resources(board))))
     # A radio, not st.tabs: its choice is session state, so the timed refresh keeps the section open;
     # and only the open section is built on each refresh.
     sections = {"board": _board_tab, "warnings": _warnings_tab, "requests": _requests_tab, "map": _map_tab, "brief": _brief_tab}

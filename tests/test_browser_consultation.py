@@ -79,7 +79,10 @@ def test_two_sessions_share_the_board_acknowledge_and_download(dataset, artifact
         b.wait_for_selector("text=预警 #3 的叫应名单", timeout=30_000)
         wait_idle(b)
         b.get_by_role("button", name="记录叫应").click()
-        b.wait_for_selector("text=的应答", timeout=30_000)
+        try:
+            b.wait_for_selector("text=的应答", timeout=30_000)
+        finally:
+            b.screenshot(path=str(artifacts / "consultation-b-answered.png"), full_page=True)
         wait_idle(b)
         assert metric(b, "叫应率").startswith("1/")
         a.wait_for_function(

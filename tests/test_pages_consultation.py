@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from data.incidents import now_beijing
 from layers.consultation import plain
 from tests.conftest import ROOT
 
@@ -56,7 +59,7 @@ def test_open_an_incident_and_log_entries(page):
     log = _frame(page, "记录人")
     assert log["内容"].iloc[0] == "消防<b>已到场</b>" and log["类型"].iloc[0] == "重要事件"
     page.selectbox(key="inc_entry_kind").set_value("correction")
-    page.selectbox(key="inc_entry_corrects").set_value(2)
+    page.number_input(key="inc_entry_corrects").set_value(2)
     page.text_area(key="inc_entry_text").input("到场的是嘉善中队")
     _submit(page, "inc_entry_form")
     log = _frame(page, "记录人").set_index("编号")
@@ -106,6 +109,17 @@ def test_warning_call_list_acknowledgment_and_rate(page, store):
     jiashan = contacts[(contacts["jurisdiction_code"] == "330421") & contacts["department"].isin(["fire", "police"])]
     assert set(jiashan["unit"]) <= set(calls["单位"])
     assert (calls["状态"] == "待应答").all()
+    # a backfilled answer time before the warning, or in the future, is refused with the reason
+    now = now_beijing()
+    page.time_input(key="inc_ack_when_time").set_value(now.time())
+    page.date_input(key="inc_ack_when_date").set_value(now.date() - dt.timedelta(days=1))
+    _submit(page, "inc_ack_form")
+    assert "早于预警发布时间" in page.error[0].value
+    page.date_input(key="inc_ack_when_date").set_value(now.date() + dt.timedelta(days=1))
+    _submit(page, "inc_ack_form")
+    assert "晚于当前时间" in page.error[0].value
+    assert (_frame(page, "值班电话")["状态"] == "待应答").all()  # nothing was recorded
+    page.time_input(key="inc_ack_when_time").set_value(None)
     first = page.selectbox(key="inc_ack_contact").options[0]
     page.selectbox(key="inc_ack_contact").set_value(page.selectbox(key="inc_ack_contact").value)
     _submit(page, "inc_ack_form")

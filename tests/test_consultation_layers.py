@@ -1,0 +1,82 @@
+"""Builders of the consultation page: escaping, what each log row says, localized refusals, highlighted calls."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+
+from data import board as boards
+from data.incidents import IncidentError, IncidentLog
+from data.workspace import Workspace
+from layers import consultation as lc
+from tests.test_incidents import AREA, CALLS, ME, T0, Clock
+
+NAMES = {"330421": "嘉善县", "310118": "青浦区"}
+
+
+def test_plain_escapes_every_markdown_and_html_character():
+    text = '<script>alert("x")</script> **bold** [link](javascript:alert(1)) `code` # h | ~ $x$ \\'
+    escaped = lc.plain(text)
+    assert re.search(r"(?<!\\)[<>*\[\]()`#|~$]", escaped) is None  # each one preceded by a backslash
+    assert escaped.replace("\\", "") == text.replace("\\", "")  # nothing dropped
+
+
+@pytest.fixture
+def board(workspace_path):
+    clock = Clock(T0 + timedelta(minutes=30))
+    ws = Workspace(workspace_path)
+    log = IncidentLog(ws, clock=clock)
+    iid = log.open_incident(title="<b>泄漏</b>", kind="hazchem", level="II", lon=120.92, lat=30.84, lead_code="330421", lead_name="嘉善县", at=T0, **ME)
+    w = log.issue_warning(iid, colour="orange", text="橙色预警", area_kind="polygon", area=AREA, counties=["330421"], departments=["fire"], calls=CALLS,
+                          at=T0 + timedelta(minutes=1), **ME)  # fmt: skip
+    log.acknowledge(iid, w, "C1", at=T0 + timedelta(minutes=2), **ME)
+    r = log.request(iid, resource_id="T1", resource_name="青浦特勤站", resource_layer="teams", from_code="310118", to_code="330421", text="急需",
+                    eta_s=900, at=T0 + timedelta(minutes=3), **ME)  # fmt: skip
+    log.advance_request(iid, r, "approved", at=T0 + timedelta(minutes=4), **ME)
+    log.transition(iid, "response", at=T0 + timedelta(minutes=5), **ME)
+    yield boards.build(log.rows(iid), now=T0 + timedelta(minutes=30), overdue_after_s=600)
+    ws.close()
+
+
+def test_each_row_says_what_happened(board):
+    resources = dict(zip(board.requests["id"], board.requests["resource_name"], strict=True))
+    said = dict(zip(board.entries["id"], lc.describe(board.entries, "zh", NAMES, resources), strict=True))
+    assert said == {
+        1: "<b>泄漏</b> · 嘉善县",
+        2: "橙色预警：橙色预警",
+        3: "嘉善县消防救援大队 值班室",
+        4: "青浦特勤站 · 青浦区 · 15.0 分钟：急需",
+        5: "#4 青浦特勤站 → 已批准",
+        6: "信息报告与预警 → 应急响应与处置",
+    }
+    feed = lc.feed_lines(board.entries.tail(1), "zh", NAMES, resources)[0]
+    assert feed.endswith("**阶段变更** 信息报告与预警 → 应急响应与处置")
+    first = lc.feed_lines(board.entries.head(1), "en", NAMES, resources)[0]
+    assert "\\<b\\>泄漏\\</b\\>" in first and "**Opened**" in first  # user text escaped, the kind in bold
+
+
+def test_overdue_calls_stand_out(board):
+    styled = lc.calls_table(board.calls, NAMES, "zh")
+    ctx = styled._compute().ctx  # the cell styles the Styler computed
+    backgrounds = {row: dict(props).get("background-color") for (row, col), props in ctx.items() if col == 0}
+    assert backgrounds == {0: "#e7f6ec", 1: "#fde2e2", 2: "#fde2e2"}  # two calls unanswered 29 minutes on stand out
+    assert list(styled.data["状态"]) == ["已应答", "超时未应", "超时未应"]
+
+
+def test_refusals_read_in_the_users_language(workspace_path):
+    ws = Workspace(workspace_path)
+    try:
+        log = IncidentLog(ws, clock=Clock(T0 + timedelta(minutes=5)))
+        iid = log.open_incident(title="t", kind="fire", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", at=T0, **ME)
+        log.transition(iid, "response", **ME)
+        with pytest.raises(IncidentError) as exc:
+            log.transition(iid, "warning", **ME)
+        assert lc.error_text(exc.value.code, exc.value.params, "zh") == "当前阶段为 应急响应与处置，只能转入 应急终止与善后，不能转入 信息报告与预警。"
+        assert "may move to Termination and aftermath, not Information report and warning" in lc.error_text(exc.value.code, exc.value.params, "en")
+        with pytest.raises(IncidentError) as exc:
+            log.note(iid, "log", "x", at=datetime(2026, 11, 22, 8, 0), **ME)
+        assert lc.error_text(exc.value.code, exc.value.params, "zh").startswith("时间 2026-11-22 08:00:00 早于事件发生时间（2026-11-22 09:00:00）")
+    finally:
+        ws.close()
