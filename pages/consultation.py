@@ -44,7 +44,8 @@ with st.sidebar:
     st.text_input(t("inc.me_name", lang), key="inc_me_name", max_chars=100)
     st.selectbox(t("inc.me_dept", lang), DEPARTMENTS_ORDER, key="inc_me_dept", format_func=lambda d: label_or("dept", d, lang))
     options = [*incidents["incident_id"], NEW]
-    labels = {r.incident_id: f"{r.incident_id} · {r.title} · {label_or('inc.phase', r.phase, lang)}" for r in incidents.itertuples()} | {NEW: t("inc.new", lang)}
+    # no phase in the label: a phase changed in the board's fragment would leave it stale here
+    labels = {r.incident_id: f"{r.incident_id} · {r.title} · {r.lead_name}" for r in incidents.itertuples()} | {NEW: t("inc.new", lang)}
     if ss.get("inc_pick") not in options:
         ss["inc_pick"] = options[0]
     picked = st.selectbox(t("inc.pick", lang), options, key="inc_pick", format_func=labels.get)
