@@ -22,6 +22,7 @@ survives the process being killed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -146,6 +147,18 @@ def _choice(name: str, value: object, allowed: Iterable[str]) -> str:
     return str(value)
 
 
+def _serialised(method):
+    """Run `method` under the log's lock: its checks of the current state and its write are one step,
+    so two sessions cannot both move a phase or a request on, or answer the same call twice."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _fmt(t: datetime) -> str:
     return f"{t:%Y-%m-%d %H:%M:%S}"
 
@@ -240,6 +253,7 @@ class IncidentLog:
             return head["phase"], head["at"]
         return json.loads(rows["data"].iloc[0])["phase"], rows["at"].iloc[0].to_pydatetime()
 
+    @_serialised
     def transition(self, incident_id: str, phase: str, *, who: str, department: str, at: datetime | None = None, text: str = "") -> int:
         """Move the incident to `phase` (see `TRANSITIONS`); refused otherwise."""
         phase = _choice("phase", phase, PHASES)
@@ -250,6 +264,7 @@ class IncidentLog:
         text = _text("text", text, required=False)
         return self._append(incident_id, "phase", who=who, department=department, at=at, text=text, data={"phase": phase, "from": current}, not_before=("phase", since))
 
+    @_serialised
     def note(self, incident_id: str, kind: str, text: str, *, who: str, department: str, at: datetime | None = None, corrects: int | None = None) -> int:
         """Add a position-log entry, significant event, decision or correction (which needs `corrects`)."""
         kind = _choice("kind", kind, NOTE_KINDS)
@@ -271,6 +286,7 @@ class IncidentLog:
         if self.phase(incident_id)[0] == "aftermath":
             raise IncidentError("closed")
 
+    @_serialised
     def issue_warning(self, incident_id: str, *, colour: str, text: str, area_kind: str, area: dict, counties: Iterable[str],
                       departments: Iterable[str], calls: list[dict], who: str, department: str, at: datetime | None = None, radius_m: float | None = None,
                       minutes: float | None = None) -> int:  # fmt: skip
@@ -291,6 +307,7 @@ class IncidentLog:
                 "calls": [{k: c.get(k) for k in keep} for c in calls], "radius_m": radius_m, "minutes": minutes}  # fmt: skip
         return self._append(incident_id, "warning", who=who, department=department, at=at, text=text, data=data, not_before=("incident", head["at"]))
 
+    @_serialised
     def acknowledge(self, incident_id: str, warning_id: int, contact_id: str, *, who: str, department: str, at: datetime | None = None, text: str = "") -> int:
         """Record that `contact_id` answered the call of warning `warning_id` (叫应), at `at` (default now)."""
         warning = self._entry(incident_id, warning_id, "warning", "warning_entry")
@@ -306,6 +323,7 @@ class IncidentLog:
         return self._append(incident_id, "ack", who=who, department=department, at=at, text=text, ref=int(warning_id), data={"contact_id": contact_id},
                             not_before=("warning", warning["at"].to_pydatetime()))  # fmt: skip
 
+    @_serialised
     def request(self, incident_id: str, *, resource_id: str, resource_name: str, resource_layer: str, from_code: str, to_code: str,
                 text: str, who: str, department: str, at: datetime | None = None, eta_s: float | None = None, estimate: bool = False,
                 route: list[list[float]] | None = None, crossed: list[str] | None = None, provider_department: str = "") -> int:  # fmt: skip
@@ -321,6 +339,7 @@ class IncidentLog:
         return self._append(incident_id, "request", who=who, department=department, at=at, text=_text("text", text, required=False), data=data,
                             not_before=("incident", head["at"]))  # fmt: skip
 
+    @_serialised
     def advance_request(self, incident_id: str, request_id: int, status: str, *, who: str, department: str, at: datetime | None = None,
                         text: str = "", eta_s: float | None = None) -> int:  # fmt: skip
         """Move request `request_id` on (requested → approved → dispatched → arrived, or declined)."""

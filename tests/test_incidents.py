@@ -282,6 +282,34 @@ def test_concurrent_writers_lose_nothing(log):
     assert log.verify() == []
 
 
+def test_racing_sessions_move_a_phase_or_answer_a_call_once(log):
+    """Sessions that act on the same state at the same moment: exactly one wins, the others are told why."""
+    iid = _open(log)
+    w = _warn(log, iid)
+    barrier = threading.Barrier(8)
+    outcomes: dict[str, list] = {"ack": [], "phase": []}
+
+    def act(k: int) -> None:
+        barrier.wait()
+        for what, call in (("ack", lambda: log.acknowledge(iid, w, "C2", who=f"值班员{k}", department="police")),
+                           ("phase", lambda: log.transition(iid, "response", who=f"值班员{k}", department="emergency"))):  # fmt: skip
+            try:
+                outcomes[what].append(call())
+            except IncidentError as exc:
+                outcomes[what].append(exc.code)
+
+    workers = [threading.Thread(target=act, args=(k,)) for k in range(8)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    for what, refused in (("ack", "acknowledged"), ("phase", "phase")):
+        ids = [o for o in outcomes[what] if isinstance(o, int)]
+        assert len(ids) == 1 and outcomes[what].count(refused) == 7, outcomes[what]
+    rows = log.rows(iid)
+    assert (rows["kind"] == "phase").sum() == 1 and (rows["kind"] == "ack").sum() == 1
+
+
 _WRITER = """
 import sys
 sys.path.insert(0, {root!r})
