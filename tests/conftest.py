@@ -23,6 +23,11 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+def frame_with(at, column: str):
+    """The data frame on an AppTest page that has `column` (pages show several)."""
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
 @pytest.fixture(autouse=True)
 def workspace_path(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets its own empty user-data workspace ($YRD_WORKSPACE), never the developer's
@@ -55,6 +60,29 @@ def dataset(tmp_path_factory) -> Path:
     from data.build import build
 
     return build(tmp_path_factory.mktemp("dataset") / "yrd.duckdb")
+
+
+@pytest.fixture
+def open_app(dataset, monkeypatch):
+    """Open the app as a browser session would (AppTest through app.py's router) on this run's dataset.
+
+    Returns ``open_app(page=None, *, timeout_s=120)``: the AppTest after its first run, switched
+    to `page` (e.g. ``"pages/zones.py"``) when given, and checked for exceptions.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("YRD_DATASET", str(dataset))
+    monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
+
+    def open_(page: str | None = None, *, timeout_s: float = 120):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout_s)
+        at.run()
+        if page:
+            at.switch_page(page).run()
+        assert not at.exception, at.exception
+        return at
+
+    return open_
 
 
 @pytest.fixture(scope="session")

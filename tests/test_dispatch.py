@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import shapely
-from streamlit.testing.v1 import AppTest
 
 from geo import network as gn
 from geo.dispatch import ON_SCENE_TARGET_S, circle, dispatch, hex_grid, read_closures
 from geo.routing import OffNetwork
-from tests.conftest import ROOT, shared_file
+from tests.conftest import shared_file
 
 QINGPU = (121.0540, 31.1530)  # 青浦区, next to 吴江区 and 嘉善县 (the demonstration zone)
 
@@ -100,14 +99,8 @@ def test_read_closures(tmp_path):
 
 
 @pytest.fixture
-def page(dataset, monkeypatch):
-    monkeypatch.setenv("YRD_DATASET", str(dataset))
-    monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/dispatch.py").run()
-    assert not at.exception, at.exception
-    return at
+def page(open_app):
+    return open_app("pages/dispatch.py", timeout_s=60)
 
 
 def test_dispatch_page_default_answer(page):

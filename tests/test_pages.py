@@ -12,13 +12,8 @@ TIMEOUT = 60
 
 
 @pytest.fixture
-def app(dataset, monkeypatch):
-    monkeypatch.setenv("YRD_DATASET", str(dataset))
-    monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+def app(open_app):
+    return open_app(timeout_s=TIMEOUT)
 
 
 def _metric(at, label):

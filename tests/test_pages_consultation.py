@@ -5,22 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from data.incidents import now_beijing
 from layers.consultation import plain
-from tests.conftest import ROOT
+from tests.conftest import frame_with
 
 
 @pytest.fixture
-def page(dataset, monkeypatch):
-    monkeypatch.setenv("YRD_DATASET", str(dataset))
-    monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/consultation.py").run()
-    assert not at.exception, at.exception
-    return at
+def page(open_app):
+    return open_app("pages/consultation.py")
 
 
 def _submit(at, form: str) -> None:
@@ -31,10 +24,6 @@ def _submit(at, form: str) -> None:
 def _section(at, name: str) -> None:
     at.radio(key="inc_section").set_value(name).run()
     assert not at.exception, at.exception
-
-
-def _frame(at, column):
-    return next(df.value for df in at.dataframe if column in df.value.columns)
 
 
 def _open(at, title="嘉善<script>alert(1)</script>化工泄漏") -> None:
@@ -56,13 +45,13 @@ def test_open_an_incident_and_log_entries(page):
     _submit(page, "inc_entry_form")
     assert page.success[0].value == "已保存记录 #2。"
     assert page.text_area(key="inc_entry_text").value == ""  # cleared once saved
-    log = _frame(page, "记录人")
+    log = frame_with(page, "记录人")
     assert log["内容"].iloc[0] == "消防<b>已到场</b>" and log["类型"].iloc[0] == "重要事件"
     page.selectbox(key="inc_entry_kind").set_value("correction")
     page.number_input(key="inc_entry_corrects").set_value(2)
     page.text_area(key="inc_entry_text").input("到场的是嘉善中队")
     _submit(page, "inc_entry_form")
-    log = _frame(page, "记录人").set_index("编号")
+    log = frame_with(page, "记录人").set_index("编号")
     assert log.at[2, "更正关系"] == "已被 #3 更正" and log.at[3, "更正关系"] == "更正 #2"
 
 
@@ -80,7 +69,7 @@ def test_identity_is_required_and_bad_input_is_explained(page):
     _submit(page, "inc_entry_form")
     assert "超过上限 2000 字" in page.error[0].value
     assert page.text_area(key="inc_entry_text").value == "长" * 2001  # what was typed is kept for fixing
-    assert len(_frame(page, "记录人")) == 1  # only the opening row: nothing was saved half-way
+    assert len(frame_with(page, "记录人")) == 1  # only the opening row: nothing was saved half-way
 
 
 def test_new_incident_outside_every_county_is_refused(page):
@@ -104,7 +93,7 @@ def test_warning_call_list_acknowledgment_and_rate(page, store):
     page.multiselect(key="inc_warn_depts").set_value(["fire", "police"])
     _submit(page, "inc_warn_form")
     assert "已发布预警 #2" in page.success[0].value and "嘉善县" in page.success[0].value
-    calls = _frame(page, "值班电话")
+    calls = frame_with(page, "值班电话")
     contacts = store.table("contacts")
     jiashan = contacts[(contacts["jurisdiction_code"] == "330421") & contacts["department"].isin(["fire", "police"])]
     assert set(jiashan["unit"]) <= set(calls["单位"])
@@ -118,13 +107,13 @@ def test_warning_call_list_acknowledgment_and_rate(page, store):
     page.date_input(key="inc_ack_when_date").set_value(now.date() + dt.timedelta(days=1))
     _submit(page, "inc_ack_form")
     assert "晚于当前时间" in page.error[0].value
-    assert (_frame(page, "值班电话")["状态"] == "待应答").all()  # nothing was recorded
+    assert (frame_with(page, "值班电话")["状态"] == "待应答").all()  # nothing was recorded
     page.time_input(key="inc_ack_when_time").set_value(None)
     first = page.selectbox(key="inc_ack_contact").options[0]
     page.selectbox(key="inc_ack_contact").set_value(page.selectbox(key="inc_ack_contact").value)
     _submit(page, "inc_ack_form")
     assert page.success[0].value.startswith("已记录") and first.split(" · ")[0] in page.success[0].value
-    calls = _frame(page, "值班电话")
+    calls = frame_with(page, "值班电话")
     n = len(calls)
     assert (calls["状态"] == "已应答").sum() == 1
     assert page.metric[0].value == f"1/{n}（{100 / n:.0f}%）"
@@ -140,12 +129,12 @@ def test_request_from_the_engine_and_phase_to_review(page):
     assert len(option.options) == 8 and "分钟" in option.options[0]
     _submit(page, "inc_req_form")
     assert page.success[0].value.startswith("已提交请求 #2")
-    req = _frame(page, "预计到达（分钟）")
+    req = frame_with(page, "预计到达（分钟）")
     assert req["状态"].iloc[0] == "已申请" and req["预计到达（分钟）"].iloc[0].endswith("估算")
     for status in ("approved", "dispatched", "arrived"):
         page.selectbox(key="inc_req_adv_status").set_value(status)
         _submit(page, "inc_req_adv_form")
-    assert _frame(page, "预计到达（分钟）")["状态"].iloc[0] == "已到达"
+    assert frame_with(page, "预计到达（分钟）")["状态"].iloc[0] == "已到达"
     with pytest.raises(KeyError):
         page.selectbox(key="inc_req_adv_status")  # no open request left
     page.selectbox(key="inc_phase_to").set_value("response")
@@ -154,7 +143,7 @@ def test_request_from_the_engine_and_phase_to_review(page):
     _submit(page, "inc_phase_form")
     assert any("应急终止与善后" in m.value for m in page.markdown)
     _section(page, "brief")
-    review = _frame(page, "首次到场（分钟，自事发）")
+    review = frame_with(page, "首次到场（分钟，自事发）")
     assert review["部门"].iloc[-1] == "全部" and review["资源请求"].iloc[-1] == 1
 
 
@@ -167,7 +156,7 @@ def test_a_warning_lifted_into_aftermath_makes_the_phase_final(page):
     with pytest.raises(KeyError):
         page.selectbox(key="inc_phase_to")
     _section(page, "brief")
-    review = _frame(page, "首次到场（分钟，自事发）")  # the review shows, with nothing to count yet
+    review = frame_with(page, "首次到场（分钟，自事发）")  # the review shows, with nothing to count yet
     assert review["资源请求"].tolist() == [0]
 
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from data.store import Store
 from data.workspace import Workspace
-from tests.conftest import ROOT
+from tests.conftest import ROOT, frame_with
 from tests.import_files import csv_bytes, team_rows, zip_bytes
 
 APP = str(ROOT / "app.py")
@@ -21,20 +21,9 @@ HEADERS = ["编号", "队伍名称", "类别", "责任部门", "经度", "纬度
 
 
 
-def _frame(at, column):
-    """The data frame on the page that has `column` (the page shows several)."""
-    return next(df.value for df in at.dataframe if column in df.value.columns)
-
-
 @pytest.fixture
-def app(dataset, monkeypatch):
-    monkeypatch.setenv("YRD_DATASET", str(dataset))
-    monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page("pages/manage.py").run()
-    assert not at.exception, at.exception
-    return at
+def app(open_app):
+    return open_app("pages/manage.py", timeout_s=TIMEOUT)
 
 
 def _gbk_teams(store, n: int = 3, *, bad_row: int | None = None) -> bytes:
@@ -79,7 +68,7 @@ def test_upload_fix_mapping_commit_and_see_it_on_the_situation_page(app, store, 
     assert not app.error
     assert _metric(app, "通过") == "3" and _metric(app, "被拒绝") == "0"
     assert any("未注明坐标系" in w.value for w in app.warning)
-    notes = _frame(app, "说明")["说明"]
+    notes = frame_with(app, "说明")["说明"]
     assert notes.str.startswith("未填区县代码，已按位置判定为").all()
     assert len(app.get("deck_gl_json_chart")) == 1  # preview map of the valid records
     spec = json.loads(app.get("deck_gl_json_chart")[0].proto.json)
@@ -106,7 +95,7 @@ def test_all_or_nothing_refusal_is_a_message_and_writes_nothing(app, store, work
     _upload(app, "t.csv", _gbk_teams(store, 4, bad_row=2))
     _selectbox(app, "队员人数 (members) *").select("规模").run()
     assert _metric(app, "被拒绝") == "1"
-    table = _frame(app, "行号").set_index("行号")
+    table = frame_with(app, "行号").set_index("行号")
     assert table.at[3, "结果"] == "拒绝" and table.at[3, "拒绝原因"] == "“lon”为“东经121度半”，不是数字。"
     app.text_input(key="data_who").input("王五").run()
     next(b for b in app.button if b.label == "提交导入").click().run()
@@ -139,7 +128,7 @@ def test_imports_tab_lists_and_removes_an_import(app, store, workspace_path):
     _selectbox(app, "队员人数 (members) *").select("规模").run()
     app.text_input(key="data_who").input("王五").run()
     next(b for b in app.button if b.label == "提交导入").click().run()
-    listing = _frame(app, "导入人")
+    listing = frame_with(app, "导入人")
     assert listing.iloc[0]["导入人"] == "王五" and listing.iloc[0]["导入行数"] == 2
     app.selectbox(key="data_remove_pick").select(listing.iloc[0]["导入编号"]).run()
     next(b for b in app.button if b.label == "撤销所选导入").click().run()

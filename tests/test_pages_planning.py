@@ -9,44 +9,33 @@ import sys
 import geopandas as gpd
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, frame_with
 
 
 @pytest.fixture
-def page(dataset, monkeypatch):
-    monkeypatch.setenv("YRD_DATASET", str(dataset))
-    monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.run()
-    at.switch_page("pages/planning.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _frame(at, column):
-    return next(df.value for df in at.dataframe if column in df.value.columns)
+def page(open_app):
+    return open_app("pages/planning.py", timeout_s=180)
 
 
 def test_planning_page_mclp_proposes_p_sites_and_compares(page):
-    chosen = _frame(page, "ID")
+    chosen = frame_with(page, "ID")
     assert len(chosen) == 3
-    table = _frame(page, "指标").set_index("指标")
+    table = frame_with(page, "指标").set_index("指标")
     assert table.at["开放的基地/队伍数", "规划后"] == table.at["开放的基地/队伍数", "现状"] + 3
     assert table.at["时限内覆盖的人口比例（%）", "变化"] >= 0
 
 
 def test_planning_page_lscp_and_pmedian(page):
     share = "时限内覆盖的人口比例（%）"
-    mclp_after = _frame(page, "指标").set_index("指标").at[share, "规划后"]
+    mclp_after = frame_with(page, "指标").set_index("指标").at[share, "规划后"]
     page.radio(key="pln_model").set_value("lscp").run()
     assert not page.exception
-    lscp_after = _frame(page, "指标").set_index("指标").at[share, "规划后"]
+    lscp_after = frame_with(page, "指标").set_index("指标").at[share, "规划后"]
     assert lscp_after >= mclp_after  # set covering reaches every coverable place
     page.radio(key="pln_model").set_value("pmedian").run()
     assert not page.exception
-    table = _frame(page, "指标").set_index("指标")
+    table = frame_with(page, "指标").set_index("指标")
     assert table.at["平均到达时间（分钟）", "变化"] <= 0
 
 

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.conftest import frame_with
 
 
 @pytest.fixture
-def page(dataset, monkeypatch):
-    monkeypatch.setenv("YRD_DATASET", str(dataset))
-    monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/zones.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _frame(at, column):
-    return next(df.value for df in at.dataframe if column in df.value.columns)
+def page(open_app):
+    return open_app("pages/zones.py")
 
 
 def test_zones_page_shows_zones_aid_and_coverage(page, store):
-    zones = _frame(page, "面积（平方公里）")
+    zones = frame_with(page, "面积（平方公里）")
     teams = store.layer("teams")
     assert set(zones["名称"]) <= set(teams["name"])
-    aid = _frame(page, "先到力量所属区县")
+    aid = frame_with(page, "先到力量所属区县")
     assert len(aid) > 0 and (aid["区县"] != aid["先到力量所属区县"]).all()
-    cov = _frame(page, "覆盖率（%）")
+    cov = frame_with(page, "覆盖率（%）")
     assert cov["区县"].iloc[-1] == "合计"
     assert ((cov["覆盖率（%）"] >= 0) & (cov["覆盖率（%）"] <= 100)).all()
     assert "估算路网" in page.warning[0].value
@@ -40,7 +29,7 @@ def test_what_if_out_of_service_gives_before_and_after(page):
     first = page.multiselect(key="zon_out").options[0]
     page.multiselect(key="zon_out").select(first).run()
     assert not page.exception
-    cov = _frame(page, "覆盖率（%）")
+    cov = frame_with(page, "覆盖率（%）")
     assert "覆盖率（%） ↘" in cov.columns
     assert (cov["覆盖率（%） ↘"] <= cov["覆盖率（%）"] + 1e-9).all()  # losing a team never raises coverage
 
