@@ -82,13 +82,28 @@ def entries_table(entries: pd.DataFrame, lang: str, names: dict[str, str], resou
     })  # fmt: skip
 
 
-def timeline_points(entries: pd.DataFrame, lang: str, *, limit: int = 500) -> pd.DataFrame:
-    """The newest `limit` rows other than position-log entries, for a time × department chart (st.scatter_chart)."""
+def timeline_chart(entries: pd.DataFrame, lang: str, *, limit: int = 500):
+    """The newest `limit` rows other than position-log entries on a time × department chart (Altair).
+
+    The tooltip holds the row number, time, kind and department only: no user text.
+    """
+    import altair as alt
+
     key = entries[entries["kind"] != "log"].tail(limit)
-    return pd.DataFrame({
-        t("inc.col.at", lang): pd.to_datetime(key["at"]).to_numpy(), t("inc.col.department", lang): [label_or("dept", d, lang) for d in key["department"]],
-        t("inc.col.kind", lang): [label_or("inc.entry", k, lang) for k in key["kind"]],
+    at, dept, kind, num = (t(f"inc.col.{c}", lang) for c in ("at", "department", "kind", "id"))
+    frame = pd.DataFrame({
+        num: key["id"].astype("int64").to_numpy(), at: pd.to_datetime(key["at"]).to_numpy(),
+        dept: [label_or("dept", d, lang) for d in key["department"]], kind: [label_or("inc.entry", k, lang) for k in key["kind"]],
     })  # fmt: skip
+    return (
+        alt.Chart(frame)
+        .mark_circle(size=90, opacity=0.85)
+        .encode(
+            x=alt.X(f"{at}:T", axis=alt.Axis(format="%H:%M", title=at)), y=alt.Y(f"{dept}:N", title=dept), color=alt.Color(f"{kind}:N", title=kind),
+            tooltip=[alt.Tooltip(f"{num}:Q"), alt.Tooltip(f"{at}:T", format="%m-%d %H:%M:%S"), alt.Tooltip(f"{kind}:N"), alt.Tooltip(f"{dept}:N")],
+        )
+        .properties(height=max(120, 40 * frame[dept].nunique()))
+    )  # fmt: skip
 
 
 def phases_table(phases: pd.DataFrame, lang: str) -> pd.DataFrame:

@@ -217,8 +217,7 @@ def _board_tab(board: boards.Board) -> None:
     st.caption(t("inc.shown", lang, shown=len(shown), n=len(rows)))
     st.dataframe(lc.entries_table(shown, lang, names, _resources(board)), hide_index=True, width="stretch", height=420)
     with st.expander(t("inc.timeline_chart", lang)):
-        points = lc.timeline_points(board.entries, lang)
-        st.scatter_chart(points, x=points.columns[0], y=points.columns[1], color=points.columns[2], height=260)
+        st.altair_chart(lc.timeline_chart(board.entries, lang), width="stretch")
     with st.expander(t("inc.phases", lang)):
         st.dataframe(lc.phases_table(board.phases, lang), hide_index=True, width="stretch")
 

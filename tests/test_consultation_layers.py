@@ -80,3 +80,10 @@ def test_refusals_read_in_the_users_language(workspace_path):
         assert lc.error_text(exc.value.code, exc.value.params, "zh").startswith("时间 2026-11-22 08:00:00 早于事件发生时间（2026-11-22 09:00:00）")
     finally:
         ws.close()
+
+
+def test_timeline_chart_plots_key_rows_without_user_text(board):
+    chart = lc.timeline_chart(board.entries, "zh")
+    data = chart.data
+    assert list(data["编号"]) == [i for i, k in zip(board.entries["id"], board.entries["kind"], strict=True) if k != "log"]
+    assert set(data.columns) == {"编号", "时间", "部门", "类型"}  # no text column: nothing typed reaches the chart's tooltip
