@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
-from data.incidents import now_beijing
+from data.incidents import AREA_KINDS, INCIDENT_KINDS, LEVELS, MESSAGES, PHASES, REQUEST_FLOW, WARNING_COLOURS, WHAT, now_beijing
 from layers.consultation import plain
-from tests.conftest import frame_with
+from layers.labels import LABELS
+from tests.conftest import ROOT, frame_with
 
 
 @pytest.fixture
@@ -164,3 +166,18 @@ def test_consultation_page_in_english(page):
     page.radio(key="lang").set_value("en").run()
     assert not page.exception
     assert page.title[0].value.startswith("Joint consultation")
+
+
+def test_every_label_the_consultation_uses_exists_in_both_languages():
+    """Each literal label key of the page and its builders, and each coded value they label, is in the table."""
+    used = set()
+    for path in ("pages/consultation.py", "layers/consultation.py"):
+        used |= set(re.findall(r'"((?:inc|dis|layer)\.[a-z_.]+)"', (ROOT / path).read_text(encoding="utf-8")))
+    coded = {f"inc.{prefix}.{v}" for prefix, values in (("phase", PHASES), ("kind", INCIDENT_KINDS), ("level", LEVELS), ("colour", WARNING_COLOURS),
+                                                        ("status", REQUEST_FLOW), ("what", WHAT)) for v in values}  # fmt: skip
+    coded |= {f"inc.entry.{k}" for k in ("incident", "phase", "log", "event", "decision", "correction", "warning", "ack", "request", "request_status")}
+    coded |= {f"inc.err.{code}" for code in MESSAGES}
+    coded |= {f"inc.area.{a}" for a in AREA_KINDS} | {f"inc.state.{x}" for x in ("acked", "waiting", "overdue")}
+    prefixes = {k for k in used if any(label.startswith(k + ".") for label in LABELS)}  # label_or("inc.phase", value, ...)
+    missing = sorted(k for k in (used - prefixes) | coded if k not in LABELS or not all(LABELS[k]))
+    assert missing == []
