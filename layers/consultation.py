@@ -125,7 +125,8 @@ def warnings_table(warnings: pd.DataFrame, names: dict[str, str], lang: str) -> 
         t("inc.col.jurisdiction", lang): ["、".join(names.get(c, c) for c in cs) for cs in warnings["counties"]],
         t("inc.col.text", lang): warnings["text"].to_numpy(),
         t("inc.col.rate", lang): [rate_text(a, c, lang) for a, c in zip(warnings["acked"], warnings["calls"], strict=True)],
-        t("inc.col.first_ack", lang): _minutes(warnings["first_ack_s"]).to_numpy(), t("inc.col.overdue", lang): warnings["overdue"].to_numpy(),
+        t("inc.col.first_ack", lang): _minutes(warnings["first_ack_s"]).to_numpy(), t("inc.col.median_ack", lang): _minutes(warnings["median_ack_s"]).to_numpy(),
+        t("inc.col.overdue", lang): warnings["overdue"].to_numpy(),
     })  # fmt: skip
 
 

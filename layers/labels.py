@@ -561,6 +561,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "inc.col.calls": ("叫应对象", "Calls"),
     "inc.col.rate": ("叫应率", "Answered"),
     "inc.col.first_ack": ("首次应答（分钟）", "First answer (min)"),
+    "inc.col.median_ack": ("应答用时中位数（分钟）", "Median answer (min)"),
     "inc.col.overdue": ("超时未应", "Overdue"),
     "inc.col.resource": ("资源", "Resource"),
     "inc.col.from": ("所属辖区", "From"),

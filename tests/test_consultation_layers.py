@@ -87,3 +87,9 @@ def test_timeline_chart_plots_key_rows_without_user_text(board):
     data = chart.data
     assert list(data["编号"]) == [i for i, k in zip(board.entries["id"], board.entries["kind"], strict=True) if k != "log"]
     assert set(data.columns) == {"编号", "时间", "部门", "类型"}  # no text column: nothing typed reaches the chart's tooltip
+
+
+def test_warning_table_gives_rate_and_times_to_answer(board):
+    table = lc.warnings_table(board.warnings, NAMES, "zh").iloc[0]
+    assert table["叫应率"] == "1/3（33%）"
+    assert table["首次应答（分钟）"] == 1.0 and table["应答用时中位数（分钟）"] == 1.0 and table["超时未应"] == 2
