@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from data.workspace import Workspace, WorkspaceError
+from data.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,9 @@ class IncidentLog:
 
     def phase(self, incident_id: str) -> tuple[str, datetime]:
         """The incident's current phase and since when."""
-        head = self._head(incident_id)
+        return self._phase(incident_id, self._head(incident_id))
+
+    def _phase(self, incident_id: str, head: dict) -> tuple[str, datetime]:
         rows = self.workspace.query("SELECT \"at\", data FROM incident_log WHERE incident_id = ? AND kind = 'phase' ORDER BY id DESC LIMIT 1", [incident_id])
         if rows.empty:
             return head["phase"], head["at"]
@@ -282,9 +284,12 @@ class IncidentLog:
             raise IncidentError("unknown_entry", value=entry_id, what=what, incident=incident_id)
         return rows.iloc[0]
 
-    def _not_closed(self, incident_id: str) -> None:
-        if self.phase(incident_id)[0] == "aftermath":
+    def _open_head(self, incident_id: str) -> dict:
+        """The incident's opening data; refused once it is in aftermath (no new warnings or requests)."""
+        head = self._head(incident_id)
+        if self._phase(incident_id, head)[0] == "aftermath":
             raise IncidentError("closed")
+        return head
 
     @_serialised
     def issue_warning(self, incident_id: str, *, colour: str, text: str, area_kind: str, area: dict, counties: Iterable[str],
@@ -295,8 +300,7 @@ class IncidentLog:
         `calls` are the duty contacts to call (dicts with ``contact_id``, ``unit``, ``role``,
         ``department``, ``jurisdiction_code``, ``duty_phone``), from `geo.warning.call_list`.
         """
-        self._not_closed(incident_id)
-        head = self._head(incident_id)
+        head = self._open_head(incident_id)
         colour = _choice("colour", colour, WARNING_COLOURS)
         area_kind = _choice("area_kind", area_kind, AREA_KINDS)
         text = _text("text", text)
@@ -328,8 +332,7 @@ class IncidentLog:
                 text: str, who: str, department: str, at: datetime | None = None, eta_s: float | None = None, estimate: bool = False,
                 route: list[list[float]] | None = None, crossed: list[str] | None = None, provider_department: str = "") -> int:  # fmt: skip
         """Request a resource of jurisdiction `from_code` for the incident in `to_code`; ETA and route from the engine."""
-        self._not_closed(incident_id)
-        head = self._head(incident_id)
+        head = self._open_head(incident_id)
         data = {
             "resource_id": _text("resource_id", resource_id, limit=MAX_NAME), "resource_name": _text("resource_name", resource_name, limit=MAX_NAME),
             "resource_layer": resource_layer, "from_code": _text("from_code", from_code, limit=12), "to_code": _text("to_code", to_code, limit=12),
@@ -411,14 +414,3 @@ class IncidentLog:
                 problems.append(Problem(int(row["id"]), "content differs from what was logged"))
             prev, expected_id = row["hash"], int(row["id"]) + 1
         return problems
-
-
-def open_log(path: str | None = None) -> IncidentLog:
-    """Open the workspace at `path` (default `data.workspace.workspace_path`) and its incident log.
-
-    Raises `data.workspace.WorkspaceBusy` when a running app holds the file.
-    """
-    return IncidentLog(Workspace(path))
-
-
-__all__ = ["AppendOnly", "IncidentError", "IncidentLog", "Problem", "WorkspaceError", "open_log", "now_beijing"]

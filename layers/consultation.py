@@ -220,6 +220,11 @@ def view_bounds(incident: dict, warnings: pd.DataFrame, requests: pd.DataFrame, 
     return (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
 
 
+#: Refusal code -> the label prefix of the coded values it names (current, allowed, value).
+_CODED = {"phase": "inc.phase", "request_flow": "inc.status"}
+_FINAL = "none (final)"  # what data.incidents says is allowed after a final phase or status
+
+
 def error_text(code: str, params: dict, lang: str) -> str:
     """The message of a refused entry (`data.incidents.IncidentError`'s code and params) in `lang`."""
     out = {}
@@ -228,10 +233,7 @@ def error_text(code: str, params: dict, lang: str) -> str:
             v = label_or("inc.field", v, lang)
         elif k == "what":
             v = label_or("inc.what", v, lang)
-        elif k in ("current", "value", "allowed") and isinstance(v, str):
-            v = "、".join(label_or("inc.phase", x, lang) if f"inc.phase.{x}" in _KNOWN else label_or("inc.status", x, lang) for x in v.split(", "))
+        elif k in ("current", "value", "allowed") and code in _CODED:
+            v = "、".join(t("inc.final", lang) if x == _FINAL else label_or(_CODED[code], x, lang) for x in str(v).split(", "))
         out[k] = v
     return t(f"inc.err.{code}", lang, **out)
-
-
-_KNOWN = {f"inc.phase.{p}" for p in ("preparation", "warning", "response", "aftermath")}

@@ -623,7 +623,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "inc.status.dispatched": ("已出发", "Dispatched"),
     "inc.status.arrived": ("已到达", "Arrived"),
     "inc.status.declined": ("已拒绝", "Declined"),
-    "inc.status.none (final)": ("无（已是最终状态）", "none (final)"),
+    "inc.final": ("无（已是最终状态）", "none (final)"),
     "inc.state.acked": ("已应答", "Answered"),
     "inc.state.waiting": ("待应答", "Waiting"),
     "inc.state.overdue": ("超时未应", "Overdue"),

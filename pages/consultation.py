@@ -257,8 +257,9 @@ def _warnings_tab(board: boards.Board) -> None:
     c2.metric(t("inc.first_ack", lang), "—" if first != first else f"{first / 60:.1f} {t('dis.min', lang)}")
     c3.metric(t("inc.overdue", lang), int(board.warnings["overdue"].sum()))
     st.dataframe(lc.warnings_table(board.warnings, names, lang), hide_index=True, width="stretch")
+    colour_of = dict(zip(board.warnings["id"], board.warnings["colour"], strict=True))
     warning_id = st.selectbox(t("inc.col.colour", lang), board.warnings["id"].iloc[::-1].tolist(), key="inc_warn_pick",
-                              format_func=lambda i: f"#{i} {label_or('inc.colour', board.warnings.set_index('id').at[i, 'colour'], lang)}")  # fmt: skip
+                              format_func=lambda i: f"#{i} {label_or('inc.colour', colour_of[i], lang)}")  # fmt: skip
     calls = board.calls[board.calls["warning_id"] == warning_id]
     st.markdown(f"**{t('inc.calls_of', lang, id=warning_id)}**")
     st.dataframe(lc.calls_table(calls, names, lang), hide_index=True, width="stretch")

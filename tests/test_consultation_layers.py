@@ -93,3 +93,17 @@ def test_warning_table_gives_rate_and_times_to_answer(board):
     table = lc.warnings_table(board.warnings, NAMES, "zh").iloc[0]
     assert table["叫应率"] == "1/3（33%）"
     assert table["首次应答（分钟）"] == 1.0 and table["应答用时中位数（分钟）"] == 1.0 and table["超时未应"] == 2
+
+
+def test_refusal_after_a_final_status_reads_in_chinese(workspace_path):
+    ws = Workspace(workspace_path)
+    try:
+        log = IncidentLog(ws, clock=Clock(T0 + timedelta(minutes=5)))
+        iid = log.open_incident(title="t", kind="fire", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", at=T0, **ME)
+        r = log.request(iid, resource_id="T1", resource_name="队", resource_layer="teams", from_code="310101", to_code="310101", text="", **ME)
+        log.advance_request(iid, r, "declined", **ME)
+        with pytest.raises(IncidentError) as exc:
+            log.advance_request(iid, r, "approved", **ME)
+        assert lc.error_text(exc.value.code, exc.value.params, "zh") == f"请求 #{r} 当前为 已拒绝，只能更新为 无（已是最终状态），不能更新为 已批准。"
+    finally:
+        ws.close()

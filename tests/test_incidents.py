@@ -360,7 +360,8 @@ def test_a_second_process_cannot_write_while_the_app_holds_the_file(log, workspa
     from data.workspace import WorkspaceBusy
 
     _open(log)
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfrom data.incidents import open_log\ntry:\n    open_log({str(workspace_path)!r})\nexcept Exception as e:\n    print(type(e).__name__, e)"
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfrom data.workspace import Workspace\nfrom data.incidents import IncidentLog\n"
+            f"try:\n    IncidentLog(Workspace({str(workspace_path)!r}))\nexcept Exception as e:\n    print(type(e).__name__, e)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120).stdout
     assert out.startswith(WorkspaceBusy.__name__) and "in use by a running app" in out
 
