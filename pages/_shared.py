@@ -49,6 +49,59 @@ def lang() -> str:
     return st.session_state.get("lang", "zh")
 
 
+# ---- selections that survive a language switch ---------------------------------------------
+# Streamlit keeps a selectbox's, multiselect's or radio's choice as the *label* shown, so after the
+# labels change language a keyed widget holds a label of the other language (or raises).  These
+# wrappers keep the chosen option itself under `key` (a plain session-state entry) and draw the
+# widget under `widget_key(key)`, one per language, seeded from `key` whenever the two differ:
+# a choice made in Chinese is still chosen in English and back, and code may set
+# ``st.session_state[key]`` before the widget is drawn to move the choice.
+
+
+def widget_key(key: str, language: str | None = None) -> str:
+    """The Streamlit key of the widget behind the selection `key` in `language` (default: the session's)."""
+    return f"{key}@{language or lang()}"
+
+
+def _sync(key: str, wkey: str, then, args, kwargs) -> None:
+    st.session_state[key] = st.session_state[wkey]
+    if then is not None:
+        then(*(args or ()), **(kwargs or {}))
+
+
+def _selection(widget, label: str, options, *, key: str, default, multi: bool, on_change=None, args=None, kwargs=None, **kw):
+    ss = st.session_state
+    options = list(options)
+    wkey = widget_key(key)
+    value = ss.get(key, default)
+    if multi:
+        value = [v for v in (value or []) if v in options]
+    elif value not in options:
+        value = default if default in options else (options[0] if options else None)
+    ss[key] = value
+    if wkey not in ss or ss[wkey] != value:
+        ss[wkey] = value
+    return widget(label, options, key=wkey, on_change=_sync, args=(key, wkey, on_change, args, kwargs), **kw)
+
+
+def selectbox(label: str, options, *, key: str, default=None, **kw):
+    """`st.selectbox` whose choice (an option, not its label) lives in ``st.session_state[key]``.
+
+    `default` is chosen until the user chooses (the first option when it is None or not an option).
+    """
+    return _selection(st.selectbox, label, options, key=key, default=default, multi=False, **kw)
+
+
+def radio(label: str, options, *, key: str, default=None, **kw):
+    """`st.radio` whose choice lives in ``st.session_state[key]`` (see `selectbox`)."""
+    return _selection(st.radio, label, options, key=key, default=default, multi=False, **kw)
+
+
+def multiselect(label: str, options, *, key: str, default=(), **kw):
+    """`st.multiselect` whose choices (a list of options) live in ``st.session_state[key]``."""
+    return _selection(st.multiselect, label, options, key=key, default=list(default), multi=True, **kw)
+
+
 def _stamp() -> str:
     """Cache key part that changes when the dataset file is rebuilt."""
     path = dataset_path()
@@ -230,11 +283,13 @@ def networks_or_stop() -> list[dict]:
 
 
 def pick_network(metas: list[dict], key: str) -> dict:
-    """The road-network selectbox shared by the analysis pages."""
-    return st.selectbox(
-        t("dis.network", lang()), metas, key=key,
-        format_func=lambda m: t("dis.network_estimate" if m.get("estimate") else "dis.network_real", lang(), name=m["name"], nodes=m["n_nodes"], edges=m["n_edges"]),
+    """The road-network selectbox shared by the analysis pages (the choice, a network's name, is kept in `key`)."""
+    by_name = {m["name"]: m for m in metas}
+    name = selectbox(
+        t("dis.network", lang()), list(by_name), key=key,
+        format_func=lambda n: t("dis.network_estimate" if by_name[n].get("estimate") else "dis.network_real", lang(), name=n, nodes=by_name[n]["n_nodes"], edges=by_name[n]["n_edges"]),
     )  # fmt: skip
+    return by_name[name]
 
 
 @st.cache_resource(max_entries=8)

@@ -44,18 +44,18 @@ def _fmt(code: str) -> str:
 
 with st.sidebar:
     st.subheader(t("sit.filters", lang))
-    province = st.selectbox(t("sit.province", lang), [ALL, *children(jur, None, "province")["code"]], format_func=_fmt, key="sit_province")
+    province = _shared.selectbox(t("sit.province", lang), [ALL, *children(jur, None, "province")["code"]], format_func=_fmt, key="sit_province")
     city_opts = [ALL, *children(jur, province, "city")["code"]] if province else [ALL]
-    city = st.selectbox(t("sit.city", lang), city_opts, format_func=_fmt, key="sit_city", disabled=not province)
+    city = _shared.selectbox(t("sit.city", lang), city_opts, format_func=_fmt, key="sit_city", disabled=not province)
     county_opts = [ALL, *children(jur, city, "county")["code"]] if city else [ALL]
-    county = st.selectbox(t("sit.county", lang), county_opts, format_func=_fmt, key="sit_county", disabled=not city)
-    departments = st.multiselect(
+    county = _shared.selectbox(t("sit.county", lang), county_opts, format_func=_fmt, key="sit_county", disabled=not city)
+    departments = _shared.multiselect(
         t("sit.department", lang), DEPARTMENTS_ORDER, format_func=lambda d: label_or("dept", d, lang),
         key="sit_departments", placeholder=t("sit.all_departments", lang)
     )
     st.subheader(t("sit.layers", lang))
     shown_keys = [key for key, spec in LAYERS.items() if st.toggle(t(f"layer.{key}", lang), value=spec.default_on, key=f"sit_layer_{key}")]
-    level_choice = st.selectbox(
+    level_choice = _shared.selectbox(
         t("sit.boundary_level", lang), ["auto", "province", "city", "county"], format_func=lambda v: t(f"level.{v}", lang), key="sit_level"
     )
 

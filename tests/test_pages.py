@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages._shared import widget_key
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
@@ -28,9 +29,9 @@ def test_situation_page_renders_with_counts(app, store):
 
 
 def test_filter_to_jiashan_updates_counts(app, store):
-    app.selectbox(key="sit_province").select("330000").run()
-    app.selectbox(key="sit_city").select("330400").run()
-    app.selectbox(key="sit_county").select("330421").run()
+    app.selectbox(key=widget_key("sit_province", "zh")).select("330000").run()
+    app.selectbox(key=widget_key("sit_city", "zh")).select("330400").run()
+    app.selectbox(key=widget_key("sit_county", "zh")).select("330421").run()
     assert not app.exception
     teams = store.layer("teams")
     assert _metric(app, "救援队伍") == str(int((teams["county_code"] == "330421").sum()))
@@ -38,9 +39,27 @@ def test_filter_to_jiashan_updates_counts(app, store):
 
 
 def test_department_filter(app, store):
-    app.multiselect(key="sit_departments").select("fire").run()
+    app.multiselect(key=widget_key("sit_departments", "zh")).select("fire").run()
     teams = store.layer("teams")
     assert _metric(app, "救援队伍") == str(int((teams["department"] == "fire").sum()))
+
+
+def test_filters_survive_a_language_switch(app, store):
+    """Chosen in Chinese, switched to English and back: the same province, city, county and department
+    (Streamlit keeps a choice as its label, which used to come back as '全部' and raise)."""
+    app.selectbox(key=widget_key("sit_province", "zh")).select("330000").run()
+    app.selectbox(key=widget_key("sit_city", "zh")).select("330400").run()
+    app.selectbox(key=widget_key("sit_county", "zh")).select("330421").run()
+    app.multiselect(key=widget_key("sit_departments", "zh")).select("fire").run()
+    teams = store.layer("teams")
+    expected = str(int(((teams["county_code"] == "330421") & (teams["department"] == "fire")).sum()))
+    for language, label in (("en", "Rescue teams"), ("zh", "救援队伍"), ("en", "Rescue teams")):
+        app.sidebar.radio[0].set_value(language).run()
+        assert not app.exception, app.exception
+        assert app.selectbox(key=widget_key("sit_province", language)).value == "330000"
+        assert app.selectbox(key=widget_key("sit_county", language)).value == "330421"
+        assert app.multiselect(key=widget_key("sit_departments", language)).value == ["fire"]
+        assert _metric(app, label) == expected
 
 
 def test_layer_toggle_removes_layer_from_map(app):
