@@ -5,22 +5,37 @@ from __future__ import annotations
 import streamlit as st
 
 from layers.labels import LANGUAGES, t
+from layers.streamlit_i18n import translator_html
 
 st.set_page_config(page_title="长三角应急协同一张图", page_icon="🗺️", layout="wide")
-st.session_state.setdefault("lang", "zh")
+# A link may carry the language (?lang=en); afterwards the sidebar switch decides.
+if "lang" not in st.session_state:
+    st.session_state["lang"] = st.query_params.get("lang") if st.query_params.get("lang") in LANGUAGES else "zh"
 
 with st.sidebar:
     st.radio(t("app.language", st.session_state["lang"]), list(LANGUAGES), format_func=LANGUAGES.get, key="lang", horizontal=True)
+    # Streamlit's own widget texts ("Select all", "Upload", ...) in the chosen language; drawn hidden.
+    with st.container(key="yrd_i18n"):
+        st.html(translator_html(st.session_state["lang"]), unsafe_allow_javascript=True)
+st.html("<style>.st-key-yrd_i18n{display:none}</style>")
 
 lang = st.session_state["lang"]
-# Each url_path equals its file's name: on a fresh server, Streamlit may first resolve a
-# page URL against the files in pages/ (see pages/_shared.ensure_router).
+# Each url_path equals its file's name, so every page has its own URL, the situation page's
+# included: Streamlit serves the default page at "/" only, so the default is a hidden page that
+# forwards to /situation (opening /situation directly used to show "Page not found").
+situation = st.Page("pages/situation.py", title=t("page.situation", lang), icon=":material/map:", url_path="situation")
 pages = [
-    st.Page("pages/situation.py", title=t("page.situation", lang), icon=":material/map:", default=True, url_path="situation"),
+    situation,
     st.Page("pages/manage.py", title=t("page.data", lang), icon=":material/database:", url_path="manage"),
     st.Page("pages/dispatch.py", title=t("page.dispatch", lang), icon=":material/local_fire_department:", url_path="dispatch"),
     st.Page("pages/consultation.py", title=t("page.consultation", lang), icon=":material/groups:", url_path="consultation"),
     st.Page("pages/zones.py", title=t("page.zones", lang), icon=":material/hexagon:", url_path="zones"),
     st.Page("pages/planning.py", title=t("page.planning", lang), icon=":material/add_location_alt:", url_path="planning"),
 ]
-st.navigation(pages).run()
+
+
+def _home() -> None:
+    st.switch_page(situation, query_params=st.query_params.to_dict())
+
+
+st.navigation([st.Page(_home, title=t("page.situation", lang), url_path="home", default=True, visibility="hidden"), *pages]).run()

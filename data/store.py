@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -247,6 +248,10 @@ class Store:
 
         return pd.DataFrame(columns=list(IMPORT_COLUMNS)) if self.workspace is None else self.workspace.imports()
 
-    def built_at(self) -> str:
-        """When the dataset was built (ISO time)."""
-        return str(self._query("SELECT built_at FROM meta")["built_at"].iloc[0])
+    def built_at(self) -> datetime:
+        """When the dataset was built, in Beijing time (UTC+8), to the second."""
+        value = self._query("SELECT built_at FROM meta")["built_at"].iloc[0]
+        when = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+        if when.tzinfo is None:  # DuckDB's now() is timestamptz; a naive value is UTC
+            when = when.replace(tzinfo=timezone.utc)
+        return when.astimezone(timezone(timedelta(hours=8))).replace(microsecond=0)

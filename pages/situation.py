@@ -108,4 +108,4 @@ with tab_inv:
     st.dataframe(inventory_table(in_view["stockpiles"], _shared.table("inventory"), lang), hide_index=True, width="stretch")
 with tab_src:
     st.dataframe(provenance_table(_shared.table("provenance"), lang), hide_index=True, width="stretch")
-    st.caption(t("sit.built_at", lang, when=store.built_at()))
+    st.caption(t("sit.built_at", lang, when=f"{store.built_at():%Y-%m-%d %H:%M}"))

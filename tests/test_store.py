@@ -73,3 +73,23 @@ def test_build_cli_reports_bad_row_and_keeps_the_existing_dataset(tmp_path, data
     assert "teams.csv" in proc.stderr and "row 4" in proc.stderr and "999999" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert out.read_bytes() == before
+
+
+def test_built_at_is_beijing_time_to_the_second(store, dataset):
+    """The data-sources tab showed the build time in UTC with microseconds."""
+    from datetime import datetime, timedelta
+
+    when = store.built_at()
+    assert when.utcoffset() == timedelta(hours=8)
+    assert when.microsecond == 0
+    built = datetime.fromtimestamp(dataset.stat().st_mtime).astimezone(when.tzinfo)
+    assert abs((built - when).total_seconds()) < 120
+
+
+def test_situation_page_shows_build_time_in_beijing_time(open_app):
+    import re
+
+    at = open_app()
+    captions = [c.value for c in at.caption if c.value.startswith("数据集构建时间")]
+    assert len(captions) == 1
+    assert re.fullmatch(r"数据集构建时间：\d{4}-\d\d-\d\d \d\d:\d\d（北京时间）", captions[0]), captions[0]
