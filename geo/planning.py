@@ -21,7 +21,8 @@ counted in ``p`` (``p`` = number of *new* sites), and are never in ``PlanResult.
 
 "A base out of service" is a what-if on the open sites: `coverage_of` gives the
 indicators of a set of open sites, `without` removes one, and `compare` puts the
-indicators before and after side by side.
+indicators before and after side by side.  Indicators keep apart demand reached within
+the limit, reached beyond it, and not reached by any road (`Coverage`, `open_times`).
 """
 
 from __future__ import annotations
@@ -545,6 +546,8 @@ def pmedian(
     Variables ``x_j`` (binary) and ``z_ij`` for every finite pair; rows ``Σ_j z_ij = 1``,
     ``z_ij ≤ x_j``, ``Σ_new x_j = p`` and, capacitated, ``Σ_i s_i z_ij ≤ C_j x_j``.  The
     model has one column and one row per finite pair: keep it to some 10⁵–10⁶ pairs.
+    Uncapacitated with existing sites, the pairs farther than the point's nearest existing
+    site are left out (that site is always open, so they never serve): the optimum is the same.
     """
     t0 = time.perf_counter()
     cost = _check_cost(cost)
@@ -571,7 +574,17 @@ def pmedian(
     reach = np.isfinite(cost)
     uncoverable = np.flatnonzero(~reach.any(axis=1))
     rows = np.flatnonzero(reach.any(axis=1))
-    pi, pj = np.nonzero(reach[rows])  # pair k = (rows[pi[k]], pj[k])
+    pairs = reach
+    if not capacitated and len(existing):
+        # Exact reduction: an existing site is always open, so a demand point is never served
+        # from a site farther than its nearest existing one; keep that one pair and the nearer ones.
+        sub = cost[:, existing]
+        e_best = sub.min(axis=1)
+        nearest_e = existing[np.argmin(sub, axis=1)]
+        pairs = reach & (cost < e_best[:, None])
+        has_e = np.isfinite(e_best)
+        pairs[np.flatnonzero(has_e), nearest_e[has_e]] = True
+    pi, pj = np.nonzero(pairs[rows])  # pair k = (rows[pi[k]], pj[k])
     pi_d = rows[pi]
     k = len(pi)
     nr = len(rows)
@@ -679,7 +692,11 @@ class Coverage:
     """Indicators of a set of open sites over the demand points.
 
     ``nearest_s``/``nearest_site`` give, per demand point, the time from the nearest open
-    site and its candidate index (inf / -1 when none reaches it).
+    site and its candidate index (inf / -1 when no road leads there).  A point is
+    *covered* within ``service_s``, *beyond* the limit when reached later, and has *no
+    road* when ``nearest_s`` is inf.  Keep the last two apart with times that are not cut
+    at the limit: a matrix made with ``limit_s`` marks what lies beyond it as inf too;
+    `open_times` fills those from an unlimited search.
     """
 
     open_sites: np.ndarray
@@ -698,13 +715,23 @@ class Coverage:
         return float(self.weight[self.covered].sum())
 
     @property
+    def beyond(self) -> np.ndarray:
+        """Per demand point: reached, but later than ``service_s``."""
+        return np.isfinite(self.nearest_s) & ~self.covered
+
+    @property
+    def no_road(self) -> np.ndarray:
+        """Per demand point: no open site reaches it at all."""
+        return ~np.isfinite(self.nearest_s)
+
+    @property
     def covered_share(self) -> float:
         """Share of the demand weight covered within ``service_s`` (0 … 1; 0 when there is no weight)."""
         total = self.total_weight
         return self.covered_weight / total if total > 0 else 0.0
 
     def indicators(self) -> dict[str, float]:
-        """Named figures for a before/after table (times in seconds)."""
+        """Named figures for a before/after table (times in seconds; NaN where there is no reached weight)."""
         reach = np.isfinite(self.nearest_s)
         wr = self.weight[reach]
         mean = float((wr * self.nearest_s[reach]).sum() / wr.sum()) if wr.sum() > 0 else math.nan
@@ -713,26 +740,65 @@ class Coverage:
             "covered_weight": self.covered_weight,
             "covered_share": self.covered_share,
             "uncovered_weight": self.total_weight - self.covered_weight,
+            "beyond_weight": float(self.weight[self.beyond].sum()),
             "unreachable_weight": float(self.weight[~reach].sum()),
             "mean_time_s": mean,
             "max_time_s": float(self.nearest_s[reach].max()) if reach.any() else math.nan,
         }
 
 
-def coverage_of(cost, w, open_sites, service_s: float = 3600.0) -> Coverage:
-    """Coverage of the demand by `open_sites` (candidate indices) within `service_s` seconds."""
-    cost = _check_cost(cost)
-    n, m = cost.shape
-    w = _check_weights(w, n)
-    service_s = _check_service(service_s)
-    sites = np.asarray(open_sites if open_sites is not None else [], dtype=np.int64).ravel()
-    bad = sites[(sites < 0) | (sites >= m)]
-    if len(bad):
-        msg = f"`open_sites` holds {bad[:5].tolist()}, outside the {m} candidates (0 … {m - 1})."
+def coverage_from_times(nearest_s, w, *, service_s: float, open_sites=(), nearest_site=None) -> Coverage:
+    """`Coverage` from the time (s) of the nearest open site at each demand point (inf: no road)."""
+    t = np.asarray(nearest_s, dtype=float).ravel()
+    if np.isnan(t).any() or (t < 0).any():
+        msg = "`nearest_s` must be times ≥ 0 s (np.inf where no road leads); it holds NaN or negative values."
         raise ValueError(msg)
-    sites = np.unique(sites)
+    w = _check_weights(w, len(t))
+    service_s = _check_service(service_s)
+    site = np.full(len(t), -1, dtype=np.int64) if nearest_site is None else np.asarray(nearest_site, dtype=np.int64)
+    return Coverage(np.unique(np.asarray(open_sites, dtype=np.int64)), service_s, t <= service_s, t, site, w)
+
+
+def open_times(cost, open_sites, *, service_s: float, search_s=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per demand point, the time (s) from the nearest open site and that site (-1 if none in the matrix).
+
+    Times within `service_s` come from `cost`, so they are the ones the models used.  The
+    rest come from `search_s` when given (an unlimited search from the same open sites,
+    e.g. `geo.coverage.times_from_sites`, never shorter than the matrix): a matrix made with
+    ``limit_s`` cannot tell a point beyond the limit from one with no road.  The answer is
+    then the same whatever limit the matrix had, so the status quo is the same under
+    every model.
+    """
+    cost = _check_cost(cost)
+    service_s = _check_service(service_s)
+    sites = np.unique(np.asarray(open_sites if open_sites is not None else [], dtype=np.int64).ravel())
+    bad = sites[(sites < 0) | (sites >= cost.shape[1])]
+    if len(bad):
+        msg = f"`open_sites` holds {bad[:5].tolist()}, outside the {cost.shape[1]} candidates (0 … {cost.shape[1] - 1})."
+        raise ValueError(msg)
     site, t = _nearest_open(cost, sites)
-    return Coverage(sites, service_s, t <= service_s, t, site, w)
+    if search_s is not None:
+        search = np.asarray(search_s, dtype=float).ravel()
+        if search.shape != t.shape:
+            msg = f"`search_s` must have {len(t)} values (one per demand point); it has {search.size}."
+            raise ValueError(msg)
+        late = ~(t <= service_s) & np.isfinite(search)
+        floor = np.where(np.isfinite(t), t, np.nextafter(service_s, np.inf))  # late stays late
+        t = np.where(late, np.maximum(search, floor), t)
+    return t, site
+
+
+def coverage_of(cost, w, open_sites, service_s: float = 3600.0, *, search_s=None) -> Coverage:
+    """Coverage of the demand by `open_sites` (candidate indices) within `service_s` seconds.
+
+    `search_s`: unlimited times from the same sites, to tell "beyond the limit" from "no
+    road" when `cost` was cut at a limit (see `open_times`).
+    """
+    cost = _check_cost(cost)
+    n, _ = cost.shape
+    w = _check_weights(w, n)
+    t, site = open_times(cost, open_sites, service_s=service_s, search_s=search_s)
+    return coverage_from_times(t, w, service_s=service_s, open_sites=open_sites if open_sites is not None else [], nearest_site=site)
 
 
 def without(open_sites, site: int) -> np.ndarray:
@@ -744,14 +810,20 @@ def without(open_sites, site: int) -> np.ndarray:
     return sites[sites != site]
 
 
-def compare(cost, w, before, after, *, service_s: float = 3600.0) -> pd.DataFrame:
-    """Indicators of two sets of open sites side by side: columns ``before``, ``after``, ``change``."""
-    a = coverage_of(cost, w, before, service_s).indicators()
-    b = coverage_of(cost, w, after, service_s).indicators()
-    df = pd.DataFrame({"before": pd.Series(a), "after": pd.Series(b)})
+def compare_coverage(before: Coverage, after: Coverage) -> pd.DataFrame:
+    """Indicators of two `Coverage` side by side: columns ``before``, ``after``, ``change``."""
+    if len(before.weight) != len(after.weight):
+        msg = f"`before` has {len(before.weight)} demand points and `after` {len(after.weight)}; compare the same demand."
+        raise ValueError(msg)
+    df = pd.DataFrame({"before": pd.Series(before.indicators()), "after": pd.Series(after.indicators())})
     df["change"] = df["after"] - df["before"]
     df.index.name = "indicator"
     return df
+
+
+def compare(cost, w, before, after, *, service_s: float = 3600.0) -> pd.DataFrame:
+    """Indicators of two sets of open sites side by side: columns ``before``, ``after``, ``change``."""
+    return compare_coverage(coverage_of(cost, w, before, service_s), coverage_of(cost, w, after, service_s))
 
 
 # --------------------------------------------------------------------------- cost matrices

@@ -17,7 +17,8 @@ import pandas as pd
 import shapely
 from geo import _kernels
 from geo.network import Network
-from geo.routing import Snap, edge_weights, exits, snap_many
+from geo.coverage import EQUAL_AREA_CRS
+from geo.routing import OffNetwork, Snap, edge_weights, exits, snap, snap_many
 
 #: Default service-area breaks (minutes).
 DEFAULT_BREAKS_MIN = (15, 30, 60)
@@ -107,6 +108,11 @@ def node_cells(net: Network, area) -> Cells:
     return Cells(np.asarray(back, dtype=object))
 
 
+def dissolve_cells(cells: Cells, mask: np.ndarray):
+    """The union (EPSG:4326) of the cells of the nodes in `mask` (an empty polygon when none)."""
+    return _dissolve(cells.cells, np.asarray(mask, dtype=bool))
+
+
 def _dissolve(cells: np.ndarray, mask: np.ndarray):
     parts = cells[mask]
     parts = parts[~shapely.is_empty(parts)]
@@ -115,16 +121,63 @@ def _dissolve(cells: np.ndarray, mask: np.ndarray):
     return shapely.make_valid(shapely.coverage_union_all(parts)) if len(parts) > 1 else parts[0]
 
 
-def zone_polygons(assignment: Assignment, cells: Cells, facilities: pd.DataFrame) -> gpd.GeoDataFrame:
+#: Why a facility has no zone of its own in the chosen area (column ``status`` of `zone_polygons`).
+ZONE_STATUSES = ("ok", "off_network", "outranked", "outside")
+
+
+def zone_polygons(assignment: Assignment, cells: Cells, facilities: pd.DataFrame, net: Network | None = None) -> gpd.GeoDataFrame:
     """One polygon per facility: the cells of the nodes it reaches first (EPSG:4326).
 
     `facilities` rows align with the facility indices of `assignment` and their columns
-    (id, name, owner, county …) are carried over.
+    (id, name, owner, county …) are carried over.  Added columns:
+
+    - ``nodes``: network nodes the facility reaches first (anywhere), ``nodes_in_area``: of
+      those, the ones whose cell lies (partly) in the study area;
+    - ``area_km2``: area of the zone inside the study area (km², equal-area projection);
+    - ``status``: ``"ok"``; ``"off_network"`` (farther from every road than the snap limit:
+      it reaches nothing, ``snap_distance_m`` says how far); ``"outranked"`` (on the network,
+      but another facility reaches every node first — e.g. two teams at the same landing
+      place, or a team on the water whose way onto the road is longer — ``first_other`` is
+      the index of the facility that takes its network entry); ``"outside"`` (its zone lies
+      outside the study area).  Only ``"ok"`` rows have an area above 0.
     """
-    geoms = [_dissolve(cells.cells, assignment.facility == i) for i in range(len(facilities))]
+    n = len(facilities)
+    geoms = [_dissolve(cells.cells, assignment.facility == i) for i in range(n)]
     out = gpd.GeoDataFrame(facilities.reset_index(drop=True).drop(columns="geometry", errors="ignore"), geometry=geoms, crs=4326)
-    out["nodes"] = np.bincount(assignment.facility[assignment.facility >= 0], minlength=len(facilities))
+    mine = assignment.facility >= 0
+    out["nodes"] = np.bincount(assignment.facility[mine], minlength=n)
+    in_area = mine & ~shapely.is_empty(cells.cells)
+    out["nodes_in_area"] = np.bincount(assignment.facility[in_area], minlength=n)
+    area = gpd.GeoSeries(geoms, crs=4326).to_crs(EQUAL_AREA_CRS).area.to_numpy() / 1e6
+    out["area_km2"] = np.where(shapely.is_empty(np.asarray(geoms, dtype=object)), 0.0, area)
+    status = np.full(n, "ok", dtype=object)
+    other = np.full(n, -1, dtype=np.int64)
+    distance = np.zeros(n)
+    lon = facilities.geometry.x.to_numpy() if "geometry" in facilities else None
+    for i, s in enumerate(assignment.snaps):
+        if s is None:
+            status[i] = "off_network"
+            distance[i] = _off_distance_m(net, lon[i], facilities.geometry.y.iloc[i]) if net is not None and lon is not None else np.inf
+        elif out.at[i, "nodes"] == 0:
+            status[i] = "outranked"
+            if net is not None:
+                ways = sorted(exits(net, s, edge_weights(net, None)), key=lambda a: a.time_s)  # its nearest entry first
+                owners = [int(assignment.facility[a.node]) for a in ways if assignment.facility[a.node] >= 0]
+                other[i] = owners[0] if owners else -1
+        elif out.at[i, "area_km2"] <= 0:
+            status[i] = "outside"
+    out["status"] = status
+    out["first_other"] = other
+    out["snap_distance_m"] = distance
     return out
+
+
+def _off_distance_m(net: Network, lon: float, lat: float) -> float:
+    """How far (m) a point is from the nearest road of `net` (inf when beyond the search radius)."""
+    try:
+        return float(snap(net, float(lon), float(lat), limit_m=np.inf).distance_m)
+    except OffNetwork as exc:
+        return float(exc.distance_m)
 
 
 def isochrones(time_s: np.ndarray, cells: Cells, *, breaks_min=DEFAULT_BREAKS_MIN) -> gpd.GeoDataFrame:

@@ -50,6 +50,12 @@ def isochrone_layer(iso: gpd.GeoDataFrame, lang: str, *, layer_id: str = "isochr
     return pdk.Layer("GeoJsonLayer", id=layer_id, data=_features(iso, props), filled=True, stroked=True, get_fill_color="properties.fill", get_line_color=[80, 80, 80, 200], line_width_min_pixels=1, pickable=True)
 
 
+def lost_layer(lost, lang: str, *, minutes: int) -> pdk.Layer:
+    """The area that loses coverage when bases are out of service (red)."""
+    gdf = gpd.GeoDataFrame(geometry=[lost], crs=4326)
+    return pdk.Layer("GeoJsonLayer", id="lost-coverage", data=_features(gdf, [{"tooltip": t("zon.lost_tip", lang, minutes=minutes)}]), filled=True, stroked=True, get_fill_color=[220, 20, 20, 150], get_line_color=[150, 0, 0, 255], line_width_min_pixels=2, pickable=True)
+
+
 def mutual_aid_layer(cells: gpd.GeoDataFrame, lang: str) -> pdk.Layer:
     props = [{"tooltip": t("zon.aid_tip", lang, county=r["county_name"], by=r["by_county_name"])} for _, r in cells.iterrows()]
     return pdk.Layer("GeoJsonLayer", id="mutual-aid", data=_features(cells, props), filled=True, stroked=True, get_fill_color=[200, 30, 30, 110], get_line_color=[160, 0, 0, 255], line_width_min_pixels=2, pickable=True)
@@ -63,53 +69,121 @@ def points_layer(df: pd.DataFrame, layer_id: str, colour: list[int], tooltip: pd
     )  # fmt: skip
 
 
-def zone_table(zones: gpd.GeoDataFrame, lang: str) -> pd.DataFrame:
-    area = zones.to_crs("+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=WGS84").area / 1e6
-    return pd.DataFrame({t("col.name", lang): zones["name"], t("col.owner", lang): zones.get("owner", ""), t("col.county", lang): zones.get("county_name", ""), t("zon.nodes", lang): zones["nodes"], t("zon.area_km2", lang): area.round(1)})
+def demand_caption(demand, lang: str) -> str:
+    """What the demand is and its unit, in words (a `geo.coverage.Demand`)."""
+    if demand.kind == "territory":
+        return t("dem.about_territory", lang, cells=len(demand), spacing=demand.spacing_m / 1000, km2=demand.total)
+    if demand.kind == "nodes":
+        return t("dem.about_nodes", lang, n=len(demand))
+    return t("dem.about_population", lang, n=len(demand), people=demand.total, unknown=demand.unknown, nested=demand.nested)
+
+
+def zone_note(row, names: list[str], lang: str, *, snap_limit_m: float = 0.0) -> str:
+    """Why a zone has no area, in words ('—' for an ordinary zone)."""
+    status = row.get("status", "ok")
+    if status == "off_network":
+        return t("zon.st_off", lang, km=row["snap_distance_m"] / 1000 if np.isfinite(row["snap_distance_m"]) else float("inf"), limit=snap_limit_m / 1000)
+    if status == "outranked":
+        other = int(row.get("first_other", -1))
+        return t("zon.st_outranked", lang, other=names[other] if 0 <= other < len(names) else "—")
+    if status == "outside":
+        return t("zon.st_outside", lang)
+    return "—"
+
+
+def zone_table(zones: gpd.GeoDataFrame, lang: str, *, snap_limit_m: float = 0.0) -> pd.DataFrame:
+    """Zones per facility: nodes in the area, area (km², '—' where it has no zone there) and why not."""
+    names = zones["name"].astype(str).tolist()
+    ok = zones["status"].eq("ok") if "status" in zones else pd.Series(True, index=zones.index)
+    area = [fmt_number(a, 1) if good else "—" for a, good in zip(zones["area_km2"], ok, strict=True)]
+    return pd.DataFrame(
+        {
+            t("col.name", lang): zones["name"],
+            t("col.owner", lang): _text(zones.get("owner")),
+            t("col.county", lang): _text(zones.get("county_name")),
+            t("zon.nodes", lang): zones["nodes_in_area"] if "nodes_in_area" in zones else zones["nodes"],
+            t("zon.area_km2", lang): area,
+            t("zon.status", lang): [zone_note(r, names, lang, snap_limit_m=snap_limit_m) for _, r in zones.iterrows()],
+        }
+    )
+
+
+def _text(values) -> list[str]:
+    """Strings for a table column: '—' for None, NaN or empty."""
+    if values is None:
+        return []
+    return ["—" if v is None or (isinstance(v, float) and not np.isfinite(v)) or str(v).strip() == "" else str(v) for v in values]
 
 
 def aid_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Mutual-aid pairs; '—' where no own-county team reaches (no minutes saved to give)."""
     return pd.DataFrame(
         {
-            t("zon.county", lang): table["county_name"],
-            t("zon.served_by", lang): table["by_county_name"],
+            t("zon.county", lang): _text(table["county_name"]),
+            t("zon.served_by", lang): _text(table["by_county_name"]),
             t("zon.nodes", lang): table["nodes"],
-            t("zon.saved_min", lang): table["median_saved_min"].where(np.isfinite(table["median_saved_min"])).round(1),  # blank: no own team reaches
+            t("zon.saved_min", lang): [fmt_number(v, 1) for v in table["median_saved_min"]],
             t("zon.no_own", lang): table["no_own_facility"],
         }
     )
 
 
-def coverage_table(ind: pd.DataFrame, names: dict[str, str], lang: str) -> pd.DataFrame:
+def coverage_table(ind: pd.DataFrame, names: dict[str, str], lang: str, *, unit: str = "km2", after: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Coverage per county and overall, by demand weight in `unit`: covered, reached late, no road, share.
+
+    With `after` (the same indicators with bases out of service), a column of the share after.
+    """
+    u = t(f"unit.{unit}", lang)
+    digits = UNIT_DECIMALS.get(unit, 1)
+    weighted = "weight" in ind
+    col = (lambda c: f"{c}_weight") if weighted else (lambda c: c)
+    total = ind["weight"] if weighted else ind["points"]
+    share = ind["weight_share"] if weighted else ind["share"]
     out = pd.DataFrame(
         {
-            t("zon.county", lang): [t("zon.all", lang) if c == "ALL" else names.get(c, c) for c in ind["county_code"]],
-            t("zon.places", lang): ind["points"],
-            t("zon.covered", lang): ind["covered"],
-            t("zon.share", lang): (ind["share"] * 100).round(1),
+            t("zon.county", lang): [t("zon.all", lang) if c == "ALL" else names.get(c, c) if c else "—" for c in ind["county_code"]],
+            t("zon.demand_total", lang, unit=u): [fmt_number(v, digits) for v in total],
+            t("zon.covered", lang): [fmt_number(v, digits) for v in ind[col("covered")]],
+            t("zon.beyond", lang): [fmt_number(v, digits) for v in ind[col("beyond")]],
+            t("zon.no_road", lang): [fmt_number(v, digits) for v in ind[col("no_road")]],
+            t("zon.share", lang): (share * 100).round(1),
         }
     )
-    if "population_share" in ind:
-        out[t("zon.pop_share", lang)] = (ind["population_share"] * 100).round(1)
+    if after is not None:
+        a_share = dict(zip(after["county_code"], (after["weight_share"] if "weight_share" in after else after["share"]) * 100, strict=True))
+        out[t("zon.share_after", lang)] = [round(float(a_share.get(c, 0.0)), 1) for c in ind["county_code"]]
     return out
 
 
+#: Before/after rows: indicator -> (label key, scale, decimals); None decimals: by the demand's unit.
 _COMPARE_ROWS = {
     "open_sites": ("pln.row_sites", 1.0, 0),
-    "covered_share": ("pln.row_share", 100.0, 2),
-    "covered_weight": ("pln.row_covered", 1.0, 0),
-    "uncovered_weight": ("pln.row_uncovered", 1.0, 0),
-    "unreachable_weight": ("pln.row_unreachable", 1.0, 0),
+    "covered_share": ("pln.row_share_of", 100.0, 1),
+    "covered_weight": ("pln.row_covered_of", 1.0, None),
+    "beyond_weight": ("pln.row_beyond_of", 1.0, None),
+    "unreachable_weight": ("pln.row_no_road_of", 1.0, None),
     "mean_time_s": ("pln.row_mean", 1 / 60, 1),
     "max_time_s": ("pln.row_max", 1 / 60, 1),
 }
+#: Decimals of demand weights by unit.
+UNIT_DECIMALS = {"km2": 1, "nodes": 0, "people": 0}
 
 
-def compare_table(compare: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Before/after indicators with translated, unit-converted rows (shares in %, times in minutes)."""
+def fmt_number(value, digits: int = 0) -> str:
+    """`value` with thousands separators and `digits` decimals, or '—' where there is none (None, NaN, inf)."""
+    if value is None or not np.isfinite(float(value)):
+        return "—"
+    rounded = round(float(value), digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{rounded:,.{digits}f}"
+
+
+def compare_table(compare: pd.DataFrame, lang: str, *, unit: str = "people") -> pd.DataFrame:
+    """Before/after indicators with translated, unit-converted rows (shares in %, times in minutes, weights in `unit`)."""
+    unit_label = t(f"unit.{unit}", lang)
     rows = []
     for key, (label, scale, digits) in _COMPARE_ROWS.items():
         if key in compare.index:
             r = compare.loc[key]
-            rows.append({t("pln.indicator", lang): t(label, lang), **{t(f"pln.{c}", lang): round(float(r[c]) * scale, digits) for c in ("before", "after", "change")}})
+            d = UNIT_DECIMALS.get(unit, 1) if digits is None else digits
+            rows.append({t("pln.indicator", lang): t(label, lang, unit=unit_label), **{t(f"pln.{c}", lang): fmt_number(float(r[c]) * scale, d) for c in ("before", "after", "change")}})
     return pd.DataFrame(rows)

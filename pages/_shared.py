@@ -285,9 +285,10 @@ def networks_or_stop() -> list[dict]:
 def pick_network(metas: list[dict], key: str) -> dict:
     """The road-network selectbox shared by the analysis pages (the choice, a network's name, is kept in `key`)."""
     by_name = {m["name"]: m for m in metas}
+    language = lang()  # read once: Streamlit may format the labels outside this run
     name = selectbox(
-        t("dis.network", lang()), list(by_name), key=key,
-        format_func=lambda n: t("dis.network_estimate" if by_name[n].get("estimate") else "dis.network_real", lang(), name=n, nodes=by_name[n]["n_nodes"], edges=by_name[n]["n_edges"]),
+        t("dis.network", language), list(by_name), key=key,
+        format_func=lambda n: t("dis.network_estimate" if by_name[n].get("estimate") else "dis.network_real", language, name=n, nodes=by_name[n]["n_nodes"], edges=by_name[n]["n_edges"]),
     )  # fmt: skip
     return by_name[name]
 

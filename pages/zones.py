@@ -8,12 +8,12 @@ import shapely
 import streamlit as st
 
 from geo import zones as gz
-from geo.coverage import indicators, point_times, snap_points, teams_per
+from geo.coverage import DEMAND_KINDS, Demand, build_demand, indicators, point_times, snap_points, teams_per
 from geo.jurisdiction import children, in_area, near_view, select_area
 from geo.nearest import filter_resources
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
-from layers.zones import aid_table, coverage_table, isochrone_layer, mutual_aid_layer, points_layer, zone_table, zones_layer
+from layers.zones import aid_table, coverage_table, demand_caption, isochrone_layer, lost_layer, mutual_aid_layer, points_layer, zone_table, zones_layer
 from pages import _shared
 
 _shared.ensure_router()
@@ -29,14 +29,18 @@ metas = _shared.networks_or_stop()
 with st.sidebar:
     meta = _shared.pick_network(metas, "zon_network")
     fmt = lambda c: t("sit.all", lang) if not c else names.get(c, c)  # noqa: E731
-    province = st.selectbox(t("sit.province", lang), ["", *children(jur, None, "province")["code"]], index=1, format_func=fmt, key="zon_province")
-    city = st.selectbox(t("sit.city", lang), ["", *children(jur, province, "city")["code"]] if province else [""], format_func=fmt, key="zon_city")
-    county = st.selectbox(t("sit.county", lang), ["", *children(jur, city, "county")["code"]] if city else [""], format_func=fmt, key="zon_county")
-    layer_key = st.selectbox(t("zon.facilities", lang), ["teams", "bases"], format_func=lambda k: t(f"layer.{k}", lang), key="zon_layer")
+    provinces = [*children(jur, None, "province")["code"]]
+    province = _shared.selectbox(t("sit.province", lang), ["", *provinces], default=provinces[0], format_func=fmt, key="zon_province")
+    city = _shared.selectbox(t("sit.city", lang), ["", *children(jur, province, "city")["code"]] if province else [""], format_func=fmt, key="zon_city")
+    county = _shared.selectbox(t("sit.county", lang), ["", *children(jur, city, "county")["code"]] if city else [""], format_func=fmt, key="zon_county")
+    layer_key = _shared.selectbox(t("zon.facilities", lang), ["teams", "bases"], format_func=lambda k: t(f"layer.{k}", lang), key="zon_layer")
     pool = features[layer_key]
     default_kinds = ["professional"] if layer_key == "teams" else []
-    kinds = st.multiselect(t("dis.kinds", lang), sorted(pool["kind"].unique()), default=default_kinds, format_func=lambda k: label_or("kind", k, lang), key=f"zon_kinds_{layer_key}")
-    departments = st.multiselect(t("sit.department", lang), DEPARTMENTS_ORDER, format_func=lambda d: label_or("dept", d, lang), key="zon_depts", placeholder=t("sit.all_departments", lang))
+    kinds = _shared.multiselect(
+        t("dis.kinds", lang), sorted(pool["kind"].unique()), default=default_kinds, format_func=lambda k: label_or("kind", k, lang), key=f"zon_kinds_{layer_key}", placeholder=t("zon.kinds_all", lang)
+    )
+    departments = _shared.multiselect(t("sit.department", lang), DEPARTMENTS_ORDER, format_func=lambda d: label_or("dept", d, lang), key="zon_depts", placeholder=t("sit.all_departments", lang))
+    demand_kind = _shared.radio(t("dem.kind", lang), list(DEMAND_KINDS), format_func=lambda k: t(f"dem.{k}", lang), key="zon_demand", default="territory")
     breaks_text = st.text_input(t("zon.breaks", lang), "15,30,60", key="zon_breaks")
     threshold_min = st.number_input(t("zon.threshold", lang), min_value=5, max_value=600, value=60, step=5, key="zon_threshold")
 
@@ -53,75 +57,101 @@ near = near_view(jur[jur["level"] == "county"], area.bounds, factor=1.6)["code"]
 area_counties = jur[(jur["level"] == "county") & in_area(jur.assign(county_code=jur["code"]), area)]["code"].tolist()
 facilities = filter_resources(pool[pool["county_code"].isin(near)], kinds=kinds, departments=departments).reset_index(drop=True)
 with st.sidebar:
-    out_ids = st.multiselect(t("zon.out_of_service", lang), facilities["id"].tolist(), format_func=lambda i, n=dict(zip(facilities["id"], facilities["name"], strict=True)): n[i], key="zon_out", placeholder=t("pln.none_out", lang))
+    out_ids = _shared.multiselect(t("zon.out_of_service", lang), facilities["id"].tolist(), format_func=lambda i, n=dict(zip(facilities["id"], facilities["name"], strict=True)): n[i], key="zon_out", placeholder=t("pln.none_out", lang))
 if facilities.empty:
     st.info(t("zon.none", lang))
     st.stop()
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def demand_for(stamp: tuple, net_path: str, net_created: str, kind: str, area_code: str | None) -> Demand:
+    """The demand of `kind` over the area (territory grid by default), cached per dataset, network and area."""
+    counties = full[full["level"] == "county"]
+    places = features["places"]
+    inside = places if area_code is None else places[(places["province_code"] == area_code) | (places["city_code"] == area_code) | (places["county_code"] == area_code)]
+    net = _shared.network({"path": net_path, "created": net_created})
+    return build_demand(kind, area_geom, places=inside, counties=counties, net=net)
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
-def analyse(net_path: str, net_created: str, stamp: str, fac_ids: tuple[str, ...], area_code: str | None, breaks: tuple[int, ...], threshold_s: float):
+def analyse(stamp: tuple, net_path: str, net_created: str, fac_ids: tuple[str, ...], area_code: str | None, breaks: tuple[int, ...], threshold_s: float, kind: str):
+    """Zones, service areas, mutual aid and coverage of the facilities `fac_ids` (cached per argument)."""
     net = _shared.network({"path": net_path, "created": net_created})
     fac = facilities.set_index("id").loc[list(fac_ids)].reset_index()
     counties = full[full["level"] == "county"]
     snaps = gz.snap_facilities(net, fac.geometry.x, fac.geometry.y)
     assignment = gz.assign(net, snaps)
     cells = gz.node_cells(net, area_geom)
-    zones = gz.zone_polygons(assignment, cells, fac)
+    zones = gz.zone_polygons(assignment, cells, fac, net)
     merged = gz.isochrones(assignment.time_s, cells, breaks_min=breaks)
     table, foreign = gz.mutual_aid(net, assignment, fac, counties, within=set(area_counties))
     aid = gz.aid_polygons(net, assignment, cells, foreign, fac, counties)
-    places = features["places"]
-    inside = places[places.within(area_geom)] if area_code else places
-    times = point_times(net, assignment.time_s, snap_points(net, inside.geometry.x, inside.geometry.y))
-    ind = indicators(inside, times, threshold_s=threshold_s)
-    return {"zones": zones, "merged": merged, "aid_table": table, "aid": aid, "places": inside.assign(time_s=times), "indicators": ind}
+    demand = demand_for(stamp, net_path, net_created, kind, area_code)
+    pts = demand.points
+    times = point_times(net, assignment.time_s, snap_points(net, pts.geometry.x, pts.geometry.y))
+    ind = indicators(pts, times, threshold_s=threshold_s)
+    return {"zones": zones, "merged": merged, "aid_table": table, "aid": aid, "demand": demand, "time_s": times, "indicators": ind, "node_time_s": assignment.time_s, "cells": cells}
 
 
 net = _shared.network(meta)
 if net.estimate:
     st.warning(t("dis.estimate_note", lang))
-stamp = str(store.built_at())
+stamp = _shared.data_key()
+threshold_s = float(threshold_min * 60)
 with st.spinner(t("zon.running", lang)):
-    res = analyse(meta["path"], meta["created"], stamp, tuple(facilities["id"]), area.code, breaks, float(threshold_min * 60))
-    what_if = analyse(meta["path"], meta["created"], stamp, tuple(i for i in facilities["id"] if i not in out_ids), area.code, breaks, float(threshold_min * 60)) if out_ids and len(out_ids) < len(facilities) else None
+    res = analyse(stamp, meta["path"], meta["created"], tuple(facilities["id"]), area.code, breaks, threshold_s, demand_kind)
+    kept_ids = tuple(i for i in facilities["id"] if i not in out_ids)
+    what_if = analyse(stamp, meta["path"], meta["created"], kept_ids, area.code, breaks, threshold_s, demand_kind) if out_ids and kept_ids else None
+demand = res["demand"]
+unit = t(f"unit.{demand.unit}", lang)
+shown = what_if or res  # the maps show the state after the what-if
+shown_fac = facilities[facilities["id"].isin(kept_ids)].reset_index(drop=True) if what_if else facilities
 
 view = view_for_bounds(area.bounds)
 outlines = near_view(jur, area.bounds)
 base = boundary_layers({lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang) for lvl in ("province", "city", "county")}, level="county")
-fac_tips = facilities["name"] + "\n" + facilities["kind"].map(lambda k: label_or("kind", k, lang))
-fac_layer = points_layer(facilities, "facilities", [20, 20, 20, 255], fac_tips, radius_px=6)
+fac_tips = shown_fac["name"] + "\n" + shown_fac["kind"].map(lambda k: label_or("kind", k, lang))
+fac_layer = points_layer(shown_fac, "facilities", [20, 20, 20, 255], fac_tips, radius_px=6)
+lost_layers = []
+if what_if is not None:
+    lost_nodes = (res["node_time_s"] <= threshold_s) & ~(what_if["node_time_s"] <= threshold_s)
+    lost = gz.dissolve_cells(res["cells"], lost_nodes)
+    lost_w = float(demand.weight[(res["time_s"] <= threshold_s) & ~(what_if["time_s"] <= threshold_s)].sum())
+    lost_layers = [lost_layer(lost, lang, minutes=int(threshold_min))]
+    out_names = "、".join(facilities.loc[facilities["id"].isin(out_ids), "name"]) if lang == "zh" else ", ".join(facilities.loc[facilities["id"].isin(out_ids), "name"])
+    before_share, after_share = (float(r["indicators"].iloc[-1].get("weight_share", r["indicators"].iloc[-1]["share"])) * 100 for r in (res, what_if))
+    st.metric(t("zon.whatif_overall", lang, minutes=int(threshold_min), what=t(f"dem.{demand.kind}", lang)), f"{before_share:.1f}% → {after_share:.1f}%", delta=f"{after_share - before_share:+.1f}%", delta_color="normal")
+    st.caption(t("zon.whatif_caption", lang, names=out_names, lost=lost_w, unit=unit))
 
 tab_z, tab_i, tab_a, tab_c = st.tabs([t("zon.tab_zones", lang), t("zon.tab_iso", lang), t("zon.tab_aid", lang), t("zon.tab_cov", lang)])
 with tab_z:
-    zones = res["zones"].assign(name=facilities["name"], owner=facilities["owner"], county_name=facilities["county_name"])
-    st.pydeck_chart(make_deck([zones_layer(zones, lang), *base, fac_layer], view), height=520, key="zon_map_zones")
-    st.dataframe(zone_table(zones, lang), hide_index=True, width="stretch")
+    zones = shown["zones"].assign(name=shown_fac["name"], owner=shown_fac["owner"], county_name=shown_fac["county_name"])
+    st.pydeck_chart(make_deck([zones_layer(zones, lang), *lost_layers, *base, fac_layer], view), height=520, key="zon_map_zones")
+    st.dataframe(zone_table(zones, lang, snap_limit_m=float(net.meta["snap_limit_m"])), hide_index=True, width="stretch")
     st.download_button(t("zon.download", lang, what="GeoJSON"), zones.to_json(ensure_ascii=False), file_name="zones.geojson", mime="application/geo+json", key="zon_dl_zones")
 with tab_i:
-    st.pydeck_chart(make_deck([isochrone_layer(res["merged"], lang), *base, fac_layer], view), height=520, key="zon_map_iso")
-    st.caption(t("zon.merged", lang) + ": " + ", ".join(f"{b} {t('dis.min', lang)}" for b in breaks))
-    st.download_button(t("zon.download", lang, what="GeoJSON"), res["merged"].to_json(ensure_ascii=False), file_name="isochrones.geojson", mime="application/geo+json", key="zon_dl_iso")
+    st.pydeck_chart(make_deck([isochrone_layer(shown["merged"], lang), *lost_layers, *base, fac_layer], view), height=520, key="zon_map_iso")
+    st.caption(t("zon.merged", lang) + "：" + "、".join(f"{b} {t('dis.min', lang)}" for b in breaks) if lang == "zh" else t("zon.merged", lang) + ": " + ", ".join(f"{b} {t('dis.min', lang)}" for b in breaks))
+    st.download_button(t("zon.download", lang, what="GeoJSON"), shown["merged"].to_json(ensure_ascii=False), file_name="isochrones.geojson", mime="application/geo+json", key="zon_dl_iso")
 with tab_a:
-    if res["aid_table"].empty:
+    if shown["aid_table"].empty:
         st.info(t("zon.no_aid", lang))
     else:
-        st.pydeck_chart(make_deck([*base, mutual_aid_layer(res["aid"], lang), fac_layer], view), height=520, key="zon_map_aid")
-        st.dataframe(aid_table(res["aid_table"], lang), hide_index=True, width="stretch")
-        st.download_button(t("zon.download", lang, what="CSV"), res["aid_table"].to_csv(index=False).encode("utf-8-sig"), file_name="mutual_aid.csv", mime="text/csv", key="zon_dl_aid")
+        st.pydeck_chart(make_deck([*base, mutual_aid_layer(shown["aid"], lang), fac_layer], view), height=520, key="zon_map_aid")
+        st.dataframe(aid_table(shown["aid_table"], lang), hide_index=True, width="stretch")
+        st.download_button(t("zon.download", lang, what="CSV"), shown["aid_table"].to_csv(index=False).encode("utf-8-sig"), file_name="mutual_aid.csv", mime="text/csv", key="zon_dl_aid")
 with tab_c:
-    places = res["places"]
-    gaps = places[~(places["time_s"] <= threshold_min * 60)]
-    gap_tips = gaps["name"] + "\n" + (gaps["time_s"] / 60).round(0).map(lambda m: "∞" if not np.isfinite(m) else f"{m:.0f} {t('dis.min', lang)}")
-    st.pydeck_chart(make_deck([*base, points_layer(gaps, "gaps", [215, 48, 39, 230], gap_tips, radius_px=4), fac_layer], view), height=480, key="zon_map_cov")
-    st.caption(t("zon.gaps", lang))
-    cov = coverage_table(res["indicators"], names, lang)
+    st.caption(demand_caption(demand, lang))
+    times = shown["time_s"]
+    pts = demand.points
+    late, no_road = pts[np.isfinite(times) & (times > threshold_s)], pts[~np.isfinite(times)]
+    late_tip = late["name"] + "：" + pd.Series(times[np.isfinite(times) & (times > threshold_s)] / 60, index=late.index).map(lambda m: f"{m:.0f} {t('dis.min', lang)}")
+    gap_layers = [points_layer(late, "beyond", [245, 140, 30, 220], late_tip, radius_px=3), points_layer(no_road, "no-road", [120, 60, 170, 220], no_road["name"] + "：" + t("zon.no_road", lang), radius_px=3)]
+    st.pydeck_chart(make_deck([*base, *lost_layers, *gap_layers, fac_layer], view), height=480, key="zon_map_cov")
+    st.caption(t("zon.gaps_cells", lang))
     if what_if is not None:
-        after = coverage_table(what_if["indicators"], names, lang)
         st.subheader(t("zon.before_after", lang))
-        share = t("zon.share", lang)
-        cov = cov.merge(after[[t("zon.county", lang), share]], on=t("zon.county", lang), suffixes=("", " ↘"))
-    st.dataframe(cov, hide_index=True, width="stretch")
+    st.dataframe(coverage_table(res["indicators"], names, lang, unit=demand.unit, after=what_if["indicators"] if what_if is not None else None), hide_index=True, width="stretch")
     st.download_button(t("zon.download", lang, what="CSV"), res["indicators"].to_csv(index=False).encode("utf-8-sig"), file_name="coverage.csv", mime="text/csv", key="zon_dl_cov")
     st.subheader(t("zon.teams_per", lang))
     counties_here = jur[(jur["level"] == "county") & jur["code"].isin(near)]

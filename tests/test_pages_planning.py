@@ -10,7 +10,15 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
+from pages._shared import widget_key
 from tests.conftest import ROOT, frame_with
+
+SHARE = "时限内覆盖比例（%）"
+
+
+def num(text) -> float:
+    """A number of a table cell shown as text ('1,234.5')."""
+    return float(str(text).replace(",", ""))
 
 
 @pytest.fixture
@@ -18,33 +26,83 @@ def page(open_app):
     return open_app("pages/planning.py", timeout_s=180)
 
 
-def test_planning_page_mclp_proposes_p_sites_and_compares(page):
+def _table(page):
+    return frame_with(page, "指标").set_index("指标")
+
+
+def test_planning_page_mclp_on_territory_by_default(page):
+    caption = " ".join(c.value for c in page.caption)
+    assert "需求为区域面积" in caption and "平方公里" in caption and "个网格" in caption  # demand and unit stated
     chosen = frame_with(page, "ID")
     assert len(chosen) == 3
-    table = frame_with(page, "指标").set_index("指标")
-    assert table.at["开放的基地/队伍数", "规划后"] == table.at["开放的基地/队伍数", "现状"] + 3
-    assert table.at["时限内覆盖的人口比例（%）", "变化"] >= 0
+    table = _table(page)
+    assert num(table.at["开放的基地/队伍数", "规划后"]) == num(table.at["开放的基地/队伍数", "现状"]) + 3
+    assert num(table.at[SHARE, "变化"]) >= 0
+    # beyond the limit and no road are separate rows, in km² (Shanghai ≈ 8,003 km² with its waters)
+    rows = ["时限内覆盖（平方公里）", "可达但超出时限（平方公里）", "无路可达（平方公里）"]
+    total = sum(num(table.at[r, "现状"]) for r in rows)
+    assert total == pytest.approx(8002.7, abs=1.0)
+    assert num(table.at["可达但超出时限（平方公里）", "现状"]) > 0
+
+
+def test_status_quo_is_the_same_under_every_model(page):
+    before = {}
+    for model in ("mclp", "lscp", "pmedian"):
+        page.radio(key=widget_key("pln_model", "zh")).set_value(model).run()
+        assert not page.exception
+        before[model] = _table(page)["现状"].tolist()
+    assert before["mclp"] == before["lscp"] == before["pmedian"]
 
 
 def test_planning_page_lscp_and_pmedian(page):
-    share = "时限内覆盖的人口比例（%）"
-    mclp_after = frame_with(page, "指标").set_index("指标").at[share, "规划后"]
-    page.radio(key="pln_model").set_value("lscp").run()
+    mclp_after = num(_table(page).at[SHARE, "规划后"])
+    page.radio(key=widget_key("pln_model", "zh")).set_value("lscp").run()
     assert not page.exception
-    lscp_after = frame_with(page, "指标").set_index("指标").at[share, "规划后"]
-    assert lscp_after >= mclp_after  # set covering reaches every coverable place
-    page.radio(key="pln_model").set_value("pmedian").run()
+    assert num(_table(page).at[SHARE, "规划后"]) >= mclp_after  # set covering reaches every coverable cell
+    page.radio(key=widget_key("pln_model", "zh")).set_value("pmedian").run()
     assert not page.exception
-    table = frame_with(page, "指标").set_index("指标")
-    assert table.at["平均到达时间（分钟）", "变化"] <= 0
+    assert num(_table(page).at["平均到达时间（分钟）", "变化"]) <= 0
+
+
+def test_population_demand_counts_shanghai_once(page):
+    page.radio(key=widget_key("pln_demand", "zh")).set_value("population").run()
+    assert not page.exception
+    table = _table(page)
+    rows = ["时限内覆盖（人）", "可达但超出时限（人）", "无路可达（人）"]
+    people = sum(num(table.at[r, "现状"]) for r in rows)
+    assert 20e6 < people < 26e6  # Shanghai has about 25 million (nested GeoNames places gave 59.7 million)
+    gains = frame_with(page, "ID")["新增覆盖（人）"].map(num)
+    assert (gains >= 0).all()
+    caption = " ".join(c.value for c in page.caption)
+    assert "人口不详，不计入" in caption
 
 
 def test_planning_page_impossible_settings_are_explained(page):
-    page.radio(key="pln_cand").set_value("grid").run()
+    page.radio(key=widget_key("pln_cand", "zh")).set_value("grid").run()
     page.number_input(key="pln_spacing").set_value(50.0).run()
     page.number_input(key="pln_p").set_value(30).run()  # far more new sites than grid points
     assert not page.exception
     assert "设置无法求解" in page.error[0].value and "`p`" in page.error[0].value
+
+
+def test_planning_choices_survive_a_language_switch(page):
+    page.radio(key=widget_key("pln_demand", "zh")).set_value("nodes").run()
+    page.radio(key=widget_key("pln_model", "zh")).set_value("lscp").run()
+    page.radio(key=widget_key("pln_cand", "zh")).set_value("grid").run()
+    assert not page.exception
+    zh = _table(page)["规划后"].tolist()
+    page.sidebar.radio[0].set_value("en").run()
+    assert not page.exception
+    assert page.radio(key=widget_key("pln_model", "en")).value == "lscp"
+    assert page.radio(key=widget_key("pln_demand", "en")).value == "nodes"
+    assert page.radio(key=widget_key("pln_cand", "en")).value == "grid"
+    en = frame_with(page, "Indicator").set_index("Indicator")
+    assert en["After"].tolist() == zh
+    page.sidebar.radio[0].set_value("zh").run()
+    assert not page.exception
+    assert page.radio(key=widget_key("pln_model", "zh")).value == "lscp"
+    assert _table(page)["规划后"].tolist() == zh
+    assert not any("None" in str(v) or "nan" in str(v) for v in _table(page).to_numpy().ravel())
 
 
 def test_cli_plan_matches_the_library(dataset, tmp_path):

@@ -391,3 +391,57 @@ def test_capacitated_pmedian_equals_spopt_on_road_times(road_case):
     assert ours.objective == pytest.approx(theirs.problem.objective.value(), rel=1e-6)
     assert (ours.load <= cap + 1e-6).all()
     assert ours.objective > pl.pmedian(cost, w, p=4).objective  # the capacities cost something
+
+
+# --------------------------------------------------------------------------- status quo, beyond the limit, no road
+
+
+def test_beyond_the_limit_is_not_no_road():
+    cost = np.vstack([COST, [INF, INF, INF]])
+    c = pl.coverage_of(cost, np.append(W, 2.0), [0], SERVICE_S).indicators()
+    assert c["covered_weight"] == 11.0  # d0, d1 within 10 s of site 0
+    assert c["beyond_weight"] == 12.0  # d2 (30 s) and d3 (40 s): a road, but late
+    assert c["unreachable_weight"] == 2.0  # only the last has no road
+
+
+def test_status_quo_is_the_same_whatever_the_matrix_limit(net, road_case):
+    """MCLP/LSCP use a matrix cut at the limit, p-median an uncut one: with the unlimited search the
+    status quo is identical (it used to call everything beyond the limit 'no road' under MCLP only)."""
+    from geo import coverage as gc
+
+    _, label = connected_components(net.csr(), directed=True, connection="strong")
+    rng = np.random.default_rng(21)
+    big = np.flatnonzero(label == np.bincount(label).argmax())
+    dn, cn = rng.choice(big, 200, replace=False), rng.choice(big, 6, replace=False)
+    dlon, dlat, clon, clat = net.node_lon[dn], net.node_lat[dn], net.node_lon[cn], net.node_lat[cn]
+    limit = 240.0
+    cut = pl.cost_matrix(net, dlon, dlat, clon, clat, limit_s=limit)
+    full = pl.cost_matrix(net, dlon, dlat, clon, clat)
+    existing = [1, 4]
+    search = gc.times_from_sites(net, clon[existing], clat[existing], gc.snap_points(net, dlon, dlat))
+    w = rng.integers(1, 9, 200).astype(float)
+    a = pl.coverage_of(cut, w, existing, limit, search_s=search).indicators()
+    b = pl.coverage_of(full, w, existing, limit, search_s=search).indicators()
+    assert a == pytest.approx(b, rel=1e-9)
+    assert a["beyond_weight"] > 0
+    # the unlimited search agrees with the uncut matrix wherever the matrix reaches
+    nearest = full[:, existing].min(axis=1)
+    fin = np.isfinite(nearest)
+    np.testing.assert_allclose(search[fin], nearest[fin], rtol=1e-9)
+    old = pl.coverage_of(cut, w, existing, limit).indicators()  # without the search: beyond counted as no road
+    assert old["unreachable_weight"] == pytest.approx(a["unreachable_weight"] + a["beyond_weight"])
+
+
+def test_pmedian_with_existing_sites_equals_enumeration(road_case):
+    """The pairs farther than the nearest existing site are left out of the p-median; check by brute force."""
+    import itertools
+
+    cost, w = road_case
+    cost, w = cost[:120, :16], w[:120]
+    existing = [2, 9]
+    free = [j for j in range(16) if j not in existing]
+    best = min((w * cost[:, list(c) + existing].min(axis=1)).sum() for c in itertools.combinations(free, 2))
+    r = pl.pmedian(cost, w, p=2, existing=existing)
+    assert r.status == "optimal"
+    assert r.objective == pytest.approx(best, rel=1e-9)
+    assert r.load.sum() == pytest.approx(w.sum())

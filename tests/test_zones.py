@@ -122,12 +122,12 @@ def test_coverage_indicators_by_hand(net, snaps, facilities, districts):
         by_hand.append(best)
     np.testing.assert_allclose(times, by_hand, rtol=1e-9)
     threshold = float(np.median(by_hand))
-    table = gc.indicators(demand, times, threshold_s=threshold).set_index("county_code")
+    table = gc.indicators(demand, times, threshold_s=threshold, weight="population").set_index("county_code")
     covered = np.asarray(by_hand) <= threshold
     for code, grp in pd.DataFrame({"c": demand["county_code"], "cov": covered, "pop": demand["population"]}).groupby("c"):
         assert table.at[code, "points"] == len(grp)
         assert table.at[code, "covered"] == grp["cov"].sum()
-        assert table.at[code, "covered_population"] == (grp["pop"] * grp["cov"]).sum()
+        assert table.at[code, "covered_weight"] == (grp["pop"] * grp["cov"]).sum()
     assert table.at["ALL", "share"] == pytest.approx(covered.mean())
 
 
@@ -173,3 +173,95 @@ def test_cli_zones_isochrones_coverage(net, facilities, tmp_path):
     snaps = gz.snap_facilities(net, facilities.geometry.x, facilities.geometry.y)
     times = gc.point_times(net, gz.assign(net, snaps).time_s, gc.snap_points(net, lon, lat))
     assert cov["indicators"][-1]["covered"] == int((times <= 360).sum())
+
+
+# --------------------------------------------------------------------------- honest demand
+
+
+def test_indicators_keep_beyond_the_limit_and_no_road_apart():
+    demand = pd.DataFrame({"county_code": ["a", "a", "a", "b"], "weight": [1.0, 2.0, 4.0, 8.0]})
+    times = np.array([100.0, 700.0, np.inf, 50.0])
+    table = gc.indicators(demand, times, threshold_s=600).set_index("county_code")
+    assert table.loc["a", ["covered", "beyond", "no_road"]].tolist() == [1, 1, 1]
+    assert table.loc["a", ["covered_weight", "beyond_weight", "no_road_weight"]].tolist() == [1.0, 2.0, 4.0]
+    assert table.at["ALL", "weight_share"] == pytest.approx(9 / 15)
+
+
+def test_territory_grid_weights_are_the_area():
+    square = gpd.GeoSeries([shapely.box(0, 0, 10_500, 10_500)], crs=gc.EQUAL_AREA_CRS).to_crs(4326).iloc[0]  # 110.25 km²
+    grid = gc.territory_grid(square, spacing_m=1000)
+    assert grid.unit == "km2" and grid.spacing_m == 1000
+    assert len(grid) == 121  # 10 full columns and a half one, each way
+    assert grid.total == pytest.approx(110.25, rel=1e-6)
+    assert sorted(set(np.round(grid.weight, 6))) == [0.25, 0.5, 1.0]
+    xy = grid.points.to_crs(gc.EQUAL_AREA_CRS).get_coordinates().to_numpy()
+    assert ((xy > -1e-3) & (xy < 10_500 + 1e-3)).all()  # every point inside the square (in the metric CRS)
+    assert gc.default_spacing_m(square, target_cells=100) == 1500  # √(110.25/100) km = 1.05 km, rounded up to a step
+    with pytest.raises(ValueError, match="`spacing_m` was -1"):
+        gc.territory_grid(square, spacing_m=-1)
+
+
+def test_territory_grid_of_shanghai_sums_to_its_area(store):
+    full = store.jurisdictions(detail="full")
+    sh = full.set_index("code").loc["310000"]
+    grid = gc.territory_grid(sh.geometry, counties=full[full["level"] == "county"])
+    assert 1000 <= len(grid) <= 4000
+    assert grid.total == pytest.approx(sh["area_km2"], rel=1e-6)
+    assert (grid.points["county_code"] != "").mean() > 0.95
+
+
+def test_place_population_counts_nested_places_once(store):
+    """上海市 used to be 59,722,616 people (上海 24.9 M + 浦西 6.7 M + 浦东 5.7 M + its districts + towns)."""
+    places = store.layer("places")
+    counties = store.jurisdictions("county", detail="display")
+    sh = places[places["province_code"] == "310000"]
+    assert sh["population"].sum() > 59e6
+    d = gc.place_population(sh, counties)
+    assert 20e6 < d.total < 26e6  # Shanghai: 24.9 million (2020 census)
+    assert (d.weight > 0).all()  # no place counts as 1 for an unknown population
+    assert d.unknown == int((sh["population"] <= 0).sum()) and d.unknown > 0
+    assert len(d) + d.unknown + d.nested == len(sh)
+    assert "GN1796236" not in set(d.points["id"])  # 上海 (the whole municipality at a point in 黄浦区)
+    assert d.points["county_code"].is_unique
+
+
+def test_imported_population_replaces_the_places_of_its_county(store):
+    places = store.layer("places")
+    counties = store.jurisdictions("county", detail="display")
+    sh = places[places["county_code"] == "310151"]
+    extra = sh.iloc[:1].assign(id="IMP1", population=70_000, origin="imp-1")
+    d = gc.place_population(pd.concat([sh, extra, extra.assign(id="IMP2", population=30_000)]), counties)
+    assert sorted(d.points["id"]) == ["IMP1", "IMP2"] and d.total == 100_000
+
+
+def test_facilities_without_a_zone_say_why(net, facilities, districts):
+    """Two teams at one landing place and one far off the road: no '0 km²' without a reason."""
+    fac = pd.concat([facilities.iloc[:3], facilities.iloc[[0]].assign(id="TWIN"), facilities.iloc[[0]].assign(id="SEA", geometry=[shapely.Point(122.2, 31.0)])], ignore_index=True)
+    fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=4326)
+    snaps = gz.snap_facilities(net, fac.geometry.x, fac.geometry.y)
+    a = gz.assign(net, snaps)
+    cells = gz.node_cells(net, shapely.box(*net.meta["bounds"]).buffer(0.002))
+    zones = gz.zone_polygons(a, cells, fac, net).set_index("id")
+    assert zones.at["SEA", "status"] == "off_network" and zones.at["SEA", "snap_distance_m"] > net.meta["snap_limit_m"]
+    twin = zones.loc[["F00", "TWIN"]]
+    assert sorted(twin["status"]) == ["ok", "outranked"]  # the tie goes to one of them; the other says so
+    loser = twin[twin["status"] == "outranked"].iloc[0]
+    assert zones.index[loser["first_other"]] in ("F00", "TWIN") and zones.index[loser["first_other"]] != loser.name
+    ok = zones["status"] == "ok"
+    assert (zones.loc[ok, "area_km2"] > 0).all() and (zones.loc[~ok, "area_km2"] == 0).all()
+    outside = gz.zone_polygons(a, gz.node_cells(net, shapely.box(121.40, 31.18, 121.41, 31.19)), fac, net)
+    assert "outside" in set(outside["status"])
+
+
+def test_water_rescue_team_on_the_river_is_outranked_not_zero(store, dataset):
+    """崇明 water search team (T003) sits on the Yangtze 1.6 km from the approximate network; the flood
+    team beside it (T002) arrives first everywhere, which the zone says instead of '0 km²'."""
+    teams = store.layer("teams")
+    net = gn.load(gn.networks_dir(dataset) / "approx")
+    fac = teams[teams["kind"] == "professional"].reset_index(drop=True)
+    a = gz.assign(net, gz.snap_facilities(net, fac.geometry.x, fac.geometry.y))
+    full = store.jurisdictions(detail="full")
+    zones = gz.zone_polygons(a, gz.node_cells(net, full.set_index("code").geometry["310000"]), fac, net).set_index("id")
+    assert zones.at["T003", "status"] == "outranked" and zones.at["T003", "area_km2"] == 0
+    assert zones.index[zones.at["T003", "first_other"]] == "T002"
+    assert zones.at["T002", "status"] == "ok" and zones.at["T002", "area_km2"] > 100
