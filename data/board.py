@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,26 @@ ON_SCENE_TARGET_S = 1800
 OVERDUE_AFTER_S = 600
 
 _STATUSES = ("requested", "approved", "dispatched", "arrived", "declined")
+#: What a missing duration reads as wherever one is shown (tables, exports, the briefing).
+MISSING = "—"
+
+
+def minutes(seconds: object) -> float:
+    """A duration in seconds as minutes rounded to one decimal, half up on the decimal value (153 s = 2.55 → 2.6).
+
+    The one rounding rule of every figure in minutes the page, its exports and the briefing
+    show, so a figure reads the same everywhere (``f"{x:.1f}"`` would give 2.5 here and
+    ``Series.round(1)`` 2.6).  NaN for a missing or non-finite `seconds`.
+    """
+    if seconds is None or pd.isna(seconds) or not math.isfinite(float(seconds)):
+        return math.nan
+    return float((Decimal(repr(float(seconds))) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def minutes_text(seconds: object, *, missing: str = MISSING) -> str:
+    """`minutes` as text with one decimal ("2.6"), or `missing` when there is no figure."""
+    value = minutes(seconds)
+    return missing if math.isnan(value) else f"{value:.1f}"
 
 
 @dataclass

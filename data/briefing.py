@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from data.board import ON_SCENE_TARGET_S, Board, review
+from data.board import ON_SCENE_TARGET_S, Board, minutes_text, review
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -104,7 +104,8 @@ def _time(value: object, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def _minutes(seconds: object) -> str:
-    return "—" if seconds is None or pd.isna(seconds) else f"{float(seconds) / 60:.1f}"
+    """Minutes as the page and its CSV exports show them (`data.board.minutes_text`: one decimal, half up)."""
+    return minutes_text(seconds)
 
 
 def _dept(code: object) -> str:

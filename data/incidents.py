@@ -28,7 +28,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -107,10 +107,18 @@ class AppendOnly(IncidentError):
 
 @dataclass(frozen=True)
 class Problem:
-    """A row of the log whose hash does not match its content or its predecessor."""
+    """A row of the log whose hash does not match its content or its predecessor.
+
+    ``code`` says which check failed, for a message in any language: 'missing' (rows
+    ``params['first']``–``params['last']`` are gone before this one), 'chain' (it does not
+    follow the previous row's hash) or 'content' (it differs from what was logged);
+    ``reason`` says it in English.
+    """
 
     entry_id: int
     reason: str
+    code: str = ""
+    params: dict = field(default_factory=dict)
 
 
 def now_beijing() -> datetime:
@@ -407,10 +415,11 @@ class IncidentLog:
             for c in ("at", "recorded_at"):
                 clean[c] = pd.Timestamp(clean[c]).to_pydatetime()
             if int(row["id"]) != expected_id:
-                problems.append(Problem(int(row["id"]), f"rows {expected_id}–{int(row['id']) - 1} are missing"))
+                first, last = expected_id, int(row["id"]) - 1
+                problems.append(Problem(int(row["id"]), f"rows {first}–{last} are missing", "missing", {"first": first, "last": last}))
             if row["prev_hash"] != prev:
-                problems.append(Problem(int(row["id"]), "does not follow the previous row's hash"))
+                problems.append(Problem(int(row["id"]), "does not follow the previous row's hash", "chain"))
             if _hash(row["prev_hash"], clean) != row["hash"]:
-                problems.append(Problem(int(row["id"]), "content differs from what was logged"))
+                problems.append(Problem(int(row["id"]), "content differs from what was logged", "content"))
             prev, expected_id = row["hash"], int(row["id"]) + 1
         return problems

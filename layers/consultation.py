@@ -7,6 +7,7 @@ import pandas as pd
 import pydeck as pdk
 import shapely
 
+from data.board import MISSING, minutes, minutes_text
 from layers.labels import label_or, t
 
 WARNING_RGB = {"red": (220, 38, 38), "orange": (245, 130, 32), "yellow": (234, 200, 30), "blue": (37, 99, 235)}
@@ -14,12 +15,22 @@ STATUS_RGB = {"requested": (120, 120, 120), "approved": (37, 99, 235), "dispatch
 _DECIMALS = 6
 
 
-def _minutes(seconds) -> pd.Series:
-    return (pd.Series(seconds, dtype="float64") / 60).round(1)
+def _minutes(seconds) -> list[str]:
+    """Durations as minutes with one decimal, "—" when missing: `data.board.minutes_text`, the rule the briefing uses too."""
+    return [minutes_text(s) for s in seconds]
 
 
-def _time(values) -> list[str]:
-    return [f"{pd.Timestamp(v):%m-%d %H:%M:%S}" if pd.notna(v) else "" for v in values]
+def _time(values, *, missing: str = MISSING) -> list[str]:
+    return [f"{pd.Timestamp(v):%m-%d %H:%M:%S}" if v is not None and pd.notna(v) else missing for v in values]
+
+
+def _missing(value: object) -> bool:
+    return value is None or (not isinstance(value, (list, tuple, dict, np.ndarray)) and bool(pd.isna(value)))
+
+
+def _texts(values, *, missing: str = MISSING) -> list[str]:
+    """Cells as text: None/NaN → `missing` (a table never shows a raw None or nan)."""
+    return [missing if _missing(v) or str(v) == "" else str(v) for v in values]
 
 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:")
@@ -46,8 +57,8 @@ def describe(entries: pd.DataFrame, lang: str, names: dict[str, str], resources:
         elif kind == "warning":
             head = label_or("inc.colour", d.get("colour"), lang)
         elif kind == "request":
-            eta = d.get("eta_s")
-            head = f"{d.get('resource_name', '')} · {names.get(d.get('from_code'), d.get('from_code', ''))}" + (f" · {eta / 60:.1f} {t('dis.min', lang)}" if eta is not None else "")
+            eta = minutes(d.get("eta_s"))
+            head = f"{d.get('resource_name', '')} · {names.get(d.get('from_code'), d.get('from_code', ''))}" + (f" · {eta:.1f} {t('dis.min', lang)}" if eta == eta else "")
         elif kind == "request_status":
             head = f"#{int(ref)} {resources.get(int(ref), '')} → {label_or('inc.status', d.get('status'), lang)}"
         else:
@@ -109,8 +120,8 @@ def timeline_chart(entries: pd.DataFrame, lang: str, *, limit: int = 500):
 def phases_table(phases: pd.DataFrame, lang: str) -> pd.DataFrame:
     return pd.DataFrame({
         t("inc.col.at", lang): _time(phases["at"]), t("inc.col.kind", lang): [label_or("inc.phase", p, lang) for p in phases["phase"]],
-        t("inc.col.department", lang): [label_or("dept", d, lang) for d in phases["department"]], t("inc.col.who", lang): phases["who"].to_numpy(),
-        t("inc.col.text", lang): phases["text"].to_numpy(),
+        t("inc.col.department", lang): [label_or("dept", d, lang) for d in phases["department"]], t("inc.col.who", lang): _texts(phases["who"]),
+        t("inc.col.text", lang): _texts(phases["text"], missing=""),
     })  # fmt: skip
 
 
@@ -123,26 +134,30 @@ def warnings_table(warnings: pd.DataFrame, names: dict[str, str], lang: str) -> 
         t("inc.col.id", lang): warnings["id"].astype("int64").to_numpy(), t("inc.col.at", lang): _time(warnings["at"]),
         t("inc.col.colour", lang): [label_or("inc.colour", c, lang) for c in warnings["colour"]],
         t("inc.col.jurisdiction", lang): ["、".join(names.get(c, c) for c in cs) for cs in warnings["counties"]],
-        t("inc.col.text", lang): warnings["text"].to_numpy(),
+        t("inc.col.text", lang): _texts(warnings["text"], missing=""),
         t("inc.col.rate", lang): [rate_text(a, c, lang) for a, c in zip(warnings["acked"], warnings["calls"], strict=True)],
-        t("inc.col.first_ack", lang): _minutes(warnings["first_ack_s"]).to_numpy(), t("inc.col.median_ack", lang): _minutes(warnings["median_ack_s"]).to_numpy(),
-        t("inc.col.overdue", lang): warnings["overdue"].to_numpy(),
+        t("inc.col.first_ack", lang): _minutes(warnings["first_ack_s"]), t("inc.col.median_ack", lang): _minutes(warnings["median_ack_s"]),
+        t("inc.col.overdue", lang): warnings["overdue"].astype("int64").to_numpy(),
     })  # fmt: skip
 
 
 def calls_table(calls: pd.DataFrame, names: dict[str, str], lang: str):
-    """The call list of one warning, overdue rows highlighted (a pandas Styler)."""
+    """The call list of one warning, overdue rows highlighted (a pandas Styler).
+
+    Every cell is text: an unanswered call reads 未应答 (not answered) at its answer time and
+    "—" for its minutes; a contact without a role or phone reads "—".
+    """
     frame = pd.DataFrame({
         t("inc.col.state", lang): [label_or("inc.state", s, lang) for s in calls["state"]],
         t("inc.col.jurisdiction", lang): [names.get(c, c) for c in calls["jurisdiction_code"]],
         t("inc.col.department", lang): [label_or("dept", d, lang) for d in calls["department"]],
         t("inc.col.unit", lang): [f"{u}{t('inc.escalated', lang) if e else ''}" for u, e in zip(calls["unit"], calls["escalated"], strict=True)],
-        t("inc.col.role", lang): calls["role"].to_numpy(), t("inc.col.phone", lang): calls["duty_phone"].to_numpy(),
-        t("inc.col.acked_at", lang): _time(calls["acked_at"]), t("inc.col.ack_min", lang): _minutes(calls["ack_s"]).to_numpy(),
+        t("inc.col.role", lang): _texts(calls["role"]), t("inc.col.phone", lang): _texts(calls["duty_phone"]),
+        t("inc.col.acked_at", lang): _time(calls["acked_at"], missing=t("inc.not_answered", lang)), t("inc.col.ack_min", lang): _minutes(calls["ack_s"]),
     })  # fmt: skip
     state = calls["state"].to_numpy()
     colours = {"overdue": "background-color: #fde2e2; color: #991b1b; font-weight: 600", "acked": "background-color: #e7f6ec", "waiting": ""}
-    return frame.style.apply(lambda _: [colours[state[i]] for i in range(len(frame))], axis=0).format(precision=1, na_rep="")
+    return frame.style.apply(lambda _: [colours[state[i]] for i in range(len(frame))], axis=0)
 
 
 def requests_table(requests: pd.DataFrame, names: dict[str, str], lang: str, *, target_s: float) -> pd.DataFrame:
@@ -151,23 +166,26 @@ def requests_table(requests: pd.DataFrame, names: dict[str, str], lang: str, *, 
         t("inc.col.id", lang): requests["id"].astype("int64").to_numpy(), t("inc.col.at", lang): _time(requests["at"]),
         t("inc.col.resource", lang): requests["resource_name"].to_numpy(), t("inc.col.from", lang): [names.get(c, c) for c in requests["from_code"]],
         t("inc.col.status", lang): [label_or("inc.status", s, lang) for s in requests["status"]],
-        t("inc.col.eta", lang): [f"{e / 60:.1f}{' ' + t('dis.estimate', lang) if est else ''}" if np.isfinite(e) else "" for e, est in zip(eta, requests["estimate"], strict=True)],
-        t("inc.col.target", lang): [t("inc.yes", lang) if e <= target_s else t("inc.no", lang) if np.isfinite(e) else "" for e in eta],
+        t("inc.col.eta", lang): [f"{minutes_text(e)}{' ' + t('dis.estimate', lang) if not _missing(est) and bool(est) else ''}" if np.isfinite(e) else MISSING
+                                 for e, est in zip(eta, requests["estimate"], strict=True)],
+        t("inc.col.target", lang): [t("inc.yes", lang) if e <= target_s else t("inc.no", lang) if np.isfinite(e) else MISSING for e in eta],
         t("inc.col.crossed", lang): [" → ".join(names.get(c, c) for c in cs) for cs in requests["crossed"]],
         t("inc.col.requested_by", lang): [label_or("dept", d, lang) for d in requests["department"]],
     })  # fmt: skip
 
 
 def review_table(review: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The review (`data.board.review`) for the page and its CSV: minutes by `data.board.minutes_text`, as in the briefing."""
+
     def yes_no(v):
-        return "" if v is None or (isinstance(v, float) and np.isnan(v)) else t("inc.yes", lang) if v else t("inc.no", lang)
+        return MISSING if _missing(v) else t("inc.yes", lang) if v else t("inc.no", lang)
 
     return pd.DataFrame({
         t("inc.col.department", lang): [t("inc.all_departments", lang) if d == "*" else label_or("dept", d, lang) for d in review["department"]],
         t("inc.col.calls_n", lang): review["calls"].to_numpy(), t("inc.col.acked_n", lang): review["acked"].to_numpy(),
-        t("inc.col.first_ack_min", lang): _minutes(review["first_ack_s"]).to_numpy(), t("inc.col.requests", lang): review["requests"].to_numpy(),
-        t("inc.col.dispatched", lang): review["dispatched"].to_numpy(), t("inc.col.first_dispatch_min", lang): _minutes(review["first_dispatch_s"]).to_numpy(),
-        t("inc.col.first_arrival_min", lang): _minutes(review["first_arrival_s"]).to_numpy(), t("inc.col.met", lang): [yes_no(v) for v in review["met_target"]],
+        t("inc.col.first_ack_min", lang): _minutes(review["first_ack_s"]), t("inc.col.requests", lang): review["requests"].to_numpy(),
+        t("inc.col.dispatched", lang): review["dispatched"].to_numpy(), t("inc.col.first_dispatch_min", lang): _minutes(review["first_dispatch_s"]),
+        t("inc.col.first_arrival_min", lang): _minutes(review["first_arrival_s"]), t("inc.col.met", lang): [yes_no(v) for v in review["met_target"]],
         t("inc.col.within", lang): review["arrivals_within_target"].to_numpy(),
     })  # fmt: skip
 
@@ -180,7 +198,7 @@ def warning_layer(warnings: pd.DataFrame, lang: str) -> pdk.Layer:
         features.append({
             "type": "Feature", "geometry": shapely.geometry.mapping(shapely.set_precision(geom, 10**-_DECIMALS)),
             "properties": {"fill": [*WARNING_RGB[w.colour], 50], "line": [*WARNING_RGB[w.colour], 220],
-                           "tooltip": f"#{w.id} {label_or('inc.colour', w.colour, lang)}\n{w.text}\n{t('inc.rate', lang)}: {rate_text(w.acked, w.calls, lang)}"},
+                           "tooltip": f"#{w.id} {label_or('inc.colour', w.colour, lang)}\n{w.text}\n{t('inc.tip_rate', lang, rate=rate_text(w.acked, w.calls, lang))}"},
         })  # fmt: skip
     return pdk.Layer(
         "GeoJsonLayer", id="warnings", data={"type": "FeatureCollection", "features": features}, filled=True, stroked=True,
@@ -194,8 +212,8 @@ def request_layers(requests: pd.DataFrame, names: dict[str, str], lang: str) -> 
     for r in requests.itertuples():
         if not r.route:
             continue
-        eta = f"{r.eta_s / 60:.1f} {t('dis.min', lang)}" if r.eta_s is not None and np.isfinite(r.eta_s) else ""
-        tip = f"#{r.id} {r.resource_name} · {names.get(r.from_code, r.from_code)}\n{label_or('inc.status', r.status, lang)} · {t('inc.col.eta', lang)}: {eta}"
+        eta = f"{minutes_text(r.eta_s)} {t('dis.min', lang)}" if r.eta_s is not None and np.isfinite(r.eta_s) else MISSING
+        tip = f"#{r.id} {r.resource_name} · {names.get(r.from_code, r.from_code)}\n{label_or('inc.status', r.status, lang)} · {t('inc.tip_eta', lang, eta=eta)}"
         colour = [*STATUS_RGB[r.status], 230]
         paths.append({"path": [[round(x, _DECIMALS), round(y, _DECIMALS)] for x, y in r.route], "colour": colour, "tooltip": tip})
         starts.append({"lon": round(r.route[0][0], _DECIMALS), "lat": round(r.route[0][1], _DECIMALS), "colour": colour, "tooltip": tip})
@@ -237,3 +255,17 @@ def error_text(code: str, params: dict, lang: str) -> str:
             v = "、".join(t("inc.final", lang) if x == _FINAL else label_or(_CODED[code], x, lang) for x in str(v).split(", "))
         out[k] = v
     return t(f"inc.err.{code}", lang, **out)
+
+
+def verify_text(problems: list, *, checked_at, rows: int, lang: str, limit: int = 10) -> str:
+    """What a check of the trace (`data.incidents.IncidentLog.verify`) found, with when it ran and over how many rows.
+
+    `problems` are its `Problem`s; each reads by its code (``inc.verify.<code>``), the first
+    `limit` of them listed.
+    """
+    at = f"{pd.Timestamp(checked_at):%H:%M:%S}"
+    if not problems:
+        return t("inc.verify_ok", lang, at=at, n=rows)
+    said = [t(f"inc.verify.{p.code}", lang, id=p.entry_id, **p.params) if p.code else f"#{p.entry_id}" for p in problems[:limit]]
+    more = t("inc.verify_more", lang, n=len(problems) - limit) if len(problems) > limit else ""
+    return t("inc.verify_bad", lang, at=at, n=rows, count=len(problems), problems="；".join(said) + more)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 
 import shapely
@@ -22,6 +23,7 @@ from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
 from pages import _shared
 
+logger = logging.getLogger(__name__)
 _shared.ensure_router()
 lang = _shared.lang()
 ss = st.session_state
@@ -42,17 +44,21 @@ incidents = log.incidents()
 with st.sidebar:
     st.subheader(t("inc.me", lang))
     st.text_input(t("inc.me_name", lang), key="inc_me_name", max_chars=100)
-    st.selectbox(t("inc.me_dept", lang), DEPARTMENTS_ORDER, key="inc_me_dept", format_func=lambda d: label_or("dept", d, lang))
+    _shared.selectbox(t("inc.me_dept", lang), DEPARTMENTS_ORDER, key="inc_me_dept", format_func=lambda d: label_or("dept", d, lang))
     options = [*incidents["incident_id"], NEW]
     # no phase in the label: a phase changed in the board's fragment would leave it stale here
     labels = {r.incident_id: f"{r.incident_id} · {r.title} · {r.lead_name}" for r in incidents.itertuples()} | {NEW: t("inc.new", lang)}
-    if ss.get("inc_pick") not in options:
-        ss["inc_pick"] = options[0]
-    picked = st.selectbox(t("inc.pick", lang), options, key="inc_pick", format_func=labels.get)
+    picked = _shared.selectbox(t("inc.pick", lang), options, key="inc_pick", format_func=labels.get)
     refresh_s = st.number_input(t("inc.refresh", lang), min_value=1, max_value=60, value=3, key="inc_refresh")
     overdue_min = st.number_input(t("inc.overdue_min", lang), min_value=1, max_value=240, value=boards.OVERDUE_AFTER_S // 60, key="inc_overdue")
     metas = _shared.networks()
-    meta = _shared.pick_network(metas, "inc_network") if metas else None
+    by_name = {m["name"]: m for m in metas}
+    # as _shared.pick_network, but labelled in this run's language: its labels call lang() when Streamlit
+    # formats them, which outside a script run (AppTest between runs) reads no session and says 'zh'
+    meta = by_name[_shared.selectbox(
+        t("dis.network", lang), list(by_name), key="inc_network",
+        format_func=lambda n: t("dis.network_estimate" if by_name[n].get("estimate") else "dis.network_real", lang, name=n, nodes=by_name[n]["n_nodes"], edges=by_name[n]["n_edges"]),
+    )] if metas else None  # fmt: skip
 
 
 # Writes run in the submit buttons' callbacks, before the rerun they cause: the board that
@@ -60,6 +66,36 @@ with st.sidebar:
 def _say(kind: str, message: str) -> None:
     """Keep `message` ('success' for a few seconds, across the timed refreshes; 'error'/'warning' until the next write)."""
     ss["inc_msg"] = (kind, message, time.monotonic() + FLASH_S if kind == "success" else float("inf"))
+
+
+def _in_form(widget, label: str, options, *, key: str, default=None, multi: bool = False, **kw):
+    """`widget` (st.selectbox, st.multiselect, st.radio) inside a form, its choice kept across a language switch.
+
+    Streamlit keeps a choice as its label, so a keyed widget comes back from a language switch
+    holding the other language's label.  `_shared.selectbox` & co. avoid that through an
+    on_change callback, which Streamlit refuses inside a form; here the widget has the same
+    per-language key (`_shared.widget_key`), seeded from ``ss[key]``, and the form's submit
+    callback reads the choice with `_chosen`, which stores it back under `key`.
+    """
+    options = list(options)
+    value = ss.get(key, list(default or ()) if multi else default)
+    if multi:
+        value = [v for v in (value or []) if v in options]
+    elif value not in options:
+        value = default if default in options else (options[0] if options else None)
+    ss[key] = value
+    wkey = _shared.widget_key(key)
+    if wkey not in ss or ss[wkey] != value:
+        ss[wkey] = value
+    return widget(label, options, key=wkey, **kw)
+
+
+def _chosen(key: str):
+    """The choice submitted in an `_in_form` widget (in its form's submit callback), now kept under `key`."""
+    wkey = _shared.widget_key(key)
+    if wkey in ss:
+        ss[key] = ss[wkey]
+    return ss.get(key)
 
 
 def _show_message() -> None:
@@ -83,8 +119,9 @@ def _write(fn, *args, done=None, **kwargs):
     except IncidentError as exc:
         _say("error", lc.error_text(exc.code, exc.params, lang))
         return None
-    except WorkspaceError as exc:
-        _say("error", t("inc.saved_fail", lang, reason=str(exc)))
+    except WorkspaceError:
+        logger.exception("incident log write refused by the workspace")
+        _say("error", t("inc.saved_fail", lang))
         return None
     if done is not None:
         _say("success", done(result))
@@ -116,6 +153,7 @@ place_label = dict(zip(places["id"], places["name"] + " · " + places["county_na
 
 
 def _open_incident() -> None:
+    kind, level, phase, departments = (_chosen(k) for k in ("inc_f_kind", "inc_f_level", "inc_f_phase", "inc_f_depts"))
     how = ss["inc_where"]
     if how == "county":
         pt = counties.loc[counties["code"] == ss["inc_f_county"]].geometry.iloc[0].representative_point()
@@ -126,8 +164,8 @@ def _open_incident() -> None:
     else:
         try:
             lon, lat = parse_lonlat(ss["inc_f_coords"], ss["inc_f_crs"])
-        except ValueError as exc:
-            _say("error", t("dis.coords_bad", lang, text=lc.plain(ss["inc_f_coords"]), reason=lc.plain(exc)))
+        except ValueError:  # geo.crs says why in English: the message says what to type instead
+            _say("error", t("inc.coords_bad", lang, text=lc.plain(ss["inc_f_coords"])))
             return
         place = ""
     lead = county_of(counties, lon, lat)
@@ -135,8 +173,8 @@ def _open_incident() -> None:
         _say("error", t("inc.no_county", lang, lon=lon, lat=lat))
         return
     new_id = _write(
-        log.open_incident, title=ss["inc_f_title"], kind=ss["inc_f_kind"], level=ss["inc_f_level"], lon=lon, lat=lat, lead_code=lead, lead_name=names.get(lead, lead),
-        at=_when_value("inc_f_when"), place=place, description=ss["inc_f_desc"], jurisdictions=ss["inc_f_jur"], departments=ss["inc_f_depts"], phase=ss["inc_f_phase"],
+        log.open_incident, title=ss["inc_f_title"], kind=kind, level=level, lon=lon, lat=lat, lead_code=lead, lead_name=names.get(lead, lead),
+        at=_when_value("inc_f_when"), place=place, description=ss["inc_f_desc"], jurisdictions=ss["inc_f_jur"], departments=departments, phase=phase,
         done=lambda i: t("inc.opened", lang, id=i, lead=names.get(lead, lead)),
     )  # fmt: skip
     if new_id:
@@ -146,12 +184,14 @@ def _open_incident() -> None:
 
 def _new_incident() -> None:
     st.subheader(t("inc.new_title", lang))
-    how = st.radio(t("inc.f_where", lang), ["county", "place", "coords"], key="inc_where", horizontal=True, format_func=lambda h: t(f"inc.f_where_{h}", lang))
+    how = _shared.radio(t("inc.f_where", lang), ["county", "place", "coords"], key="inc_where", horizontal=True, format_func=lambda h: t(f"inc.f_where_{h}", lang))
     with st.form("inc_new_form"):
         st.text_input(t("inc.f_title", lang), key="inc_f_title", max_chars=100)
         c1, c2 = st.columns(2)
-        c1.selectbox(t("inc.f_kind", lang), INCIDENT_KINDS, key="inc_f_kind", format_func=lambda k: label_or("inc.kind", k, lang))
-        c2.selectbox(t("inc.f_level", lang), LEVELS, index=3, key="inc_f_level", format_func=lambda k: label_or("inc.level", k, lang))
+        with c1:
+            _in_form(st.selectbox, t("inc.f_kind", lang), INCIDENT_KINDS, key="inc_f_kind", format_func=lambda k: label_or("inc.kind", k, lang))
+        with c2:
+            _in_form(st.selectbox, t("inc.f_level", lang), LEVELS, default=LEVELS[3], key="inc_f_level", format_func=lambda k: label_or("inc.level", k, lang))
         if how == "county":
             codes = counties["code"].tolist()
             st.selectbox(t("dis.by_jurisdiction", lang), codes, index=codes.index("330421"), key="inc_f_county", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})")
@@ -160,10 +200,12 @@ def _new_incident() -> None:
         else:
             st.selectbox(t("dis.coords_crs", lang), list(CRS_NAMES), key="inc_f_crs", format_func=lambda c: {"wgs84": "WGS84 / CGCS2000", "gcj02": "GCJ-02（高德/腾讯）", "bd09": "BD-09（百度）"}[c])
             st.text_input(t("dis.coords", lang), value="120.9070,30.8410", key="inc_f_coords")
-        st.selectbox(t("inc.f_phase", lang), PHASES[:3], index=1, key="inc_f_phase", format_func=lambda p: label_or("inc.phase", p, lang))
+        _in_form(st.selectbox, t("inc.f_phase", lang), PHASES[:3], default=PHASES[1], key="inc_f_phase", format_func=lambda p: label_or("inc.phase", p, lang))
         _when("inc_f_when")
-        st.multiselect(t("inc.f_jurisdictions", lang), counties["code"].tolist(), key="inc_f_jur", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})")
-        st.multiselect(t("inc.f_departments", lang), DEPARTMENTS_ORDER, default=["emergency", "fire"], key="inc_f_depts", format_func=lambda d: label_or("dept", d, lang))
+        st.multiselect(t("inc.f_jurisdictions", lang), counties["code"].tolist(), key="inc_f_jur", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})",
+                       placeholder=t("inc.f_jur_placeholder", lang), select_all=False)  # fmt: skip
+        _in_form(st.multiselect, t("inc.f_departments", lang), DEPARTMENTS_ORDER, default=["emergency", "fire"], multi=True, key="inc_f_depts",
+                 format_func=lambda d: label_or("dept", d, lang), placeholder=t("inc.depts_placeholder", lang))  # fmt: skip
         st.text_area(t("inc.f_description", lang), key="inc_f_desc", max_chars=2000)
         st.form_submit_button(t("inc.f_open", lang), type="primary", on_click=_open_incident)
 
@@ -189,13 +231,14 @@ def _phase_control(board: boards.Board) -> None:
         return
     with st.form("inc_phase_form", border=False):
         c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
-        c1.selectbox(t("inc.phase_to", lang), allowed, key="inc_phase_to", format_func=lambda p: label_or("inc.phase", p, lang))
+        with c1:
+            _in_form(st.selectbox, t("inc.phase_to", lang), allowed, key="inc_phase_to", format_func=lambda p: label_or("inc.phase", p, lang))
         c2.text_input(t("inc.phase_note", lang), key="inc_phase_note", max_chars=2000)
         c3.form_submit_button(t("inc.phase_go", lang), on_click=_change_phase, args=(board.incident_id,))
 
 
 def _change_phase(incident_id: str) -> None:
-    target = ss["inc_phase_to"]
+    target = _chosen("inc_phase_to")
     if _write(log.transition, incident_id, target, text=ss["inc_phase_note"], done=lambda i: t("inc.phase_changed", lang, phase=label_or("inc.phase", target, lang), id=i)):
         ss["inc_phase_note"] = ""
 
@@ -203,13 +246,15 @@ def _change_phase(incident_id: str) -> None:
 def _board_tab(board: boards.Board) -> None:
     with st.form("inc_entry_form"):
         c1, c2 = st.columns([1, 3])
-        c1.selectbox(t("inc.entry_kind", lang), NOTE_KINDS, key="inc_entry_kind", format_func=lambda k: label_or("inc.entry", k, lang))
+        with c1:
+            _in_form(st.selectbox, t("inc.entry_kind", lang), NOTE_KINDS, key="inc_entry_kind", format_func=lambda k: label_or("inc.entry", k, lang))
         c2.text_area(t("inc.entry_text", lang), key="inc_entry_text", height=80)
         # a number, not a list of ids: new rows from other sessions would reset a list's choice on refresh
         st.number_input(t("inc.entry_corrects", lang), min_value=0, step=1, key="inc_entry_corrects")
         st.form_submit_button(t("inc.entry_add", lang), type="primary", on_click=_add_note, args=(board.incident_id,))
     depts = sorted(board.entries["department"].unique())
-    only = st.selectbox(t("inc.filter_dept", lang), [None, *depts], key="inc_filter_dept", format_func=lambda d: t("inc.all_departments", lang) if d is None else label_or("dept", d, lang))
+    only = _shared.selectbox(t("inc.filter_dept", lang), [None, *depts], key="inc_filter_dept",
+                             format_func=lambda d: t("inc.all_departments", lang) if d is None else label_or("dept", d, lang))  # fmt: skip
     rows = boards.timeline(board)
     if only:
         rows = rows[rows["department"] == only]
@@ -224,7 +269,7 @@ def _board_tab(board: boards.Board) -> None:
 
 def _add_note(incident_id: str) -> None:
     corrects = int(ss["inc_entry_corrects"]) or None
-    if _write(log.note, incident_id, ss["inc_entry_kind"], ss["inc_entry_text"], corrects=corrects, done=lambda i: t("inc.entry_saved", lang, id=i)):
+    if _write(log.note, incident_id, _chosen("inc_entry_kind"), ss["inc_entry_text"], corrects=corrects, done=lambda i: t("inc.entry_saved", lang, id=i)):
         ss["inc_entry_text"] = ""  # kept when refused: nothing typed is lost
         ss["inc_entry_corrects"] = 0
 
@@ -233,10 +278,12 @@ def _warnings_tab(board: boards.Board) -> None:
     inc = board.incident
     if board.phase != "aftermath":
         with st.expander(t("inc.warn_new", lang), expanded=board.warnings.empty):
-            area_kind = st.radio(t("inc.warn_area", lang), ["buffer", "isochrone", "polygon"], key="inc_warn_area", horizontal=True, format_func=lambda a: label_or("inc.area", a, lang))
+            area_kind = _shared.radio(t("inc.warn_area", lang), ["buffer", "isochrone", "polygon"], key="inc_warn_area", horizontal=True,
+                                      format_func=lambda a: label_or("inc.area", a, lang))  # fmt: skip
             with st.form("inc_warn_form"):
                 c1, c2 = st.columns([1, 3])
-                c1.selectbox(t("inc.warn_colour", lang), WARNING_COLOURS, key="inc_warn_colour", format_func=lambda c: label_or("inc.colour", c, lang))
+                with c1:
+                    _in_form(st.selectbox, t("inc.warn_colour", lang), WARNING_COLOURS, key="inc_warn_colour", format_func=lambda c: label_or("inc.colour", c, lang))
                 c2.text_area(t("inc.warn_text", lang), key="inc_warn_text", height=80)
                 if area_kind == "buffer":
                     st.number_input(t("inc.warn_radius", lang), min_value=0.1, max_value=100.0, value=5.0, step=0.5, key="inc_warn_radius")
@@ -244,8 +291,8 @@ def _warnings_tab(board: boards.Board) -> None:
                     st.number_input(t("inc.warn_minutes", lang), min_value=1, max_value=180, value=15, key="inc_warn_minutes")
                 else:
                     st.text_area(t("inc.warn_polygon", lang), key="inc_warn_polygon", height=100)
-                st.multiselect(t("inc.warn_departments", lang), DEPARTMENTS_ORDER, default=list(inc["departments"]) or ["emergency"], key="inc_warn_depts",
-                               format_func=lambda d: label_or("dept", d, lang))  # fmt: skip
+                _in_form(st.multiselect, t("inc.warn_departments", lang), DEPARTMENTS_ORDER, default=list(inc["departments"]) or ["emergency"], multi=True,
+                         key="inc_warn_depts", format_func=lambda d: label_or("dept", d, lang), placeholder=t("inc.depts_placeholder", lang))  # fmt: skip
                 st.form_submit_button(t("inc.warn_issue", lang), type="primary", on_click=_issue_warning, args=(board.incident_id, inc["lon"], inc["lat"]))
     if board.warnings.empty:
         st.info(t("inc.warn_none", lang))
@@ -254,12 +301,12 @@ def _warnings_tab(board: boards.Board) -> None:
     c1, c2, c3 = st.columns(3)
     c1.metric(t("inc.rate", lang), lc.rate_text(total_acked, total_calls, lang))
     first = board.warnings["first_ack_s"].min()
-    c2.metric(t("inc.first_ack", lang), "—" if first != first else f"{first / 60:.1f} {t('dis.min', lang)}")
+    c2.metric(t("inc.first_ack", lang), "—" if first != first else f"{boards.minutes_text(first)} {t('dis.min', lang)}")
     c3.metric(t("inc.overdue", lang), int(board.warnings["overdue"].sum()))
     st.dataframe(lc.warnings_table(board.warnings, names, lang), hide_index=True, width="stretch")
     colour_of = dict(zip(board.warnings["id"], board.warnings["colour"], strict=True))
-    warning_id = st.selectbox(t("inc.col.colour", lang), board.warnings["id"].iloc[::-1].tolist(), key="inc_warn_pick",
-                              format_func=lambda i: f"#{i} {label_or('inc.colour', colour_of[i], lang)}")  # fmt: skip
+    warning_id = _shared.selectbox(t("inc.col.colour", lang), board.warnings["id"].iloc[::-1].tolist(), key="inc_warn_pick",
+                                   format_func=lambda i: f"#{i} {label_or('inc.colour', colour_of[i], lang)}")  # fmt: skip
     calls = board.calls[board.calls["warning_id"] == warning_id]
     st.markdown(f"**{t('inc.calls_of', lang, id=warning_id)}**")
     st.dataframe(lc.calls_table(calls, names, lang), hide_index=True, width="stretch")
@@ -269,13 +316,13 @@ def _warnings_tab(board: boards.Board) -> None:
         return
     unit = dict(zip(waiting["contact_id"], waiting["unit"] + " · " + waiting["jurisdiction_code"].map(lambda c: names.get(c, c)) + " · " + waiting["department"].map(lambda d: label_or("dept", d, lang)), strict=True))
     with st.form("inc_ack_form"):
-        st.selectbox(t("inc.ack_pick", lang), list(unit), key="inc_ack_contact", format_func=unit.get)
+        _in_form(st.selectbox, t("inc.ack_pick", lang), list(unit), key="inc_ack_contact", format_func=unit.get)
         _when("inc_ack_when")
         st.form_submit_button(t("inc.ack_go", lang), type="primary", on_click=_acknowledge, args=(board.incident_id, int(warning_id), unit))
 
 
 def _acknowledge(incident_id: str, warning_id: int, unit: dict[str, str]) -> None:
-    contact = ss["inc_ack_contact"]
+    contact = _chosen("inc_ack_contact")
     _write(log.acknowledge, incident_id, warning_id, contact, at=_when_value("inc_ack_when"), done=lambda _: t("inc.ack_saved", lang, unit=lc.plain(unit[contact])))
 
 
@@ -291,21 +338,24 @@ def _issue_warning(incident_id: str, lon: float, lat: float) -> None:
                 return
             area = isochrone_area(_shared.network(meta), lon, lat, float(ss["inc_warn_minutes"]))
         else:
-            area = polygon_area(ss.get("inc_warn_polygon") or "")
+            if not (ss.get("inc_warn_polygon") or "").strip():
+                _say("error", t("inc.warn_polygon_empty", lang))
+                return
+            area = polygon_area(ss["inc_warn_polygon"])
     except OffNetwork as exc:
         _say("error", t("dis.off_network", lang, dist=exc.distance_m, limit=meta["snap_limit_m"]))
         return
-    except ValueError as exc:
-        _say("error", t("inc.warn_bad_area", lang, reason=lc.plain(exc)))
+    except ValueError:  # geo.warning says why in English: the message says what is accepted
+        _say("error", t("inc.warn_polygon_bad" if area_kind == "polygon" else "inc.warn_bad_area", lang))
         return
     hit = affected_counties(area, counties)
     if hit.empty:
         _say("error", t("inc.warn_no_county", lang))
         return
-    departments = ss["inc_warn_depts"]
+    departments = _chosen("inc_warn_depts")
     calls = call_list(hit["code"].tolist(), departments, contacts)
     warning_id = _write(
-        log.issue_warning, incident_id, colour=ss["inc_warn_colour"], text=ss["inc_warn_text"], area_kind=area_kind, area=shapely.geometry.mapping(area),
+        log.issue_warning, incident_id, colour=_chosen("inc_warn_colour"), text=ss["inc_warn_text"], area_kind=area_kind, area=shapely.geometry.mapping(area),
         counties=hit["code"].tolist(), departments=departments, calls=calls.to_dict("records"), radius_m=ss["inc_warn_radius"] * 1000 if area_kind == "buffer" else None,
         minutes=ss["inc_warn_minutes"] if area_kind == "isochrone" else None,
         done=lambda i: t("inc.warn_issued", lang, id=i, calls=len(calls), counties="、".join(hit["name"])),
@@ -323,14 +373,15 @@ def _requests_tab(board: boards.Board) -> None:
                 st.info(t("inc.req_no_network", lang))
             else:
                 c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-                c1.selectbox(t("inc.req_layer", lang), ["teams", "stockpiles", "bases"], key="inc_req_layer", format_func=lambda k: t(f"layer.{k}", lang))
+                with c1:
+                    _shared.selectbox(t("inc.req_layer", lang), ["teams", "stockpiles", "bases"], key="inc_req_layer", format_func=lambda k: t(f"layer.{k}", lang))
                 c2.button(t("inc.req_find", lang), key="inc_req_find", on_click=_find_candidates, args=(board.incident_id, inc["lon"], inc["lat"]))
                 found = ss.get("inc_candidates") or {}
                 if found.get("incident") == board.incident_id and found["rows"]:
                     rows = {r["id"]: r for r in found["rows"]}
                     with st.form("inc_req_form"):
-                        st.selectbox(t("inc.req_pick", lang), list(rows), key="inc_req_pick", format_func=lambda i: t(
-                            "inc.req_option", lang, name=rows[i]["name"], county=names.get(rows[i]["county_code"], rows[i]["county_code"]), eta=rows[i]["eta_s"] / 60,
+                        _in_form(st.selectbox, t("inc.req_pick", lang), list(rows), key="inc_req_pick", format_func=lambda i: t(
+                            "inc.req_option", lang, name=rows[i]["name"], county=names.get(rows[i]["county_code"], rows[i]["county_code"]), eta=boards.minutes(rows[i]["eta_s"]),
                             est=f"（{t('dis.estimate', lang)}）" if rows[i]["estimate"] else ""))  # fmt: skip
                         st.text_input(t("inc.req_text", lang), key="inc_req_text", max_chars=2000)
                         st.form_submit_button(t("inc.req_go", lang), type="primary", on_click=_request, args=(board.incident_id, inc["lead_code"], found["layer"], rows))
@@ -345,22 +396,25 @@ def _requests_tab(board: boards.Board) -> None:
     with st.form("inc_req_adv_form"):
         c1, c2 = st.columns(2)
         label = dict(zip(open_["id"], [f"#{i} {n} · {label_or('inc.status', s, lang)}" for i, n, s in zip(open_["id"], open_["resource_name"], open_["status"], strict=True)], strict=True))
-        c1.selectbox(t("inc.req_which", lang), list(label), key="inc_req_adv_pick", format_func=label.get)
-        c2.selectbox(t("inc.req_status", lang), ["approved", "dispatched", "arrived", "declined"], key="inc_req_adv_status", format_func=lambda s: label_or("inc.status", s, lang))
+        with c1:
+            _in_form(st.selectbox, t("inc.req_which", lang), list(label), key="inc_req_adv_pick", format_func=label.get)
+        with c2:
+            _in_form(st.selectbox, t("inc.req_status", lang), ["approved", "dispatched", "arrived", "declined"], key="inc_req_adv_status",
+                     format_func=lambda s: label_or("inc.status", s, lang))  # fmt: skip
         _when("inc_req_when")
         st.form_submit_button(t("inc.req_advance_go", lang), on_click=_advance, args=(board.incident_id,))
 
 
 def _request(incident_id: str, lead_code: str, layer: str, rows: dict[str, dict]) -> None:
-    r = rows[ss["inc_req_pick"]]
+    r = rows[_chosen("inc_req_pick")]
     if _write(log.request, incident_id, resource_id=r["id"], resource_name=r["name"], resource_layer=layer, from_code=r["county_code"], to_code=lead_code,
               text=ss["inc_req_text"], eta_s=r["eta_s"], estimate=r["estimate"], route=r["route"], crossed=r["crossed"], provider_department=r["department"],
-              done=lambda i: t("inc.req_saved", lang, id=i, eta=r["eta_s"] / 60)):  # fmt: skip
+              done=lambda i: t("inc.req_saved", lang, id=i, eta=boards.minutes(r["eta_s"]))):  # fmt: skip
         ss["inc_req_text"] = ""
 
 
 def _advance(incident_id: str) -> None:
-    rid, status = int(ss["inc_req_adv_pick"]), ss["inc_req_adv_status"]
+    rid, status = int(_chosen("inc_req_adv_pick")), _chosen("inc_req_adv_status")
     _write(log.advance_request, incident_id, rid, status, at=_when_value("inc_req_when"), done=lambda _: t("inc.req_advanced", lang, id=rid, status=label_or("inc.status", status, lang)))
 
 
@@ -372,8 +426,8 @@ def _find_candidates(incident_id: str, lon: float, lat: float) -> None:
     except OffNetwork as exc:
         _say("error", t("dis.off_network", lang, dist=exc.distance_m, limit=meta["snap_limit_m"]))
         return
-    except NoRoute as exc:
-        _say("error", t("dis.no_route", lang, reason=lc.plain(exc)))
+    except NoRoute:
+        _say("error", t("inc.no_route", lang))
         return
     rows = [
         {"id": str(r["id"]), "name": str(r["name"]), "county_code": str(r["county_code"]), "department": str(r["department"]), "eta_s": float(r["eta_s"]),
@@ -396,17 +450,40 @@ def _map_tab(board: boards.Board) -> None:
     st.pydeck_chart(make_deck(deck_layers, view_for_bounds(bounds), tile_url=_shared.settings().tile_url), height=560, key="inc_map")
 
 
-def _brief_tab(board: boards.Board) -> None:
-    if st.button(t("inc.brief_make", lang), key="inc_brief_make", type="primary"):
-        from data.briefing import briefing
+def _make_brief(board: boards.Board) -> None:
+    """Build the briefing of `board` (a button's callback): kept in the session, or a lasting message on failure."""
+    from data.briefing import briefing
 
-        try:
-            with st.spinner("…"):
-                made = briefing(board, jur[jur["level"] == "county"], fmt=("docx", "pdf"), names=names, generated_at=now_beijing())
-        except (ValueError, OSError) as exc:
-            st.error(t("inc.brief_failed", lang, reason=str(exc)))
-        else:
-            ss["inc_brief"] = {"incident": board.incident_id, "last": board.last_id, **made}
+    ss.pop("inc_msg", None)
+    try:
+        made = briefing(board, jur[jur["level"] == "county"], fmt=("docx", "pdf"), names=names, generated_at=now_beijing())
+    except (ValueError, OSError):
+        logger.exception("briefing of %s failed", board.incident_id)
+        _say("error", t("inc.brief_failed", lang))
+    else:
+        ss["inc_brief"] = {"incident": board.incident_id, "last": board.last_id, **made}
+
+
+def _verify() -> None:
+    """Check the whole trace (a button's callback); the result stays in the session, shown until the log grows."""
+    rows = log.size()  # counted first: a row added meanwhile makes the result read as stale, never as covering it
+    ss["inc_verified"] = {"at": now_beijing(), "rows": rows, "problems": log.verify()}
+
+
+def _verification() -> None:
+    done = ss.get("inc_verified")
+    if not done:
+        return
+    rows_now = log.size()
+    if rows_now != done["rows"]:
+        st.caption(t("inc.verify_stale", lang, at=f"{done['at']:%H:%M:%S}", n=done["rows"]))
+        return
+    text = lc.verify_text(done["problems"], checked_at=done["at"], rows=done["rows"], lang=lang)
+    (st.error if done["problems"] else st.success)(text)
+
+
+def _brief_tab(board: boards.Board) -> None:
+    st.button(t("inc.brief_make", lang), key="inc_brief_make", type="primary", on_click=_make_brief, args=(board,))
     made = ss.get("inc_brief") or {}
     if made.get("incident") == board.incident_id:
         st.caption(t("inc.brief_done", lang, last=made["last"]))
@@ -424,12 +501,8 @@ def _brief_tab(board: boards.Board) -> None:
         review = lc.review_table(boards.review(board), lang)
         st.dataframe(review, hide_index=True, width="stretch")
         st.download_button(t("inc.review_csv", lang), review.to_csv(index=False).encode("utf-8-sig"), file_name=f"{board.incident_id}-review.csv", mime="text/csv", key="inc_dl_review")
-    if st.button(t("inc.verify", lang), key="inc_verify"):
-        problems = log.verify()
-        if problems:
-            st.error(t("inc.verify_bad", lang, problems="；".join(f"#{p.entry_id} {p.reason}" for p in problems[:10])))
-        else:
-            st.success(t("inc.verify_ok", lang, n=log.size()))
+    st.button(t("inc.verify", lang), key="inc_verify", on_click=_verify)
+    _verification()
 
 
 @st.fragment(run_every=f"{int(refresh_s)}s")
@@ -448,7 +521,8 @@ def incident_view(incident_id: str) -> None:
     # A radio, not st.tabs: its choice is session state, so the timed refresh keeps the section open;
     # and only the open section is built on each refresh.
     sections = {"board": _board_tab, "warnings": _warnings_tab, "requests": _requests_tab, "map": _map_tab, "brief": _brief_tab}
-    section = st.radio(t("inc.section", lang), list(sections), key="inc_section", horizontal=True, label_visibility="collapsed", format_func=lambda k: t(f"inc.tab_{k}", lang))
+    section = _shared.radio(t("inc.section", lang), list(sections), key="inc_section", horizontal=True, label_visibility="collapsed",
+                            format_func=lambda k: t(f"inc.tab_{k}", lang))  # fmt: skip
     st.divider()
     sections[section](board)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import struct
 from datetime import datetime, timedelta
 
@@ -252,3 +253,47 @@ def test_pdf_refuses_a_font_it_cannot_embed(incident, png, names, tmp_path):
     fake.write_bytes(b"OTTO" + bytes(200))  # a CFF (OpenType) header: reportlab cannot embed those outlines
     with pytest.raises(ValueError, match="`font_path` was .*not-a-font.ttf.*TrueType-outline"):
         br.to_pdf(incident[0], png, names=names, generated_at=incident[1], font_path=str(fake))
+
+
+def test_review_figures_read_the_same_on_the_page_in_the_csv_docx_and_pdf(workspace, store, names, counties):
+    """Figures that two rounding rules would split (153 s = 2.55 min: 2.5 by f"{:.1f}", 2.6 by Series.round) read the same everywhere.
+
+    The page shows and exports (CSV) `layers.consultation.review_table`; the briefing writes its own table: all use `data.board.minutes`.
+    """
+    import pandas as pd
+
+    from data.board import review
+    from layers.consultation import review_table
+
+    log = IncidentLog(workspace, clock=Clock(T0 + timedelta(hours=1)))
+    iid = log.open_incident(title="复盘取整", kind="hazchem", level="II", lon=LON, lat=LAT, lead_code="330421", lead_name="嘉善县", at=T0,
+                            who="张三", department="emergency")  # fmt: skip
+    calls = store.table("contacts").query("id == 'C0194'").rename(columns={"id": "contact_id"}).to_dict("records")
+    issued = T0 + timedelta(seconds=60)
+    warning = log.issue_warning(iid, colour="red", text="预警", area_kind="buffer", area=shapely.geometry.mapping(buffer_area(LON, LAT, 5000)),
+                                counties=["330421"], departments=["emergency"], calls=calls, who="李四", department="emergency", at=issued)  # fmt: skip
+    log.acknowledge(iid, warning, "C0194", who="王五", department="emergency", at=issued + timedelta(seconds=153))  # 2.55 min after the warning
+    req = log.request(iid, resource_id="T1", resource_name="特勤站", resource_layer="teams", from_code="330421", to_code="330421", text="",
+                      who="赵六", department="emergency", eta_s=600, provider_department="fire", at=T0 + timedelta(seconds=100))  # fmt: skip
+    for status, after_s in (("approved", 150), ("dispatched", 213), ("arrived", 1029)):  # dispatched 3.55 min, on scene 17.15 min after the incident
+        log.advance_request(iid, req, status, who="孙七", department="fire", at=T0 + timedelta(seconds=after_s))
+    log.transition(iid, "aftermath", who="张三", department="emergency")
+    board = build(log.rows(iid), now=T0 + timedelta(hours=1))
+
+    minute_columns = ["首次应答（分钟）", "首次出发（分钟，自事发）", "首次到场（分钟，自事发）"]
+    page = review_table(review(board), "zh")
+    csv = pd.read_csv(io.StringIO(page.to_csv(index=False)), dtype=str, keep_default_na=False)
+    csv_rows = csv[minute_columns].values.tolist()
+    png = br.render_map(board, counties, width_px=400, height_px=300)
+    table = docx.Document(io.BytesIO(br.to_docx(board, png, names=names, generated_at=board.now))).tables[-1]
+    assert table.rows[0].cells[0].text == "部门"
+    docx_rows = [[row.cells[k].text for k in (2, 5, 6)] for row in table.rows[1:]]
+    pdf = pdf_text(br.to_pdf(board, png, names=names, generated_at=board.now))
+    pdf_figures = re.findall(r"\d+\.\d", pdf.split("六、复盘", 1)[1])
+
+    def figures(rows):
+        return [v for row in rows for v in row if re.fullmatch(r"\d+\.\d", str(v))]
+
+    assert figures(csv_rows) == figures(docx_rows) == pdf_figures == ["2.6", "3.6", "17.2", "2.6", "3.6", "17.2"]  # half up, everywhere
+    assert csv_rows == docx_rows == [["2.6", "—", "—"], ["—", "3.6", "17.2"], ["2.6", "3.6", "17.2"]]  # emergency, fire, all; "—" where nothing was measured
+    assert page[minute_columns].values.tolist() == csv_rows

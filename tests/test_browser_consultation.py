@@ -114,6 +114,12 @@ def test_two_sessions_share_the_board_acknowledge_and_download(dataset, artifact
         pdf_text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(docs[".pdf"].read_bytes())).pages)
         assert "<script>alert(1)</script>" in pdf_text and f"1/{calls}" in pdf_text
         a.screenshot(path=str(artifacts / "consultation-a-briefing.png"), full_page=True)
+
+        # the check of the trace stays on screen through the board's timed refreshes (every 3 s)
+        a.get_by_role("button", name="校验痕迹链").click()
+        a.wait_for_selector("text=/校验于 \\d\\d:\\d\\d:\\d\\d：完整，共 \\d+ 行/", timeout=30_000)
+        a.wait_for_timeout(7_000)  # two refreshes later
+        assert a.get_by_text("：完整，共 ", exact=False).count() == 1
         for page in (a, b):
             assert not page.locator('[data-testid="stException"]').count()
             assert page.dialogs == []

@@ -92,7 +92,84 @@ def test_timeline_chart_plots_key_rows_without_user_text(board):
 def test_warning_table_gives_rate_and_times_to_answer(board):
     table = lc.warnings_table(board.warnings, NAMES, "zh").iloc[0]
     assert table["叫应率"] == "1/3（33%）"
-    assert table["首次应答（分钟）"] == 1.0 and table["应答用时中位数（分钟）"] == 1.0 and table["超时未应"] == 2
+    assert table["首次应答（分钟）"] == "1.0" and table["应答用时中位数（分钟）"] == "1.0" and table["超时未应"] == 2
+
+
+RAW = ("None", "nan", "NaN", "NaT", "<NA>")
+
+
+def _raw_cells(frame) -> list:
+    """Cells of `frame` that are missing or would read as a raw None/nan/NaT."""
+    return [(col, v) for col in frame.columns for v in frame[col] if v is None or (not isinstance(v, str) and v != v) or str(v) in RAW]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_no_table_shows_a_raw_none(workspace_path, lang):
+    """A warning nobody answered, a contact without role or phone, a request without ETA, a review with nothing measured."""
+    clock = Clock(T0 + timedelta(minutes=30))
+    ws = Workspace(workspace_path)
+    try:
+        log = IncidentLog(ws, clock=clock)
+        iid = log.open_incident(title="泄漏", kind="hazchem", level="II", lon=120.92, lat=30.84, lead_code="330421", lead_name="嘉善县", at=T0, **ME)
+        calls = [CALLS[0], {**CALLS[1], "role": None, "duty_phone": None}]
+        log.issue_warning(iid, colour="red", text="红色预警", area_kind="polygon", area=AREA, counties=["330421"], departments=["fire", "police"], calls=calls,
+                          at=T0 + timedelta(minutes=1), **ME)  # fmt: skip
+        log.request(iid, resource_id="T1", resource_name="青浦特勤站", resource_layer="teams", from_code="310118", to_code="330421", text="", **ME)
+        log.transition(iid, "aftermath", **ME)
+        board = boards.build(log.rows(iid), now=clock.now, overdue_after_s=600)
+    finally:
+        ws.close()
+    resources = dict(zip(board.requests["id"], board.requests["resource_name"], strict=True))
+    calls_table = lc.calls_table(board.calls, NAMES, lang).data
+    tables = {
+        "warnings": lc.warnings_table(board.warnings, NAMES, lang), "calls": calls_table, "entries": lc.entries_table(board.entries, lang, NAMES, resources),
+        "phases": lc.phases_table(board.phases, lang), "review": lc.review_table(boards.review(board), lang),
+        "requests": lc.requests_table(board.requests, NAMES, lang, target_s=boards.ON_SCENE_TARGET_S),
+    }  # fmt: skip
+    assert {name: _raw_cells(frame) for name, frame in tables.items()} == dict.fromkeys(tables, [])
+    answered_at = calls_table.iloc[:, 6].tolist()
+    assert answered_at == ["未应答" if lang == "zh" else "not answered"] * 2 and calls_table.iloc[:, 7].tolist() == ["—", "—"]
+    assert calls_table.iloc[1, 4] == "—" and calls_table.iloc[1, 5] == "—"  # no role, no phone
+    warning = tables["warnings"].iloc[0]
+    assert warning.iloc[6] == "—" and warning.iloc[7] == "—"  # first and median answer: none yet
+    feed = "\n".join(lc.feed_lines(boards.timeline(board), lang, NAMES, resources))
+    assert not any(word in feed for word in RAW)
+
+
+def test_minutes_read_the_same_in_every_table(board):
+    """One rounding rule (data.board.minutes, half up): 153 s is 2.6 min in every table, as in the briefing."""
+    assert boards.minutes_text(153) == "2.6" and boards.minutes_text(213) == "3.6" and boards.minutes_text(None) == "—"
+    calls = board.calls.copy()
+    calls["ack_s"] = [153.0, float("nan"), float("nan")]
+    assert lc.calls_table(calls, NAMES, "zh").data["应答用时（分钟）"].tolist() == ["2.6", "—", "—"]
+    requests = board.requests.assign(eta_s=[153.0])
+    assert lc.requests_table(requests, NAMES, "zh", target_s=1800)["预计到达（分钟）"].tolist() == ["2.6"]
+    warnings = board.warnings.assign(first_ack_s=[153.0], median_ack_s=[213.0])
+    row = lc.warnings_table(warnings, NAMES, "zh").iloc[0]
+    assert (row["首次应答（分钟）"], row["应答用时中位数（分钟）"]) == ("2.6", "3.6")
+
+
+def test_verification_reads_in_the_users_language(workspace_path):
+    ws = Workspace(workspace_path)
+    try:
+        log = IncidentLog(ws, clock=Clock(T0 + timedelta(minutes=5)))
+        iid = log.open_incident(title="t", kind="fire", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", at=T0, **ME)
+        first = log.note(iid, "log", "一", **ME)
+        second = log.note(iid, "log", "二", **ME)
+        log.note(iid, "log", "三", **ME)
+        at = datetime(2026, 11, 22, 9, 5, 7)
+        assert lc.verify_text(log.verify(), checked_at=at, rows=log.size(), lang="zh") == "校验于 09:05:07：完整，共 4 行，均与登记时一致。"
+        ws._con.execute("UPDATE incident_log SET text = '改' WHERE id = ?", [first])
+        ws._con.execute("DELETE FROM incident_log WHERE id = ?", [second])
+        problems = log.verify()
+        assert [p.code for p in problems] == ["content", "missing", "chain"]
+        zh = lc.verify_text(problems, checked_at=at, rows=3, lang="zh")
+        assert zh == (f"校验于 09:05:07：痕迹链被改动，共 3 行中发现 3 处问题：#{first} 的内容与登记时不一致；"
+                      f"#{second + 1} 之前的第 {second}–{second} 行缺失；#{second + 1} 与上一行的哈希不衔接")  # fmt: skip
+        assert re.search(r"[A-Za-z]", zh) is None  # no English reason inside the Chinese message
+        assert "does not follow the previous row's hash" in lc.verify_text(problems, checked_at=at, rows=3, lang="en")
+    finally:
+        ws.close()
 
 
 def test_refusal_after_a_final_status_reads_in_chinese(workspace_path):
@@ -107,3 +184,12 @@ def test_refusal_after_a_final_status_reads_in_chinese(workspace_path):
         assert lc.error_text(exc.value.code, exc.value.params, "zh") == f"请求 #{r} 当前为 已拒绝，只能更新为 无（已是最终状态），不能更新为 已批准。"
     finally:
         ws.close()
+
+
+def test_map_tooltips_use_chinese_punctuation(board):
+    warning_tip = lc.warning_layer(board.warnings, "zh").data["features"][0]["properties"]["tooltip"]
+    assert warning_tip.endswith("叫应率：1/3（33%）") and ": " not in warning_tip
+    routed = board.requests.assign(route=[[[121.0, 31.1], [120.92, 30.84]]])
+    request_tip = lc.request_layers(routed, NAMES, "zh")[0].data[0]["tooltip"]
+    assert request_tip.endswith("已批准 · 预计到达：15.0 分钟") and ": " not in request_tip
+    assert lc.request_layers(routed, NAMES, "en")[0].data[0]["tooltip"].endswith("Approved · ETA: 15.0 min")

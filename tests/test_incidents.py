@@ -134,12 +134,13 @@ def test_update_and_delete_are_refused_and_tampering_is_found(log, workspace_pat
     # a change made behind the log's back (raw SQL on the file) breaks the chain at that row
     con = log.workspace._con
     con.execute("UPDATE incident_log SET text = '没有泄漏' WHERE id = ?", [entry])
-    assert [(p.entry_id, p.reason) for p in log.verify()] == [(entry, "content differs from what was logged")]
+    assert [(p.entry_id, p.code, p.reason) for p in log.verify()] == [(entry, "content", "content differs from what was logged")]
     con.execute("UPDATE incident_log SET text = '发现第二泄漏点' WHERE id = ?", [entry])
     assert log.verify() == []
     con.execute("DELETE FROM incident_log WHERE id = ?", [entry])
     problems = log.verify()
     assert problems and problems[0].entry_id == fix and "missing" in problems[0].reason
+    assert (problems[0].code, problems[0].params) == ("missing", {"first": entry, "last": entry})  # coded, for a message in any language
 
 
 def test_corrections_must_point_at_an_entry_of_the_incident(log):
