@@ -8,9 +8,21 @@ The steps are pure functions on a `RawTable` (see `data.readers`)::
     commit(report, workspace, mode="valid", who="张三")      # one transaction
 
 `validate` accepts or rejects every row with its reasons (missing field, bad number,
-unknown jurisdiction code, invalid geometry and whether it was repaired, duplicate id,
+unknown jurisdiction code or name, invalid geometry and whether it was repaired, duplicate id,
 position outside the four provinces or far from its stated county) and warns about the
-whole file (lon/lat swapped, a CRS that fits the stated counties better, encoding).
+whole file (lon/lat swapped, a CRS that fits the stated counties better, encoding, head
+counts left empty).
+
+Users' lists rarely carry ids or head counts, and name their county instead of coding it:
+
+- a missing id is generated from the layer and the row's content (`generated_id`: name and
+  WGS84 position rounded to 1e-6 degrees for points; name and outline for closures), so
+  re-importing the same file gives the same ids and is refused row by row as already
+  present; a second row with the same name and position is rejected as a duplicate row;
+- a missing head count (`members`) stays unknown (NULL), never 0;
+- a county may be a code or a name (`data.fields.JurisdictionNames`); a name several
+  counties share (鼓楼区) is resolved by a city column, else by the county that contains
+  the point, else rejected with the candidates.
 Positions are converted to WGS84 (EPSG:4326): GCJ-02 and BD-09 by `geo.crs`, projected
 EPSG codes by pyproj; CGCS2000 is taken as WGS84.
 """
@@ -18,10 +30,13 @@ EPSG codes by pyproj; CGCS2000 is taken as WGS84.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import json
 import re
+import unicodedata
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +51,7 @@ from data.fields import (
     IMPORT_LAYERS,
     IMPORTED_LABEL,
     MAX_TEXT,
+    JurisdictionNames,
     POLYGON_LAYERS,
     TABLE_LAYERS,
     allowed_values,
@@ -51,8 +67,8 @@ from data.workspace import columns
 from geo.crs import to_wgs84, transform_geometry
 
 __all__ = [
-    "ImportContext", "ImportRejected", "ImportReport", "Issue", "MODES", "NEAR_COUNTY_M",
-    "commit", "import_file", "parse_crs", "suggest_mapping", "validate",
+    "ID_PREFIXES", "ImportContext", "ImportRejected", "ImportReport", "Issue", "MODES", "NEAR_COUNTY_M",
+    "commit", "generated_id", "import_file", "parse_crs", "suggest_mapping", "validate",
 ]
 
 #: 'all': a file with any rejected row imports nothing; 'valid': the valid rows are imported.
@@ -64,6 +80,11 @@ NEAR_COUNTY_M = 1000.0
 #: Rows compared under each CRS when looking for a file in the wrong CRS.
 _CRS_SAMPLE = 5_000
 _GEOD = pyproj.Geod(ellps="WGS84")
+#: First part of a generated id, per layer ('T-3f2a9c1b0d4e' for a team).
+ID_PREFIXES = {"projects": "P", "bases": "B", "teams": "T", "stockpiles": "S", "hazards": "H", "shelters": "SH", "contacts": "C", "closures": "RC"}
+#: A CSV cell that starts with one of these after a single quote was escaped against formula
+#: injection (OWASP; `data.exporters` writes them so): the quote is dropped on import.
+_ESCAPED = r"^'(?=[=+\-@\t\r])"
 
 
 # ---- CRS ------------------------------------------------------------------------------------
@@ -144,10 +165,18 @@ def convert(x, y, crs: str) -> tuple[np.ndarray, np.ndarray]:
 class ImportContext:
     """What rows are checked against: county outlines, jurisdiction codes and the ids already in the store."""
 
-    locator: CountyLocator
-    levels: dict[str, str]  # jurisdiction code -> 'province' | 'city' | 'county'
-    names: dict[str, str]  # jurisdiction code -> name
-    ids: dict[str, dict[str, str]]  # layer -> id -> origin ('base' or an import id)
+    # The tables are left out of the repr: a test that fails prints a context of a few lines, not 30 kB.
+    locator: CountyLocator = field(repr=False)
+    levels: dict[str, str] = field(repr=False)  # jurisdiction code -> 'province' | 'city' | 'county'
+    names: dict[str, str] = field(repr=False)  # jurisdiction code -> name
+    ids: dict[str, dict[str, str]] = field(repr=False)  # layer -> id -> origin ('base' or an import id)
+    parents: dict[str, str] = field(default_factory=dict, repr=False)  # jurisdiction code -> parent code ('' for a province)
+
+    @functools.cached_property
+    def jurisdiction_names(self) -> JurisdictionNames:
+        """Codes from names ('嘉善县' → 330421); parents default to the code's own pattern."""
+        parents = {c: self.parents.get(c) or _parent_by_pattern(c, self.levels) for c in self.names}
+        return JurisdictionNames(self.names, self.levels, parents)
 
     @classmethod
     def from_store(cls, store, *, locator: CountyLocator | None = None) -> ImportContext:
@@ -161,7 +190,25 @@ class ImportContext:
             levels=dict(zip(jur["code"], jur["level"], strict=True)),
             names=dict(zip(jur["code"], jur["name"], strict=True)),
             ids={name: dict(zip(f["id"].astype(str), f["origin"].astype(str), strict=True)) for name, f in frames.items()},
+            parents=dict(zip(jur["code"], jur["parent_code"].fillna("").astype(str), strict=True)),
         )
+
+
+def _parent_by_pattern(code: str, levels: Mapping[str, str]) -> str:
+    """The parent of a 6-digit code by its pattern (330421 → 330400 → 330000), '' for a province."""
+    above = {"county": (code[:4] + "00", code[:2] + "0000"), "city": (code[:2] + "0000",)}.get(levels.get(code, ""), ())
+    return next((p for p in above if p in levels and p != code), "")
+
+
+def generated_id(layer: str, parts: Sequence[str]) -> str:
+    """The id of a record that came without one: ``<prefix>-<12 hex digits>`` of the SHA-1 of
+    `layer` and `parts` (the row's identifying content), so the same row always gets the same id.
+
+    Two different rows get the same id with a probability of about n²/2⁴⁹ (n rows): for a
+    million records, under one in a thousand; a clash is caught as a duplicate like any id.
+    """
+    digest = hashlib.sha1("\x1f".join([layer, *map(str, parts)]).encode("utf-8")).hexdigest()[:12]
+    return f"{ID_PREFIXES.get(layer, layer[:2].upper())}-{digest}"
 
 
 @dataclass
@@ -243,6 +290,7 @@ class _Outcomes:
         self.n = n
         self.reasons: dict[int, list[Issue]] = {}
         self.notes: dict[int, list[Issue]] = {}
+        self.ambiguous: dict[int, list[str]] = {}  # record position -> county codes its county name may mean
 
     def reject(self, mask: np.ndarray, make: Callable[[int], Issue]) -> None:
         for i in np.flatnonzero(mask):
@@ -320,7 +368,9 @@ def _check_values(layer: str, values: dict[str, pd.Series], rows: np.ndarray, ct
                 frac = (num.notna() & (num != np.floor(num))).to_numpy()
                 out.reject(frac, lambda i: Issue("bad_integer", {"field": f.name, "value": s.iat[i]}))
                 out.reject((num < 0).to_numpy(), lambda i: Issue("negative", {"field": f.name, "value": s.iat[i]}))
-                typed[f.name] = num.fillna(0).where(num.abs() < 2**62, 0).astype("int64")
+                out.reject((num.abs() >= 2**62).to_numpy(), lambda i: Issue("bad_integer", {"field": f.name, "value": s.iat[i]}))
+                # Empty stays unknown (NULL), never 0: a head count nobody gave is not a head count of 0.
+                typed[f.name] = num.where((num.abs() < 2**62) & (num == np.floor(num))).astype("Int64")
             else:
                 out.reject((num <= 0).to_numpy(), lambda i: Issue("not_positive", {"field": f.name, "value": s.iat[i]}))
                 typed[f.name] = num
@@ -334,18 +384,14 @@ def _check_values(layer: str, values: dict[str, pd.Series], rows: np.ndarray, ct
             allowed = ", ".join(allowed_values(layer, f.name))
             out.note(~empty & codes.isna().to_numpy(), lambda i: Issue("value_unknown", {"field": f.name, "value": s.iat[i], "allowed": allowed}))
             typed[f.name] = codes.fillna(s)
-        elif f.kind in ("county", "jurisdiction"):
-            level = s.map(ctx.levels)
-            out.reject(~empty & level.isna().to_numpy(), lambda i: Issue("unknown_code", {"field": f.name, "value": s.iat[i]}))
-            if f.kind == "county":
-                wrong = level.notna() & (level != "county")
-                out.reject(wrong.to_numpy(), lambda i: Issue("not_county", {"field": f.name, "value": s.iat[i], "level": level.iat[i]}))
-            typed[f.name] = s
+        elif f.kind in ("county", "jurisdiction", "city"):
+            typed[f.name] = s  # resolved below, once the city column is known
         elif f.kind == "ref":
             known = ctx.ids.get(f.target, {})
             out.reject(~empty & ~s.isin(known.keys()).to_numpy(), lambda i: Issue("unknown_ref", {"field": f.name, "value": s.iat[i], "target": f.target}))
             typed[f.name] = s
         elif f.kind == "id":
+            # Only the ids the file gives; empty ones are generated once positions are known (`_fill_ids`).
             first = _first_of(s)
             out.reject(~empty & (first != np.arange(len(s))), lambda i: Issue("duplicate_id", {"value": s.iat[i], "first": int(rows[first[i]])}))
             existing = ctx.ids.get(layer, {})
@@ -355,12 +401,104 @@ def _check_values(layer: str, values: dict[str, pd.Series], rows: np.ndarray, ct
             typed[f.name] = s
     if "data_status" in typed:
         typed["data_status"] = typed["data_status"].mask(typed["data_status"] == "", IMPORTED_LABEL)
+    for name in ("county_code", "jurisdiction_code"):
+        if name in typed:
+            typed[name] = _resolve_jurisdictions(name, typed[name], typed.pop("city", None), ctx, out)
     if layer == "inventory":
         sid, material = values["stockpile_id"], values["material"]
         first = _first_of(sid + "\u0000" + material)
         dup = (first != np.arange(len(sid))) & (material != "").to_numpy()
         out.reject(dup, lambda i: Issue("duplicate_id", {"value": f"{sid.iat[i]} {material.iat[i]}", "first": int(rows[first[i]])}))
     return typed
+
+
+def _resolve_jurisdictions(name: str, s: pd.Series, city: pd.Series | None, ctx: ImportContext, out: _Outcomes) -> pd.Series:
+    """Codes for the codes or names in `s` (field `name`: 'county_code' takes counties only).
+
+    A county name several counties share is narrowed by `city` (a city name or code), and
+    when still ambiguous left to the position (`_Outcomes.ambiguous`, settled in `_check_points`).
+    """
+    names = ctx.jurisdiction_names
+    county = name == "county_code"
+    codes = np.full(len(s), "", dtype=object)
+    cache: dict[tuple[str, str], tuple[list[str], list[str], set[str]]] = {}
+    city_values = city.to_numpy(dtype=object) if city is not None else np.full(len(s), "", dtype=object)
+    for i, (value, where) in enumerate(zip(s.to_numpy(dtype=object), city_values, strict=True)):
+        if not value:
+            continue
+        key = (value, where)
+        if key not in cache:
+            found = names.candidates(value)
+            wanted = [c for c in found if ctx.levels.get(c) == "county"] if county else found
+            cities = set(names.candidates(where)) if where else set()
+            if len(wanted) > 1 and cities:
+                wanted = [c for c in wanted if cities & (names.ancestors(c) | {c})] or wanted
+            cache[key] = (found, wanted, cities)
+        found, wanted, cities = cache[key]
+        if len(wanted) == 1:
+            codes[i] = wanted[0]
+            if where and county:
+                if not cities:
+                    out.notes.setdefault(i, []).append(Issue("city_unknown", {"value": where}))
+                elif not cities & names.ancestors(wanted[0]):
+                    out.notes.setdefault(i, []).append(Issue("city_mismatch", {"city": where, "county": names.label(wanted[0])}))
+        elif len(wanted) > 1 and county:
+            out.ambiguous[i] = wanted
+        elif len(wanted) > 1:
+            out.reasons.setdefault(i, []).append(Issue("ambiguous_name", {"field": name, "value": value, "candidates": "、".join(map(names.label, wanted))}))
+        elif found:  # a city or province where a county is needed
+            level = ctx.levels[found[0]]
+            out.reasons.setdefault(i, []).append(Issue("not_county", {"field": name, "value": value, "level": level}))
+        elif re.fullmatch(r"\d{6}", unicodedata.normalize("NFKC", value)):
+            out.reasons.setdefault(i, []).append(Issue("unknown_code", {"field": name, "value": value}))
+        else:
+            out.reasons.setdefault(i, []).append(Issue("unknown_name", {"field": name, "value": value}))
+    return pd.Series(codes, index=s.index, dtype=object)
+
+
+def _cells(column: pd.Series, fmt: str) -> pd.Series:
+    """A file column as stripped text; in CSV, the quote that escapes a formula-like cell is dropped."""
+    s = column.astype(str)
+    if fmt == "csv":
+        s = s.str.replace(_ESCAPED, "", regex=True)
+    return s.str.strip()
+
+
+def _plain_text(value: object) -> str:
+    return " ".join(unicodedata.normalize("NFKC", str(value)).split())
+
+
+def _fill_ids(layer: str, typed: dict[str, pd.Series], rows: np.ndarray, ctx: ImportContext, out: _Outcomes, *,
+              lon: np.ndarray | None, lat: np.ndarray | None, geoms: np.ndarray | None) -> pd.Series:
+    """The ids, generated (`generated_id`) where the file gives none, and checked as given ids are.
+
+    A point's id comes from its name and WGS84 position (1e-6 degrees, about 0.1 m), a
+    closure's from its name and outline, a contact's from department, jurisdiction, unit,
+    role and phone.  Rows that repeat an earlier row's content get its id and are rejected
+    as duplicate rows; ids already in the store mean the row was imported before.
+    """
+    given = typed["id"].to_numpy(dtype=object)
+    empty = given == ""
+    if not empty.any():
+        return typed["id"]
+    n = len(given)
+    if lon is not None and lat is not None:
+        parts = [[_plain_text(name), f"{x:.6f}", f"{y:.6f}"] for name, x, y in zip(typed["name"], lon, lat, strict=True)]
+    elif geoms is not None:
+        wkt = [shapely.to_wkt(g, rounding_precision=7) if g is not None else "" for g in geoms]
+        parts = [[_plain_text(name), w] for name, w in zip(typed["name"], wkt, strict=True)]
+    else:
+        keys = [k for k in ("department", "jurisdiction_code", "unit", "role", "duty_phone", "name") if k in typed]
+        parts = [[_plain_text(typed[k].iat[i]) for k in keys] for i in range(n)]
+    ids = np.array([generated_id(layer, p) if e else g for p, e, g in zip(parts, empty, given, strict=True)], dtype=object)
+    first = _first_of(pd.Series(ids))
+    repeat = empty & (first != np.arange(n))
+    out.reject(repeat & empty[first], lambda i: Issue("duplicate_row", {"first": int(rows[first[i]])}))
+    out.reject(repeat & ~empty[first], lambda i: Issue("duplicate_id", {"value": ids[i], "first": int(rows[first[i]])}))
+    existing = ctx.ids.get(layer, {})
+    known = empty & ~repeat & pd.Series(ids).isin(existing.keys()).to_numpy()
+    out.reject(known, lambda i: Issue("row_exists", {"value": ids[i], "origin": existing[ids[i]]}))
+    return pd.Series(ids, index=typed["id"].index, dtype=object)
 
 
 def _region_box(ctx: ImportContext) -> tuple[float, float, float, float]:
@@ -403,7 +541,7 @@ def _point_positions(raw: RawTable, layer: str, mapping: dict, values: dict[str,
     lacking = ~have & ~np.isin(np.arange(n), list(out.reasons))
     out.reject(lacking, lambda i: Issue("no_geometry"))
     bad = have & ~(np.isfinite(x) & np.isfinite(y))
-    out.reject(bad, lambda i: Issue("bad_geometry", {"detail": "coordinates are not finite numbers"}))
+    out.reject(bad, lambda i: Issue("bad_geometry", {"detail": "coordinates are not finite numbers", "why": "not_finite"}))
     return x, y, have & ~bad
 
 
@@ -450,9 +588,17 @@ def _check_points(raw: RawTable, layer: str, mapping: dict, values: dict[str, pd
 
     located = np.full(n, "", dtype=object)
     located[inside] = ctx.locator.locate(lon[inside], lat[inside])
-    stated = typed.get("county_code", pd.Series([""] * n)).to_numpy(dtype=object)
+    stated = typed.get("county_code", pd.Series([""] * n)).to_numpy(dtype=object).copy()
+    # A county name several counties share: the county that contains the point, if it is one of them.
+    for i, options in out.ambiguous.items():
+        labels = "、".join(map(ctx.jurisdiction_names.label, options))
+        if located[i] in options:
+            stated[i] = located[i]
+            out.notes.setdefault(i, []).append(Issue("county_by_position", {"value": values["county_code"].iat[i], "county": ctx.jurisdiction_names.label(located[i])}))
+        else:
+            out.reasons.setdefault(i, []).append(Issue("ambiguous_name", {"field": "county_code", "value": values["county_code"].iat[i], "candidates": labels}))
     valid_stated = np.array([ctx.levels.get(c) == "county" for c in stated], dtype=bool)
-    derive = inside & (stated == "")
+    derive = inside & (stated == "") & ~np.isin(np.arange(n), list(out.ambiguous))
     out.reject(derive & (located == ""), lambda i: Issue("no_county", {"lon": round(lon[i], 6), "lat": round(lat[i], 6)}))
     out.note(derive & (located != ""), lambda i: Issue("county_derived", {"name": ctx.names.get(located[i], ""), "code": located[i]}))
     stated = np.where(derive, located, stated)
@@ -503,7 +649,7 @@ def _check_polygons(raw: RawTable, mapping: dict, values: dict[str, pd.Series], 
         use = shapely.is_missing(geoms) & (s != "").to_numpy()
         with np.errstate(all="ignore"):
             parsed = shapely.from_wkt(np.where(use, s.to_numpy(dtype=object), None), on_invalid="ignore")
-        out.reject(use & shapely.is_missing(parsed), lambda i: Issue("bad_geometry", {"detail": "not WKT"}))
+        out.reject(use & shapely.is_missing(parsed), lambda i: Issue("bad_geometry", {"detail": "not WKT", "why": "not_wkt"}))
         geoms = np.where(use, parsed, geoms)
     missing = shapely.is_missing(geoms)
     out.reject(missing & ~np.isin(np.arange(n), list(out.reasons)), lambda i: Issue("no_geometry"))
@@ -512,12 +658,12 @@ def _check_polygons(raw: RawTable, mapping: dict, values: dict[str, pd.Series], 
     polygonal = present & np.isin(kind, (3, 6))
     out.reject(present & ~polygonal, lambda i: Issue("geometry_type", {"type": geoms[i].geom_type, "layer": "closures", "expected": "Polygon or MultiPolygon"}))
     empty = polygonal & shapely.is_empty(np.where(polygonal, geoms, shapely.Point()))
-    out.reject(empty, lambda i: Issue("bad_geometry", {"detail": "empty"}))
+    out.reject(empty, lambda i: Issue("bad_geometry", {"detail": "empty", "why": "empty"}))
     polygonal &= ~empty
     nonfinite = np.zeros(n, dtype=bool)
     for i in np.flatnonzero(polygonal):
         nonfinite[i] = not np.isfinite(shapely.get_coordinates(geoms[i])).all()
-    out.reject(nonfinite, lambda i: Issue("bad_geometry", {"detail": "coordinates are not finite numbers"}))
+    out.reject(nonfinite, lambda i: Issue("bad_geometry", {"detail": "coordinates are not finite numbers", "why": "not_finite"}))
     polygonal &= ~nonfinite
     box = _region_box(ctx)
     if _is_geographic(crs) and polygonal.any():
@@ -577,25 +723,32 @@ def validate(raw: RawTable, layer: str, mapping: Mapping[str, str | None], ctx: 
     warnings = [*raw.warnings, *more] + (warnings if layer not in TABLE_LAYERS else [])
     n = len(raw.frame)
     frame = raw.frame.reset_index(drop=True)
-    values = {name: (frame[col].astype(str).str.strip() if col else pd.Series([""] * n, dtype=object)) for name, col in chosen.items()}
+    values = {name: (_cells(frame[col], raw.format) if col else pd.Series([""] * n, dtype=object)) for name, col in chosen.items()}
     out = _Outcomes(n)
     for i, issue in raw.row_errors.items():
         out.reasons.setdefault(i, []).append(issue)
     typed = _check_values(layer, values, raw.rows, ctx, out)
     accepted_cols = columns(layer)
+    lon = lat = geoms = None
     if layer in POINT_LAYERS:
         lon, lat = _check_points(raw, layer, chosen, values, typed, ctx, crs_used, out, warnings)
         typed["lon"], typed["lat"] = pd.Series(lon), pd.Series(lat)
     elif layer in POLYGON_LAYERS:
         geoms = _check_polygons(raw, chosen, values, ctx, crs_used, out, warnings)
+    if "id" in typed:
+        typed["id"] = _fill_ids(layer, typed, raw.rows, ctx, out, lon=lon, lat=lat, geoms=geoms)
     ok = out.ok()
-    data = pd.DataFrame({c: typed[c].to_numpy()[ok] for c in accepted_cols if c in typed})
+    if "members" in values:
+        unknown = ok & (values["members"] == "").to_numpy()
+        if unknown.any():
+            warnings.append(Issue("members_unknown", {"count": int(unknown.sum()), "total": int(ok.sum())}))
+    data = pd.DataFrame({c: typed[c][ok].reset_index(drop=True) for c in accepted_cols if c in typed})
     if layer in POINT_LAYERS:
         add_jurisdiction_columns(data, ctx.names)
         data["geom_wkb"] = shapely.to_wkb(shapely.points(data["lon"].to_numpy(), data["lat"].to_numpy()))
     elif layer in POLYGON_LAYERS:
         data["geom_wkb"] = shapely.to_wkb(geoms[ok]) if ok.any() else pd.Series(dtype=object)
-    ids = values["id"] if "id" in values else values.get("stockpile_id", pd.Series([""] * n))
+    ids = typed["id"] if "id" in typed else values.get("stockpile_id", pd.Series([""] * n))
     rows = pd.DataFrame({"row": raw.rows.astype(int), "id": ids.to_numpy(dtype=object), "status": np.where(ok, "accepted", "rejected")})
     return ImportReport(
         layer=layer, file_name=raw.file_name, format=raw.format, encoding=raw.encoding, crs=crs_used if layer not in TABLE_LAYERS else "",

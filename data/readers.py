@@ -20,6 +20,7 @@ import stat
 import tempfile
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -136,9 +137,9 @@ def detect_format(data: bytes, file_name: str) -> str:
     if data.startswith(b"SQLite format 3\0"):
         return "gpkg"
     if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ImportRejected("bad_file", format="Excel", detail="old .xls workbooks are not supported; save it as .xlsx or CSV (UTF-8)")
+        raise ImportRejected("bad_file", format="Excel", detail="old .xls workbooks are not supported; save it as .xlsx or CSV (UTF-8)", why="xls")
     if ext in (".xlsx", ".gpkg", ".zip"):
-        raise ImportRejected("bad_file", format=ext[1:], detail=f"the content is not a {ext} file")
+        raise ImportRejected("bad_file", format=ext[1:], detail=f"the content is not a {ext} file", why="not_format")
     if ext in (".geojson", ".json"):
         return "geojson"
     if ext in (".csv", ".txt", ".tsv"):
@@ -291,7 +292,7 @@ def _read_xlsx(data: bytes, file_name: str, *, encoding: str, source: str | None
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
-    broken = (InvalidFileException, KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile, EOFError)
+    broken = (InvalidFileException, KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile, EOFError, zlib.error)
     with _zip(data) as zf:
         check_archive(zf)
     with warnings.catch_warnings():
@@ -344,16 +345,16 @@ def _read_geojson(data: bytes, file_name: str, *, encoding: str, source: str | N
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ImportRejected("bad_file", format="GeoJSON", detail=f"line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+        raise ImportRejected("bad_file", format="GeoJSON", detail=f"line {exc.lineno} column {exc.colno}: {exc.msg}", why="json_syntax", line=exc.lineno, column=exc.colno) from exc
     except RecursionError as exc:
-        raise ImportRejected("bad_file", format="GeoJSON", detail="nested too deeply") from exc
+        raise ImportRejected("bad_file", format="GeoJSON", detail="nested too deeply", why="json_nested") from exc
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" and isinstance(doc.get("features"), list):
         features = doc["features"]
     elif isinstance(doc, dict) and doc.get("type") == "Feature":
         features = [doc]
     else:
         kind = doc.get("type") if isinstance(doc, dict) else type(doc).__name__
-        raise ImportRejected("bad_file", format="GeoJSON", detail=f"expected a FeatureCollection or a Feature, found {kind!r}")
+        raise ImportRejected("bad_file", format="GeoJSON", detail=f"expected a FeatureCollection or a Feature, found {kind!r}", why="geojson_type")
     props, geoms, errors = [], [], {}
     for i, feat in enumerate(features):
         feat = feat if isinstance(feat, dict) else {}
@@ -362,7 +363,7 @@ def _read_geojson(data: bytes, file_name: str, *, encoding: str, source: str | N
         geom, why = _shape(feat.get("geometry"))
         geoms.append(geom)
         if why:
-            errors[i] = Issue("bad_geometry", {"detail": why})
+            errors[i] = Issue("bad_geometry", {"detail": why, "why": "not_geojson"})
     columns = list(dict.fromkeys(str(k) for p in props for k in p))
     frame = pd.DataFrame([[_text(p.get(c)) for c in columns] for p in props], columns=columns, dtype=object)
     if frame.shape[1] == 0:
@@ -466,7 +467,7 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = MAX_ZIP_BYT
     try:
         with zf.open(info) as fh:
             data = fh.read(limit + 1)
-    except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError, ValueError, zlib.error) as exc:
         raise ImportRejected("bad_file", format="zip", detail=f"{info.filename}: {exc}") from exc
     if len(data) > limit:
         raise ImportRejected("zip_size", size_mb=f">{limit / 2**20:.0f}", limit_mb=f"{limit / 2**20:.0f}")

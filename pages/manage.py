@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
-from data.exporters import DATASET_FORMATS, EXPORT_FORMATS, MEDIA_TYPES, file_name, template
+from data.exporters import DATASET_FORMATS, EXPORT_FORMATS, MEDIA_TYPES, ExportError, file_name, safe_csv, template, template_name
 from data.fields import IMPORT_LAYERS, POLYGON_LAYERS, TABLE_LAYERS, fields, suggest_mapping
 from data.importers import MODES, ImportRejected, commit, parse_crs, validate
 from data.readers import ENCODINGS, EXTENSIONS, MAX_FILE_BYTES, read_table
-from data.workspace import WorkspaceError
+from data.workspace import WorkspaceBusy, WorkspaceError
 from layers.dispatch import network_table
-from layers.imports import closure_layer, field_label, imports_table, issue_text, layer_label, report_csv, report_table
+from layers.imports import closure_layer, crs_name, field_label, imports_table, issue_text, layer_label, report_table
 from layers.labels import t
 from layers.situation import boundary_layers, make_deck, point_layer, view_for_bounds
 from pages import _shared
 
 PREVIEW_ROWS = 20
+log = logging.getLogger(__name__)
 CRS_OPTIONS = ("auto", "wgs84", "gcj02", "bd09", "epsg")
 
 _shared.ensure_router()
@@ -39,11 +42,21 @@ def _validate(data: bytes, name: str, encoding: str, sheet: str | None, layer: s
     return validate(_read(data, name, encoding, sheet, layer), layer, dict(mapping), _shared.import_context(), crs=crs)
 
 
+def _workspace_message(exc: WorkspaceError) -> str:
+    """A workspace failure in the user's language; the technical cause goes to the log."""
+    log.warning("data page: workspace write failed: %s", exc)
+    return t("imp.write_failed", lang, reason=t("imp.ws_busy" if isinstance(exc, WorkspaceBusy) else "imp.ws_error", lang))
+
+
 def _import_tab() -> None:
-    layer = st.selectbox(t("imp.layer", lang), IMPORT_LAYERS, format_func=lambda k: layer_label(k, lang), key="data_layer")
+    layer = _shared.selectbox(t("imp.layer", lang), IMPORT_LAYERS, format_func=lambda k: layer_label(k, lang), key="data_layer")
     c1, c2, _ = st.columns([1, 1, 3])
-    c1.download_button(t("imp.template_xlsx", lang), template(layer, "xlsx"), f"{layer}-template.xlsx", MEDIA_TYPES["xlsx"], key="data_tpl_xlsx")
-    c2.download_button(t("imp.template_csv", lang), template(layer, "csv"), f"{layer}-template.csv", MEDIA_TYPES["csv"], key="data_tpl_csv")
+    c1.download_button(
+        t("imp.template_xlsx", lang), template(layer, "xlsx", lang=lang), template_name(layer, "xlsx", lang=lang), MEDIA_TYPES["xlsx"], key="data_tpl_xlsx"
+    )
+    c2.download_button(
+        t("imp.template_csv", lang), template(layer, "csv", lang=lang), template_name(layer, "csv", lang=lang), MEDIA_TYPES["csv"], key="data_tpl_csv"
+    )
     done = st.session_state.pop("data_done", None)
     if done:
         st.success(t("imp.done", lang, n=done["n"], layer=layer_label(done["layer"], lang), id=done["id"]))
@@ -58,15 +71,19 @@ def _import_tab() -> None:
     fid = f"{st.session_state['data_upload_n']}_{uploaded.file_id}"
 
     c1, c2, c3 = st.columns(3)
-    encoding = c1.selectbox(t("imp.encoding", lang), ENCODINGS, format_func=lambda e: t("imp.enc.auto", lang) if e == "auto" else e.upper(), key=f"data_enc_{fid}")
-    crs_choice = c2.selectbox(t("imp.crs", lang), CRS_OPTIONS, format_func=lambda c: t(f"imp.crs.{c}", lang), key=f"data_crs_{fid}")
+    with c1:
+        encoding = _shared.selectbox(
+            t("imp.encoding", lang), ENCODINGS, format_func=lambda e: t("imp.enc.auto", lang) if e == "auto" else e.upper(), key=f"data_enc_{fid}"
+        )
+    with c2:
+        crs_choice = _shared.selectbox(t("imp.crs", lang), CRS_OPTIONS, format_func=lambda c: t(f"imp.crs.{c}", lang), key=f"data_crs_{fid}")
     crs = crs_choice
     if crs_choice == "epsg":
         code = c3.text_input(t("imp.epsg", lang), value="4549", key=f"data_epsg_{fid}")
         try:
             crs = parse_crs(f"EPSG:{code.strip()}")
-        except ValueError as exc:
-            st.error(t("imp.bad_crs", lang, reason=str(exc)))
+        except ValueError:
+            st.error(t("imp.bad_crs", lang, code=code.strip()))
             return
     sheet = st.session_state.get(f"data_sheet_{fid}")
     try:
@@ -75,8 +92,9 @@ def _import_tab() -> None:
         st.error(t("imp.refused", lang, reason=issue_text(exc.issue, lang)))
         return
     if len(raw.sources) > 1:
-        c3.selectbox(t("imp.sheet", lang), raw.sources, index=raw.sources.index(raw.source), key=f"data_sheet_{fid}")
-    st.caption(t("imp.read_as", lang, format=raw.format.upper(), encoding=raw.encoding or "—", rows=len(raw.frame), crs=raw.crs or t("imp.none", lang)))
+        with c3:
+            _shared.selectbox(t("imp.sheet", lang), raw.sources, default=raw.source, key=f"data_sheet_{fid}")
+    st.caption(t("imp.read_as", lang, format=raw.format.upper(), encoding=raw.encoding or "—", rows=len(raw.frame), crs=crs_name(raw.crs) if raw.crs else t("imp.none", lang)))
     st.subheader(t("imp.preview", lang, n=PREVIEW_ROWS))
     preview = raw.frame.head(PREVIEW_ROWS).set_axis(raw.rows[:PREVIEW_ROWS])
     st.dataframe(preview, width="stretch")
@@ -88,10 +106,11 @@ def _import_tab() -> None:
     mapping = {}
     cols = st.columns(3)
     for i, f in enumerate(fields(layer)):
-        choice = cols[i % 3].selectbox(
-            field_label(f.name, f.required, lang), options, index=options.index(suggested[f.name] or ""),
-            format_func=lambda c: c or t("imp.unmapped", lang), key=f"data_map_{fid}_{layer}_{f.name}",
-        )
+        with cols[i % 3]:
+            choice = _shared.selectbox(
+                field_label(f.name, f.required, lang), options, default=suggested[f.name] or "",
+                format_func=lambda c: c or t("imp.unmapped", lang), key=f"data_map_{fid}_{layer}_{f.name}",
+            )
         mapping[f.name] = choice or None
 
     try:
@@ -115,7 +134,7 @@ def _report_section(report, layer: str) -> None:
     st.dataframe(report_table(report, lang, rejected_only=only), hide_index=True, width="stretch")
     d1, d2, _ = st.columns([1, 1, 3])
     stem = report.file_name.rsplit(".", 1)[0]
-    d1.download_button(t("imp.download_csv", lang), report_csv(report, lang), f"{stem}-report.csv", MEDIA_TYPES["csv"], key="data_report_csv")
+    d1.download_button(t("imp.download_csv", lang), safe_csv(report_table(report, lang)), f"{stem}-report.csv", MEDIA_TYPES["csv"], key="data_report_csv")
     d2.download_button(t("imp.download_json", lang), report.to_json(), f"{stem}-report.json", MEDIA_TYPES["json"], key="data_report_json")
     if layer not in TABLE_LAYERS and report.n_accepted:
         accepted = report.accepted_frame()
@@ -127,7 +146,7 @@ def _report_section(report, layer: str) -> None:
 
 
 def _commit_section(report, layer: str) -> None:
-    mode = st.radio(t("imp.mode", lang), MODES, format_func=lambda m: t(f"imp.mode.{m}", lang), key="data_mode")
+    mode = _shared.radio(t("imp.mode", lang), MODES, format_func=lambda m: t(f"imp.mode.{m}", lang), key="data_mode")
     c1, c2, c3 = st.columns(3)
     who = c1.text_input(t("imp.who", lang), key="data_who")
     source = c2.text_input(t("imp.source", lang), key="data_source")
@@ -143,7 +162,7 @@ def _commit_section(report, layer: str) -> None:
         st.error(t("imp.refused", lang, reason=issue_text(exc.issue, lang)))
         return
     except WorkspaceError as exc:
-        st.error(t("imp.write_failed", lang, reason=str(exc)))
+        st.error(_workspace_message(exc))
         return
     st.session_state["data_done"] = {"n": report.n_imported, "layer": layer, "id": import_id}
     st.session_state["data_upload_n"] += 1  # a fresh upload field: the committed file is not offered again
@@ -153,15 +172,19 @@ def _commit_section(report, layer: str) -> None:
 def _export_tab() -> None:
     st.caption(t("exp.note", lang))
     c1, c2 = st.columns(2)
-    layer = c1.selectbox(t("exp.layer", lang), ("all", *IMPORT_LAYERS), format_func=lambda k: t("exp.all", lang) if k == "all" else layer_label(k, lang), key="exp_layer")
+    with c1:
+        layer = _shared.selectbox(
+            t("exp.layer", lang), ("all", *IMPORT_LAYERS), format_func=lambda k: t("exp.all", lang) if k == "all" else layer_label(k, lang), key="exp_layer"
+        )
     formats = DATASET_FORMATS if layer == "all" else EXPORT_FORMATS
-    fmt = c2.selectbox(t("exp.format", lang), formats, format_func=str.upper, key=f"exp_format_{layer}")
+    with c2:
+        fmt = _shared.selectbox(t("exp.format", lang), formats, format_func=str.upper, key=f"exp_format_{layer}")
     name = file_name(layer, fmt)
     if st.button(t("exp.prepare", lang), key="exp_prepare"):
         try:
             st.session_state["exp_ready"] = (layer, fmt, _shared.export(layer, fmt))
-        except ValueError as exc:
-            st.error(t("exp.failed", lang, reason=str(exc)))
+        except ExportError as exc:
+            st.error(t(f"exp.failed_{exc.code}", lang, **exc.params))
     ready = st.session_state.get("exp_ready")
     if ready and ready[:2] == (layer, fmt):
         st.download_button(t("exp.download", lang, name=name), ready[2], name, MEDIA_TYPES[fmt], key="exp_download", type="primary")
@@ -176,12 +199,18 @@ def _imports_tab() -> None:
         st.info(t("imp.list_empty", lang))
         return
     st.dataframe(imports_table(imports, lang), hide_index=True, width="stretch")
-    pick = st.selectbox(t("imp.remove_pick", lang), list(imports["import_id"]), index=None, key="data_remove_pick")
+    # Import ids read the same in both languages: a plain selectbox keeps its choice across a switch.
+    pick = st.selectbox(
+        t("imp.remove_pick", lang), list(imports["import_id"]), index=None, placeholder=t("imp.remove_placeholder", lang), key="data_remove_pick"
+    )
     if st.button(t("imp.remove", lang), disabled=pick is None or workspace is None, key="data_remove") and pick:
         try:
             n = workspace.remove(pick)
-        except (ValueError, WorkspaceError) as exc:
-            st.error(t("imp.write_failed", lang, reason=str(exc)))
+        except WorkspaceError as exc:
+            st.error(_workspace_message(exc))
+            return
+        except ValueError:  # removed meanwhile from another session
+            st.error(t("imp.remove_gone", lang, id=pick))
             return
         st.session_state["data_removed"] = {"id": pick, "n": n}
         st.rerun()

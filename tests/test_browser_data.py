@@ -1,4 +1,4 @@
-"""Headless Chromium: upload a GBK CSV with Chinese headers, fix a mapping, commit, see the teams on the situation map."""
+"""Headless Chromium: upload the issue's GBK list (no ids, no head counts, counties by name), commit, see the teams on the situation map."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ from tests.test_browser_situation import _pixel
 
 pytestmark = pytest.mark.browser
 
-#: 规模 is not a header the mapping knows: the user maps it to members by hand.
-HEADERS = ["编号", "队伍名称", "类别", "责任部门", "权属单位", "经度", "纬度", "规模"]
+#: The issue's headers: no id, no head count, the county by name; 规模 is a column the mapping does not know.
+HEADERS = ["名称", "经度", "纬度", "类型", "所属部门", "所属区县", "规模"]
 
 
-def test_upload_fix_mapping_commit_and_see_it_on_the_map(dataset, store, tmp_path, artifacts):
+def test_upload_a_plain_list_commit_and_see_it_on_the_map(dataset, store, tmp_path, artifacts):
     from layers.situation import view_for_bounds
 
     counties = store.jurisdictions("county", detail="full").set_index("code")
     points = {code: counties.at[code, "geometry"].representative_point() for code in ("330421", "310118", "320509")}
     rows = [HEADERS] + [
-        [f"JS{i}", f"{counties.at[code, 'name']}导入测试队", "专业救援队伍", "应急管理局", "测试单位", f"{p.x:.6f}", f"{p.y:.6f}", str(20 + i)]
+        [f"{counties.at[code, 'name']}导入测试队", f"{p.x:.6f}", f"{p.y:.6f}", "专业救援队伍", "应急管理局", counties.at[code, "name"], str(20 + i)]
         for i, (code, p) in enumerate(points.items(), start=1)
     ]
     upload = tmp_path / "队伍台账.csv"
@@ -39,11 +39,12 @@ def test_upload_fix_mapping_commit_and_see_it_on_the_map(dataset, store, tmp_pat
         page.get_by_text("文件预览").first.wait_for(timeout=60_000)
         wait_idle(page)
         page.get_by_text("编码 gbk").first.wait_for(timeout=30_000)  # detected, and the preview reads Chinese
-        page.get_by_text("必填字段“members”还没有对应").first.wait_for(timeout=30_000)
+        page.get_by_text("3 行未填队员人数").first.wait_for(timeout=30_000)  # a warning, not a refusal
+        assert not page.get_by_text("必填字段").count()
 
         page.get_by_text("文件预览").first.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / "data_import_upload.png"))
-        select(page, "队员人数 (members) *", "规模")  # the one mapping to fix
+        select(page, "队员人数", "规模")  # the head counts are in a column the mapping does not know
         page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=60_000)
         wait_idle(page)
         page.get_by_text("字段对应").first.scroll_into_view_if_needed()

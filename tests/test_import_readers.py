@@ -194,3 +194,25 @@ def test_decode_never_fails_for_a_chosen_encoding():
     assert used == "gbk" and warnings and "\ufffd" in text
     with pytest.raises(ValueError, match="`encoding` was 'latin-9'"):
         decode_text(b"", "latin-9")
+
+
+def _damaged_member(data: bytes, member: str) -> bytes:
+    """`data` (a zip) with one byte of `member`'s deflate stream flipped (a broken download)."""
+    import struct
+
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(member)
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26: info.header_offset + 30])
+    damaged = bytearray(data)
+    damaged[info.header_offset + 30 + name_len + extra_len + 5] ^= 0xFF
+    return bytes(damaged)
+
+
+def test_a_workbook_with_a_damaged_deflate_stream_is_refused_not_a_crash():
+    """zlib's own error (not BadZipFile) from a damaged sheet: found by the damaged-files property test."""
+    rows = [["编号", "名称", "责任部门", "经度", "纬度", "人数"]] + [[f"A{i}", f"队{i}", "消防", "121.47", "31.23", str(i)] for i in range(200)]
+    data = _damaged_member(xlsx_bytes({"teams": rows}), "xl/worksheets/sheet1.xml")
+    with pytest.raises(ImportRejected, match="XLSX file cannot be read: error"):
+        read_table(data, "a.xlsx")
+    geojson = zip_bytes({"a.geojson": json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"n": "x" * 400}, "geometry": None}]}).encode()})
+    with pytest.raises(ImportRejected, match="zip file cannot be read"):
+        read_table(_damaged_member(geojson, "a.geojson"), "a.zip")

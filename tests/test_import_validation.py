@@ -47,7 +47,7 @@ def _codes(report) -> dict[int, list[str]]:
 def test_mapping_is_suggested_from_chinese_and_english_headers():
     assert suggest_mapping(TEAM_HEADERS_ZH, "teams") == {
         "id": "编号", "name": "队伍名称", "kind": "类别", "department": "责任部门", "owner": "权属单位",
-        "county_code": "区县代码", "lon": "经度", "lat": "纬度", "members": "队员人数", "base_id": None, "data_status": None,
+        "county_code": "区县代码", "city": None, "lon": "经度", "lat": "纬度", "members": "队员人数", "base_id": None, "data_status": None,
     }
     english = ["ID", "Name", "Type", "Dept", "Longitude", "Latitude", "Capacity (persons)", "Remarks"]
     got = suggest_mapping(english, "shelters")
@@ -128,7 +128,7 @@ def test_each_bad_row_says_why(store, ctx):
     rows = [
         header,
         ["A1", "好", "fire", good.county_code, good.lon, good.lat, "3"],          # row 2: fine
-        ["", "缺编号", "fire", "", good.lon, good.lat, "3"],                       # row 3: missing id
+        ["A2", "", "fire", "", good.lon, good.lat, "3"],                           # row 3: missing name
         ["A3", "坏数", "fire", "", "121.x", good.lat, "3"],                        # row 4: bad number
         ["A4", "坏码", "fire", "999999", good.lon, good.lat, "3"],                 # row 5: unknown code
         ["A5", "市码", "fire", "330400", good.lon, good.lat, "3"],                 # row 6: a city code
@@ -148,7 +148,7 @@ def test_each_bad_row_says_why(store, ctx):
     }
     assert report.n_accepted == 1 and report.accepted["id"].tolist() == ["A1"]
     messages = {int(report.rows["row"].iat[k]): v[0].message for k, v in report.reasons.items()}
-    assert messages[3] == "`id` is empty."
+    assert messages[3] == "`name` is empty."
     assert messages[4] == "`lon` was '121.x', not a number."
     assert messages[7] == "duplicate id 'A1' (first at row 2)."
     assert messages[8] == f"id {base_id!r} is already in the store (base)."

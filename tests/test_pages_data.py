@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from data.store import Store
 from data.workspace import Workspace
+from pages._shared import widget_key
 from tests.conftest import ROOT, frame_with
 from tests.import_files import csv_bytes, team_rows, zip_bytes
 
@@ -18,6 +19,8 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 120
 #: A department's team list: Chinese headers, GBK, and a members column the auto-mapping cannot know (规模).
 HEADERS = ["编号", "队伍名称", "类别", "责任部门", "经度", "纬度", "规模"]
+#: The issue's list: no id, no head count, the county by name.
+PLAIN_HEADERS = ["名称", "经度", "纬度", "类型", "所属部门", "所属区县"]
 
 
 
@@ -42,8 +45,18 @@ def _metric(at, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def _upload(at, name: str, data: bytes, mime: str = "text/csv", *, layer: str = "teams"):
-    at.selectbox(key="data_layer").select(layer).run()
+def _plain_teams(store) -> bytes:
+    """The issue's GBK list: 名称,经度,纬度,类型,所属部门,所属区县, the county by name."""
+    counties = store.jurisdictions("county", detail="full").set_index("code")
+    rows = [PLAIN_HEADERS]
+    for code, kind, dept in (("330421", "消防救援队伍", "消防救援"), ("310118", "专业救援队伍", "水务局"), ("320509", "社会救援力量", "应急管理局")):
+        p = counties.at[code, "geometry"].representative_point()
+        rows.append([f"{counties.at[code, 'name']}测试队", f"{p.x:.6f}", f"{p.y:.6f}", kind, dept, counties.at[code, "name"]])
+    return csv_bytes(rows, encoding="gbk")
+
+
+def _upload(at, name: str, data: bytes, mime: str = "text/csv", *, layer: str = "teams", lang: str = "zh"):
+    at.selectbox(key=widget_key("data_layer", lang)).select(layer).run()
     at.file_uploader[0].set_value((name, data, mime)).run()
     assert not at.exception, at.exception
     return at
@@ -61,15 +74,15 @@ def test_upload_fix_mapping_commit_and_see_it_on_the_situation_page(app, store, 
     teams_before = len(store.layer("teams"))
     _upload(app, "青浦队伍.csv", _gbk_teams(store))
     assert "编码 gbk" in app.caption[0].value or any("编码 gbk" in c.value for c in app.caption)
-    members = _selectbox(app, "队员人数 (members) *")
-    assert members.value == ""  # 规模 is not a known header: the user must map it
-    assert any("必填字段“members”还没有对应" in e.value for e in app.error)
+    members = _selectbox(app, "队员人数")
+    assert members.value == ""  # 规模 is not a known header: unmapped, the head counts would be unknown
+    assert not app.error and any("3 行未填队员人数" in w.value for w in app.warning)
     members.select("规模").run()
-    assert not app.error
+    assert not app.error and not any("未填队员人数" in w.value for w in app.warning)
     assert _metric(app, "通过") == "3" and _metric(app, "被拒绝") == "0"
     assert any("未注明坐标系" in w.value for w in app.warning)
     notes = frame_with(app, "说明")["说明"]
-    assert notes.str.startswith("未填区县代码，已按位置判定为").all()
+    assert notes.str.startswith("未填所属区县，已按位置判定为").all()
     assert len(app.get("deck_gl_json_chart")) == 1  # preview map of the valid records
     spec = json.loads(app.get("deck_gl_json_chart")[0].proto.json)
     assert "layer-teams" in {layer["id"] for layer in spec["layers"]}
@@ -93,17 +106,17 @@ def test_upload_fix_mapping_commit_and_see_it_on_the_situation_page(app, store, 
 
 def test_all_or_nothing_refusal_is_a_message_and_writes_nothing(app, store, workspace_path):
     _upload(app, "t.csv", _gbk_teams(store, 4, bad_row=2))
-    _selectbox(app, "队员人数 (members) *").select("规模").run()
+    _selectbox(app, "队员人数").select("规模").run()
     assert _metric(app, "被拒绝") == "1"
     table = frame_with(app, "行号").set_index("行号")
-    assert table.at[3, "结果"] == "拒绝" and table.at[3, "拒绝原因"] == "“lon”为“东经121度半”，不是数字。"
+    assert table.at[3, "结果"] == "拒绝" and table.at[3, "拒绝原因"] == "“经度 / X”为“东经121度半”，不是数字。"
     app.text_input(key="data_who").input("王五").run()
     next(b for b in app.button if b.label == "提交导入").click().run()
     assert not app.exception
     assert any("文件未导入" in e.value and "全部通过才导入" in e.value for e in app.error)
     with Workspace(workspace_path) as ws:
         assert ws.imports().empty and ws.version() == 0
-    app.radio(key="data_mode").set_value("valid").run()
+    app.radio(key=widget_key("data_mode", "zh")).set_value("valid").run()
     next(b for b in app.button if b.label == "提交导入").click().run()
     assert any("已导入 3 条记录" in s.value for s in app.success)
 
@@ -116,8 +129,8 @@ def test_unsafe_zip_and_bad_files_are_messages_not_tracebacks(app):
 
 
 def test_export_tab_prepares_a_download(app):
-    app.selectbox(key="exp_layer").select("teams").run()
-    app.selectbox(key="exp_format_teams").select("csv").run()
+    app.selectbox(key=widget_key("exp_layer", "zh")).select("teams").run()
+    app.selectbox(key=widget_key("exp_format_teams", "zh")).select("csv").run()
     next(b for b in app.button if b.label == "生成导出文件").click().run()
     assert not app.exception
     assert any(b.label == "下载 teams.csv" for b in app.download_button)
@@ -125,7 +138,7 @@ def test_export_tab_prepares_a_download(app):
 
 def test_imports_tab_lists_and_removes_an_import(app, store, workspace_path):
     _upload(app, "t.csv", _gbk_teams(store, 2))
-    _selectbox(app, "队员人数 (members) *").select("规模").run()
+    _selectbox(app, "队员人数").select("规模").run()
     app.text_input(key="data_who").input("王五").run()
     next(b for b in app.button if b.label == "提交导入").click().run()
     listing = frame_with(app, "导入人")
@@ -134,6 +147,59 @@ def test_imports_tab_lists_and_removes_an_import(app, store, workspace_path):
     next(b for b in app.button if b.label == "撤销所选导入").click().run()
     assert any("已撤销导入" in s.value and "删除 2 条记录" in s.value for s in app.success)
     assert any("尚无导入记录" in i.value for i in app.info)
+
+
+def test_the_issues_list_imports_as_it_is(app, store, workspace_path):
+    """名称,经度,纬度,类型,所属部门,所属区县 in GBK: no id, no head count, counties by name; nothing to fix by hand."""
+    _upload(app, "队伍台账.csv", _plain_teams(store))
+    assert not app.error, [e.value for e in app.error]
+    assert _selectbox(app, "所属区县").value == "所属区县" and _selectbox(app, "编号").value == ""
+    assert not any("以下列不导入" in w.value for w in app.warning)
+    assert _metric(app, "通过") == "3" and _metric(app, "被拒绝") == "0"
+    assert any("3 行未填队员人数" in w.value and "不计为 0" in w.value for w in app.warning)
+    ids = frame_with(app, "行号")["编号"]
+    assert ids.str.fullmatch(r"T-[0-9a-f]{12}").all()
+    app.text_input(key="data_who").input("王五").run()
+    next(b for b in app.button if b.label == "提交导入").click().run()
+    assert any("已导入 3 条记录" in s.value for s in app.success)
+    with Workspace(workspace_path) as ws:
+        teams = ws.layer("teams")
+    assert sorted(teams["county_code"]) == ["310118", "320509", "330421"] and teams["members"].isna().all()
+    assert sorted(teams["id"]) == sorted(ids)  # the ids the report showed
+
+
+def test_choices_survive_a_language_switch(app, store):
+    """Layer, CRS, a hand-made mapping, the mode and the export choices stay chosen through zh → en → zh."""
+    _upload(app, "t.csv", _gbk_teams(store, 4, bad_row=2))
+    _selectbox(app, "坐标系").select("wgs84").run()
+    _selectbox(app, "队员人数").select("规模").run()
+    crs_key, mapping_key = (_selectbox(app, label).key.removesuffix("@zh") for label in ("坐标系", "队员人数"))
+    app.radio(key=widget_key("data_mode", "zh")).set_value("valid").run()
+    app.selectbox(key=widget_key("exp_layer", "zh")).select("shelters").run()
+    app.selectbox(key=widget_key("exp_format_shelters", "zh")).select("xlsx").run()
+    chosen = {k: app.session_state[k] for k in ("data_layer", "data_mode", "exp_layer", "exp_format_shelters", crs_key, mapping_key)}
+    assert chosen["data_mode"] == "valid" and chosen[mapping_key] == "规模" and chosen[crs_key] == "wgs84"
+    before = (_metric(app, "通过"), _metric(app, "被拒绝"))
+    for lang, valid, rejected in (("en", "Valid", "Rejected"), ("zh", "通过", "被拒绝")):
+        app.sidebar.radio[0].set_value(lang).run()
+        assert not app.exception, app.exception
+        assert {k: app.session_state[k] for k in chosen} == chosen
+        assert app.selectbox(key=widget_key(mapping_key, lang)).value == "规模"
+        assert app.radio(key=widget_key("data_mode", lang)).value == "valid"
+        assert (_metric(app, valid), _metric(app, rejected)) == before == ("3", "1")
+
+
+def test_chinese_page_has_chinese_widget_texts(app, store):
+    """No code names in the mapping labels, a Chinese placeholder where nothing is chosen yet."""
+    _upload(app, "t.csv", _gbk_teams(store, 2))
+    _selectbox(app, "队员人数").select("规模").run()
+    labels = [s.label for s in app.selectbox]
+    assert "名称 *" in labels and "经度 / X *" in labels and "所属地市" in labels
+    assert not any("(" in label and any(c.isascii() and c.isalpha() for c in label) for label in labels), labels
+    app.text_input(key="data_who").input("王五").run()
+    next(b for b in app.button if b.label == "提交导入").click().run()
+    pick = app.selectbox(key="data_remove_pick")
+    assert pick.value is None and pick.proto.placeholder == "选择要撤销的导入"
 
 
 def test_english(app):
@@ -155,7 +221,7 @@ def test_workspace_held_by_another_process_shows_a_warning_and_the_maps_still_wo
         assert next(m.value for m in at.metric if m.label == "救援队伍") == str(len(store.layer("teams")))
         at.switch_page("pages/manage.py").run()
         _upload(at, "t.csv", _gbk_teams(store, 1))
-        _selectbox(at, "队员人数 (members) *").select("规模").run()
+        _selectbox(at, "队员人数").select("规模").run()
         at.text_input(key="data_who").input("王五").run()
         assert next(b for b in at.button if b.label == "提交导入").disabled
     finally:
