@@ -71,9 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     p_exp.add_argument("--origin", help="only records of this origin ('base' or an import id)")
     places(p_exp)
 
-    p_tpl = sub.add_parser("template", help="write an empty import template for a layer (.xlsx or .csv)")
+    p_tpl = sub.add_parser("template", help="write an import template for a layer (.xlsx or .csv) with an example row")
     p_tpl.add_argument("--layer", required=True, choices=IMPORT_LAYERS)
     p_tpl.add_argument("--out", required=True)
+    p_tpl.add_argument("--lang", choices=("zh", "en"), default="zh", help="column names in Chinese (default) or English")
 
     p_list = sub.add_parser("imports", help="list the imports in the workspace")
     places(p_list)
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
         fmt = Path(args.out).suffix.lower().lstrip(".")
         try:
-            Path(args.out).write_bytes(template(args.layer, fmt))
+            Path(args.out).write_bytes(template(args.layer, fmt, lang=args.lang))
         except ValueError as exc:
             print(f"template: {exc}", file=sys.stderr)
             return 2

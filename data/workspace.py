@@ -189,6 +189,12 @@ class Workspace:
                 "date": [f"{d:%Y-%m-%d}" for d in imp["imported_at"]],
                 "real": imp["real"].astype(bool),
                 "note": note,
+                "source_zh": [s or f"导入文件 {f}" for s, f in zip(imp["source"], imp["file_name"], strict=True)],
+                "licence_zh": imp["licence"],
+                "note_zh": [
+                    f"{r.file_name}；坐标系 {r.crs}；{r.rows_total} 行中导入 {r.rows_accepted} 行；导入人 {r.who}；{r.imported_at:%Y-%m-%d %H:%M}"
+                    for r in imp.itertuples()
+                ],
                 "records": imp["rows_accepted"].astype("int64"),
                 "origin": imp["import_id"],
             }

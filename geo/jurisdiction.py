@@ -75,10 +75,15 @@ def filter_features(features: pd.DataFrame, area: Area, departments: list[str] |
 
 
 def headline_counts(teams: pd.DataFrame, stockpiles: pd.DataFrame, shelters: pd.DataFrame) -> dict[str, int]:
-    """Counts shown above the map: teams and their members, stockpiles, shelters and their capacity."""
+    """Counts shown above the map: teams and their members, stockpiles, shelters and their capacity.
+
+    ``members`` sums the head counts that are known; ``teams_members_unknown`` counts the teams
+    that give none (imported lists often do not), so the figure can say it is a lower bound.
+    """
     return {
         "teams": len(teams),
         "members": int(teams["members"].sum()) if len(teams) else 0,
+        "teams_members_unknown": int(teams["members"].isna().sum()) if len(teams) else 0,
         "stockpiles": len(stockpiles),
         "shelters": len(shelters),
         "shelter_capacity": int(shelters["capacity_persons"].sum()) if len(shelters) else 0,

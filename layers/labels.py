@@ -47,6 +47,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "sit.inventory": ("物资库存", "Stockpile inventory"),
     "sit.nothing": ("当前筛选下没有要素。", "Nothing matches the current filters."),
     "sit.sources": ("数据来源与许可", "Data sources and licences"),
+    "sit.unknown": ("未填", "not given"),
+    "sit.members_unknown": ("另有 {n} 支队伍未填队员人数，未计入。", "{n} more teams give no head count; not counted."),
     "sit.built_at": ("数据集构建时间：{when}（北京时间）", "Dataset built at {when} (Beijing time)"),
     # columns
     "col.name": ("名称", "Name"),
@@ -99,7 +101,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "dis.coords": ("经度,纬度", "Longitude,latitude"),
     "dis.coords_crs": ("坐标系", "Coordinate system"),
     "dis.coords_bad": ("坐标“{text}”无法识别：{reason}。请按“经度,纬度”输入，例如 121.4737,31.2304。", "Could not read “{text}”: {reason}. Enter longitude,latitude, e.g. 121.4737,31.2304."),
-    "dis.click_hint": ("在地图上点击一个六边形格子，将其中心设为事件位置。", "Click a hexagon on the map to put the incident at its centre."),
+    "dis.click_hint": ("在地图上点击，事件位置即设在点击处（取最近的格点）。", "Click the map to put the incident there (at the nearest grid point)."),
     "dis.click_here": ("点击设为事件位置", "Click to set the incident here"),
     "dis.click_mode": ("点击地图用于", "A map click sets"),
     "dis.click_incident": ("事件位置", "the incident"),

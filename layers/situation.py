@@ -67,8 +67,9 @@ def _tooltip_lines(row: pd.Series, layer: str, lang: str) -> str:
         lines.append(f"{t('col.department', lang)}: {label_or('dept', row['department'], lang)}")
     if "owner" in row and pd.notna(row.get("owner")):
         lines.append(f"{t('col.owner', lang)}: {row['owner']}")
-    if "members" in row and pd.notna(row.get("members")):
-        lines.append(f"{t('sit.members', lang)}: {int(row['members'])}")
+    if "members" in row:  # an imported team may not give its head count: unknown, not 0
+        known = pd.notna(row.get("members"))
+        lines.append(f"{t('sit.members', lang)}: {int(row['members']) if known else t('sit.unknown', lang)}")
     if "capacity_persons" in row and pd.notna(row.get("capacity_persons")):
         lines.append(f"{t('sit.shelter_capacity', lang)}: {int(row['capacity_persons'])}")
     if "status" in row and pd.notna(row.get("status")):
@@ -284,16 +285,25 @@ def resource_table(shown: dict[str, pd.DataFrame], lang: str) -> pd.DataFrame:
 
 
 def provenance_table(prov: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The provenance table with translated headers and layer names."""
+    """The provenance table with translated headers and layer names; source, licence and note in
+    `lang` (the ``*_zh`` columns in Chinese, where a row has them)."""
+
+    def text(column: str) -> pd.Series:
+        english = prov[column].fillna("")
+        if lang != "zh" or f"{column}_zh" not in prov:
+            return english
+        chinese = prov[f"{column}_zh"].fillna("")
+        return chinese.where(chinese != "", english)
+
     return pd.DataFrame(
         {
             t("col.layer", lang): [t(f"layer.{k}", lang) for k in prov["layer"]],
-            t("col.source", lang): prov["source"],
-            t("col.licence", lang): prov["licence"],
+            t("col.source", lang): text("source"),
+            t("col.licence", lang): text("licence"),
             t("col.date", lang): prov["date"],
             t("col.real", lang): [t("val.real" if r else "val.sample", lang) for r in prov["real"]],
             t("col.records", lang): prov["records"],
-            t("col.note", lang): prov["note"],
+            t("col.note", lang): text("note"),
         }
     )
 

