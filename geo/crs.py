@@ -13,11 +13,15 @@ GCJ-02 functions, as the published algorithm does.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import numpy as np
 import shapely
 
 __all__ = [
     "CRS_NAMES",
+    "CoordinateError",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
     "gcj02_to_bd09",
@@ -169,20 +173,49 @@ def transform_geometry(geoms, func):
     return shapely.transform(geoms, _apply)
 
 
-def parse_lonlat(text: str, crs: str = "wgs84") -> tuple[float, float]:
-    """'LON,LAT' in `crs` (degrees) → WGS84 (lon, lat); a clear ValueError otherwise.
+class CoordinateError(ValueError):
+    """Coordinates typed by a user that cannot be read, with a `code` and `params` for a localized message.
 
-    Full-width commas and spaces are accepted, as typed on Chinese keyboards.
+    `code` is 'not_lonlat' (not two numbers), 'out_of_range' (outside [-180, 180] × [-90, 90])
+    or 'lat_first' (out of range, and looks like LAT,LON); `params` holds ``text`` (as typed)
+    and, for the range codes, the numbers read (``lon``, ``lat``).  ``str(exc)`` is an English
+    sentence for logs and the command line; pages show a message chosen by `code`.
     """
-    parts = [p for p in str(text).replace("，", ",").replace(" ", ",").split(",") if p]
+
+    def __init__(self, code: str, message: str, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+
+#: What separates longitude from latitude once NFKC has folded full-width forms ('，' → ',').
+_LONLAT_SEPARATOR = re.compile(r"[,\s]+")
+
+
+def parse_lonlat(text: str, crs: str = "wgs84") -> tuple[float, float]:
+    """'LON,LAT' in `crs` (degrees) → WGS84 (lon, lat); a `CoordinateError` otherwise.
+
+    The text is NFKC-normalised first, as the importers do: full-width digits, points, commas
+    and spaces typed on Chinese keyboards (``１２０．９０７，３０．８４１``) read as their ASCII
+    forms.  Longitude and latitude are separated by a comma, spaces, or both; a trailing
+    degree sign is allowed.
+
+    Raises
+    ------
+    CoordinateError
+        With `code` 'not_lonlat', 'out_of_range' or 'lat_first' (see the class).
+    """
+    folded = unicodedata.normalize("NFKC", str(text)).replace("\u2212", "-").replace("°", "")
+    parts = [p for p in _LONLAT_SEPARATOR.split(folded.strip()) if p]
     try:
         lon, lat = (float(v) for v in parts)
     except ValueError:
         msg = f"{text!r} is not LON,LAT in degrees, e.g. 121.4737,31.2304."
-        raise ValueError(msg) from None
+        raise CoordinateError("not_lonlat", msg, text=str(text)) from None
     if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        hint = " It looks like LAT,LON: give longitude first." if abs(lon) <= 90 < abs(lat) <= 180 else ""
+        lat_first = bool(abs(lon) <= 90 < abs(lat) <= 180)
+        hint = " It looks like LAT,LON: give longitude first." if lat_first else ""
         msg = f"{text!r}: longitude must be in [-180, 180] and latitude in [-90, 90].{hint}"
-        raise ValueError(msg)
+        raise CoordinateError("lat_first" if lat_first else "out_of_range", msg, text=str(text), lon=lon, lat=lat)
     x, y = to_wgs84(lon, lat, crs)
     return float(x), float(y)

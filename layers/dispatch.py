@@ -2,20 +2,58 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
 import pandas as pd
 import pydeck as pdk
 import shapely
 
 from layers.labels import label_or, t
 
-#: One colour per rank (routes and markers), then repeated.
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
+
+    from geo.crs import CoordinateError
+
+#: One colour per rank (routes, markers and the rank cell of the table), then repeated.
 ROUTE_COLOURS = [(214, 39, 40), (31, 119, 180), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207), (140, 86, 75), (227, 119, 194)]
+#: Layer ids of the click-to-pick grid start with this; the page numbers them (see `pick_layer`).
 PICK_LAYER_ID = "pick-hex"
 _DECIMALS = 6
+#: Shown for a missing value in the tables.
+MISSING = "—"
 
 
 def _colour(rank: int) -> list[int]:
     return [*ROUTE_COLOURS[(rank - 1) % len(ROUTE_COLOURS)], 230]
+
+
+def rank_css(rank: int) -> str:
+    """CSS colour of `rank`'s route and marker (``rgb(r,g,b)``), for the table and the legend."""
+    return "rgb({},{},{})".format(*ROUTE_COLOURS[(int(rank) - 1) % len(ROUTE_COLOURS)])
+
+
+def _missing(v: object) -> bool:
+    return v is None or (not isinstance(v, str | list | tuple | np.ndarray) and bool(pd.isna(v)))
+
+
+#: The dataset's data_status values and their labels.
+_STATUS_LABELS = {"示例": "val.sample", "真实": "val.real"}
+
+
+def _shown(values) -> list[str]:
+    """`values` as text, "—" for None, NaN, NaT and blanks."""
+    return [MISSING if _missing(v) or str(v).strip() == "" else str(v) for v in values]
+
+
+def _one(value: object) -> str:
+    return _shown([value])[0]
+
+
+def _labels(prefix: str, values, lang: str) -> list[str]:
+    """The labels of coded `values` (see `label_or`), "—" for missing ones."""
+    return _shown(None if _missing(v) else label_or(prefix, v, lang) for v in values)
 
 
 def estimate_mark(estimate: bool, lang: str) -> str:
@@ -45,10 +83,10 @@ def route_layer(ranked: pd.DataFrame, routes: list, lang: str) -> pdk.Layer:
     rows = []
     for (_, r), coords in zip(ranked.iterrows(), routes, strict=True):
         mins = r["eta_s"] / 60
-        tip = f"{int(r['rank'])}. {r['name']}\n{t('dis.eta', lang)}: {mins:.1f} {t('dis.min', lang)}"
+        tip = f"{int(r['rank'])}. {_one(r['name'])}\n{t('dis.eta', lang)}: {mins:.1f} {t('dis.min', lang)}"
         if r["estimate"]:
             tip += f" ({t('dis.estimate', lang)})"
-        tip += f"\n{t('dis.crosses', lang)}: {' → '.join(r['crosses'])}"
+        tip += f"\n{t('dis.crosses', lang)}: {' → '.join(_shown(r['crosses'])) or MISSING}"
         rows.append({"path": [[round(x, _DECIMALS), round(y, _DECIMALS)] for x, y in coords], "colour": _colour(int(r["rank"])), "width": 60 if r["rank"] == 1 else 30, "tooltip": tip})
     return pdk.Layer(
         "PathLayer",
@@ -73,7 +111,7 @@ def resource_layer(ranked: pd.DataFrame, resources: pd.DataFrame, lang: str) -> 
             "lon": round(pos[r["id"]].x, _DECIMALS),
             "lat": round(pos[r["id"]].y, _DECIMALS),
             "colour": _colour(int(r["rank"])),
-            "tooltip": f"{int(r['rank'])}. {r['name']}\n{label_or('kind', r['kind'], lang)} · {label_or('dept', r['department'], lang)}\n{r['owner']}",
+            "tooltip": f"{int(r['rank'])}. {_one(r['name'])}\n{_labels('kind', [r['kind']], lang)[0]} · {_labels('dept', [r['department']], lang)[0]}\n{_one(r['owner'])}",
         }
         for _, r in ranked.iterrows()
     ]
@@ -87,9 +125,28 @@ def resource_layer(ranked: pd.DataFrame, resources: pd.DataFrame, lang: str) -> 
         stroked=True,
         line_width_min_pixels=2,
         get_radius=1,
-        radius_min_pixels=8,
-        radius_max_pixels=8,
+        radius_min_pixels=10,
+        radius_max_pixels=10,
         pickable=True,
+    )
+
+
+def rank_number_layer(ranked: pd.DataFrame, resources: pd.DataFrame) -> pdk.Layer:
+    """The rank of each ranked resource written on its marker: the number of its row in the table."""
+    pos = resources.set_index("id").geometry
+    data = [{"lon": round(pos[r["id"]].x, _DECIMALS), "lat": round(pos[r["id"]].y, _DECIMALS), "text": str(int(r["rank"]))} for _, r in ranked.iterrows()]
+    return pdk.Layer(
+        "TextLayer",
+        id="ranked-number",
+        data=data,
+        get_position=["lon", "lat"],
+        get_text="text",
+        get_size=13,
+        get_color=[255, 255, 255, 255],
+        font_weight=700,
+        get_text_anchor='"middle"',
+        get_alignment_baseline='"center"',
+        pickable=False,
     )
 
 
@@ -112,25 +169,46 @@ def closure_layer(polygons: list, names: list[str], lang: str) -> pdk.Layer:
     )
 
 
-def pick_layer(hexes: pd.DataFrame, lang: str) -> pdk.Layer:
-    """A faint hexagon grid: clicking a cell sets the incident (or a closure) there."""
-    data = hexes.assign(lon=hexes["lon"].round(_DECIMALS), lat=hexes["lat"].round(_DECIMALS), tooltip=t("dis.click_here", lang))
+def pick_layer(cells: pd.DataFrame, lang: str, *, layer_id: str = PICK_LAYER_ID, closure: bool = False) -> pdk.Layer:
+    """An invisible lattice of discs over the map: a click lands on one and puts the incident
+    (or, with `closure`, a closure) at its centre.
+
+    The discs (circumradius of the hexagonal cells of `geo.dispatch.hex_grid`, so they cover
+    the area) are filled at alpha 1/255: invisible, so routes and boundaries show through, yet
+    drawn, so deck.gl picks them (it skips nothing but alpha 0).  The disc under the pointer is
+    highlighted.  A ScatterplotLayer, not a ColumnLayer: deck.gl returned nothing for the first
+    click on a fresh ColumnLayer when no pointer movement had come before it (a tap on a touch
+    screen), which lost the first click of every pick.
+    """
+    tip = t("dis.click_here_closure" if closure else "dis.click_here", lang)
+    data = cells.assign(lon=cells["lon"].round(_DECIMALS), lat=cells["lat"].round(_DECIMALS), tooltip=tip)[["lon", "lat", "tooltip"]]
     return pdk.Layer(
-        "ColumnLayer",
-        id=PICK_LAYER_ID,
+        "ScatterplotLayer",
+        id=layer_id,
         data=data,
         get_position=["lon", "lat"],
-        radius=float(hexes["radius_m"].mean()) if len(hexes) else 100.0,
-        disk_resolution=6,
-        extruded=False,
-        get_fill_color=[120, 120, 120, 18],
-        get_line_color=[120, 120, 120, 60],
-        stroked=True,
-        line_width_min_pixels=0.5,
+        get_radius=round(float(cells["radius_m"].max()), 1) if len(cells) else 100.0,
+        get_fill_color=[255, 255, 255, 1],
+        stroked=False,
         pickable=True,
         auto_highlight=True,
-        highlight_color=[255, 200, 0, 120],
+        highlight_color=[255, 200, 0, 90],
     )
+
+
+def route_legend(ranked: pd.DataFrame) -> list[tuple[int, str, str]]:
+    """(rank, resource name, CSS colour) of each ranked resource: the map's route colours named."""
+    return [(int(r), "" if pd.isna(n) else str(n), rank_css(r)) for r, n in zip(ranked["rank"], ranked["name"], strict=True)]
+
+
+def style_ranks(table: pd.DataFrame, lang: str) -> Styler:
+    """`table` (from `ranked_table`) with each rank cell in the colour of its route on the map."""
+    col = t("dis.rank", lang)
+
+    def paint(ranks: pd.Series) -> list[str]:
+        return [f"background-color: {rank_css(r)}; color: white; font-weight: 700" for r in ranks]
+
+    return table.style.apply(paint, subset=[col]).format({t("dis.eta_min", lang): "{:.1f}", t("dis.length_km", lang): "{:.2f}"})
 
 
 def ranked_table(ranked: pd.DataFrame, lang: str, names: dict[str, str] | None = None) -> pd.DataFrame:
@@ -141,15 +219,15 @@ def ranked_table(ranked: pd.DataFrame, lang: str, names: dict[str, str] | None =
     return pd.DataFrame(
         {
             t("dis.rank", lang): ranked["rank"],
-            t("col.name", lang): ranked["name"],
-            t("col.kind", lang): [label_or("kind", k, lang) for k in ranked["kind"]],
-            t("col.department", lang): [label_or("dept", d, lang) for d in ranked["department"]],
-            t("col.owner", lang): ranked["owner"],
+            t("col.name", lang): _shown(ranked["name"]),
+            t("col.kind", lang): _labels("kind", ranked["kind"], lang),
+            t("col.department", lang): _labels("dept", ranked["department"], lang),
+            t("col.owner", lang): _shown(ranked["owner"]),
             t("dis.eta_min", lang): (ranked["eta_s"] / 60).round(1),
             t("dis.length_km", lang): (ranked["length_m"] / 1000).round(2),
             t("dis.within_30", lang): [ok if w else late for w in ranked["within_target"]],
-            t("dis.crosses", lang): [" → ".join(c) for c in ranked["crosses"]],
-            t("dis.provinces", lang): [" → ".join((names or {}).get(p, p) for p in ps) for ps in ranked["provinces"]],
+            t("dis.crosses", lang): [" → ".join(_shown(c)) or MISSING for c in ranked["crosses"]],
+            t("dis.provinces", lang): [" → ".join((names or {}).get(p, p) for p in ps) or MISSING for ps in ranked["provinces"]],
             t("dis.estimate_col", lang): [estimate_mark(e, lang) for e in ranked["estimate"]],
         }
     )
@@ -161,12 +239,12 @@ def notify_table(notify: pd.DataFrame, names: dict[str, str], lang: str) -> pd.D
         return pd.DataFrame()
     return pd.DataFrame(
         {
-            t("dis.jurisdiction", lang): [names.get(c, c) for c in notify["jurisdiction_code"]],
-            t("col.department", lang): [label_or("dept", d, lang) for d in notify["department"]],
-            t("dis.unit", lang): notify["unit"],
-            t("dis.phone", lang): notify["duty_phone"],
+            t("dis.jurisdiction", lang): _shown(names.get(c, c) for c in notify["jurisdiction_code"]),
+            t("col.department", lang): _labels("dept", notify["department"], lang),
+            t("dis.unit", lang): _shown(notify["unit"]),
+            t("dis.phone", lang): _shown(notify["duty_phone"]),
             t("dis.cross_border", lang): [t("dis.yes", lang) if x else "" for x in notify["cross_border"]],
-            t("col.status", lang): notify["data_status"],
+            t("col.status", lang): _shown(t(_STATUS_LABELS[v], lang) if v in _STATUS_LABELS else v for v in notify["data_status"]),
         }
     )
 
@@ -183,3 +261,14 @@ def network_table(metas: list[dict], lang: str) -> pd.DataFrame:
             t("net.col_created", lang): [m.get("created", "") for m in metas],
         }
     )
+
+
+#: Label key of each `geo.crs.CoordinateError` code.
+_COORDINATE_MESSAGES = {"not_lonlat": "coords.not_lonlat", "out_of_range": "coords.out_of_range", "lat_first": "coords.lat_first"}
+
+
+def coordinate_message(exc: CoordinateError, lang: str) -> str:
+    """The message, in `lang`, for coordinates `geo.crs.parse_lonlat` could not read (plain text:
+    the text as typed is in it, so escape it before Markdown)."""
+    key = _COORDINATE_MESSAGES.get(exc.code, "coords.not_lonlat")
+    return t(key, lang, text=exc.params.get("text", ""))

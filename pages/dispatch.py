@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import html
+
 import streamlit as st
 
-from geo.crs import CRS_NAMES, parse_lonlat
+from geo.crs import CRS_NAMES, CoordinateError, parse_lonlat
 from geo.dispatch import circle, dispatch, hex_grid, near_view_box, read_closures
 from geo.jurisdiction import near_view
 from geo.nearest import filter_resources
 from geo.routing import NoRoute, OffNetwork
-from layers.dispatch import PICK_LAYER_ID, closure_layer, incident_layer, notify_table, pick_layer, ranked_table, resource_layer, route_layer
+from layers.consultation import plain
+from layers.dispatch import (
+    PICK_LAYER_ID, closure_layer, coordinate_message, incident_layer, notify_table, pick_layer, rank_number_layer, ranked_table, resource_layer,
+    route_layer, route_legend, style_ranks,
+)  # fmt: skip
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
 from pages import _shared
@@ -23,83 +29,99 @@ features = _shared.layers()
 names = dict(zip(jur["code"], jur["name"], strict=True))
 ss = st.session_state
 ss.setdefault("dis_incident", None)
-ss.setdefault("dis_closures", [])  # list of (name, polygon)
-ss.setdefault("dis_last_pick", None)
+ss.setdefault("dis_closures", [])  # list of (name, polygon); '' for a clicked one: named when shown
+ss.setdefault("dis_picks", 0)  # map clicks taken so far: the pick grid's layer id carries the count
+ss.setdefault("dis_view_bounds", None)  # the lon/lat box the map frames, kept while the user works on the map
+ss.setdefault("dis_view_for", None)  # (incident, ranked ids) the view was last seen with
 
 st.title(t("dis.title", lang))
 metas = _shared.networks_or_stop()
 
+
 # ---- a click on the map from the previous run -------------------------------------------
+# Streamlit keeps a map selection until the user clicks the selected object again (which
+# *deselects* it): a kept selection would swallow the next click on the same cell and dim every
+# other layer.  So each click is taken once, and the grid is then drawn under a new layer id:
+# the browser drops the old selection, and the next click, wherever it lands, is a new one.
+def _pick_layer_id() -> str:
+    return f"{PICK_LAYER_ID}-{ss['dis_picks']}"
+
+
 def _picked() -> tuple[float, float] | None:
     state = ss.get("dis_map") or {}
     objects = (state.get("selection") or {}).get("objects") or {}
-    hits = objects.get(PICK_LAYER_ID) or []
+    hits = objects.get(_pick_layer_id()) or []
     return (float(hits[0]["lon"]), float(hits[0]["lat"])) if hits else None
 
 
 pick = _picked()
-if pick is not None and pick != ss["dis_last_pick"]:
-    ss["dis_last_pick"] = pick
+if pick is not None:
+    ss["dis_picks"] += 1
     if ss.get("dis_click_mode", "incident") == "closure":
-        n = len(ss["dis_closures"]) + 1
-        ss["dis_closures"] = [*ss["dis_closures"], (f"{t('dis.closure', lang)} {n}", circle(*pick, float(ss.get("dis_radius", 300))))]
+        ss["dis_closures"] = [*ss["dis_closures"], ("", circle(*pick, float(ss.get("dis_radius", 300))))]  # named when shown, in the language then
     else:
         ss["dis_incident"] = pick
         ss["dis_how"] = "click"
 
 # ---- inputs (sidebar) --------------------------------------------------------------------
 with st.sidebar:
-    meta = _shared.pick_network(metas, "dis_network")
-    how = st.radio(
-        t("dis.incident_how", lang), ["jurisdiction", "place", "project", "coords", "click"], key="dis_how",
+    # as _shared.pick_network, but labelled in this run's language (its labels call lang() when
+    # Streamlit formats them, which outside a script run, in AppTest between runs, says 'zh')
+    by_name = {m["name"]: m for m in metas}
+    meta = by_name[_shared.selectbox(
+        t("dis.network", lang), list(by_name), key="dis_network",
+        format_func=lambda n: t("dis.network_estimate" if by_name[n].get("estimate") else "dis.network_real", lang, name=n, nodes=by_name[n]["n_nodes"], edges=by_name[n]["n_edges"]),
+    )]  # fmt: skip
+    how = _shared.radio(
+        t("dis.incident_how", lang), ["jurisdiction", "place", "project", "coords", "click"], key="dis_how", default="jurisdiction",
         format_func=lambda h: t(f"dis.by_{h}", lang), horizontal=True,
     )  # fmt: skip
     incident = ss["dis_incident"]
     if how == "jurisdiction":
-        code = st.selectbox(t("dis.by_jurisdiction", lang), counties["code"].tolist(), index=counties["code"].tolist().index("330421"), format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})", key="dis_county")
+        code = _shared.selectbox(t("dis.by_jurisdiction", lang), counties["code"].tolist(), key="dis_county", default="330421", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})")
         pt = counties.loc[counties["code"] == code].geometry.iloc[0].representative_point()
         incident = (pt.x, pt.y)
     elif how == "place":
         places = features["places"]
         place_label = dict(zip(places["id"], places["name"] + " · " + places["county_name"], strict=True))
-        pid = st.selectbox(t("dis.by_place", lang), places["id"].tolist(), format_func=lambda i: place_label[i], key="dis_place")
+        pid = _shared.selectbox(t("dis.by_place", lang), places["id"].tolist(), key="dis_place", format_func=lambda i: place_label[i])
         g = places.geometry[places["id"] == pid].iloc[0]
         incident = (g.x, g.y)
     elif how == "project":
         proj = features["projects"]
-        pid = st.selectbox(t("dis.by_project", lang), proj["id"].tolist(), format_func=lambda i, n=dict(zip(proj["id"], proj["name"], strict=True)): n[i], key="dis_project")
+        pid = _shared.selectbox(t("dis.by_project", lang), proj["id"].tolist(), key="dis_project", format_func=lambda i, n=dict(zip(proj["id"], proj["name"], strict=True)): n[i])
         g = proj.geometry[proj["id"] == pid].iloc[0]
         incident = (g.x, g.y)
     elif how == "coords":
-        crs = st.selectbox(t("dis.coords_crs", lang), list(CRS_NAMES), key="dis_crs", format_func=lambda c: {"wgs84": "WGS84 / CGCS2000", "gcj02": "GCJ-02（高德/腾讯）", "bd09": "BD-09（百度）"}[c])
+        crs = _shared.selectbox(t("dis.coords_crs", lang), list(CRS_NAMES), key="dis_crs", format_func=lambda c: t(f"dis.crs_{c}", lang))
         text = st.text_input(t("dis.coords", lang), value="120.9070,30.8410", key="dis_coords")
         try:
             incident = parse_lonlat(text, crs)
-        except ValueError as exc:
-            st.error(t("dis.coords_bad", lang, text=text, reason=str(exc)))
+        except CoordinateError as exc:
+            st.error(plain(coordinate_message(exc, lang)))
             incident = None
     else:
         st.info(t("dis.click_hint", lang))
     if how != "click":
         ss["dis_incident"] = incident
 
-    layer_key = st.selectbox(t("dis.resource_layer", lang), ["teams", "stockpiles", "bases"], format_func=lambda k: t(f"layer.{k}", lang), key="dis_layer")
+    layer_key = _shared.selectbox(t("dis.resource_layer", lang), ["teams", "stockpiles", "bases"], key="dis_layer", format_func=lambda k: t(f"layer.{k}", lang))
     pool = features[layer_key]
-    kinds = st.multiselect(t("dis.kinds", lang), sorted(pool["kind"].unique()), format_func=lambda k: label_or("kind", k, lang), key=f"dis_kinds_{layer_key}", placeholder=t("sit.all", lang))
-    departments = st.multiselect(t("sit.department", lang), DEPARTMENTS_ORDER, format_func=lambda d: label_or("dept", d, lang), key="dis_depts", placeholder=t("sit.all_departments", lang))
-    where = st.multiselect(
+    kinds = _shared.multiselect(t("dis.kinds", lang), sorted(pool["kind"].unique()), key=f"dis_kinds_{layer_key}", format_func=lambda k: label_or("kind", k, lang), placeholder=t("sit.all", lang))
+    departments = _shared.multiselect(t("sit.department", lang), DEPARTMENTS_ORDER, key="dis_depts", format_func=lambda d: label_or("dept", d, lang), placeholder=t("sit.all_departments", lang))
+    where = _shared.multiselect(
         t("dis.jurisdictions", lang), sorted(pool["county_code"].unique()), format_func=lambda c: names.get(c, c), key="dis_where", placeholder=t("sit.all", lang)
     )
     material, min_q = None, 0.0
     inventory = _shared.table("inventory")
     if layer_key == "stockpiles":
-        material = st.selectbox(t("dis.material", lang), ["", *sorted(inventory["material"].unique())], key="dis_material", format_func=lambda m: m or t("sit.all", lang)) or None
+        material = _shared.selectbox(t("dis.material", lang), ["", *sorted(inventory["material"].unique())], key="dis_material", format_func=lambda m: m or t("sit.all", lang)) or None
         if material:
             min_q = st.number_input(t("dis.min_quantity", lang), min_value=0.0, value=1.0, key="dis_min_q")
     k = st.slider(t("dis.k", lang), 1, 10, 5, key="dis_k")
 
     st.subheader(t("dis.closures", lang))
-    st.radio(t("dis.click_mode", lang), ["incident", "closure"], key="dis_click_mode", format_func=lambda m: t(f"dis.click_{m}", lang), horizontal=True)
+    click_mode = _shared.radio(t("dis.click_mode", lang), ["incident", "closure"], key="dis_click_mode", format_func=lambda m: t(f"dis.click_{m}", lang), horizontal=True)
     st.number_input(t("dis.closure_radius", lang), min_value=20, max_value=20_000, value=300, step=50, key="dis_radius")
     upload = st.file_uploader(t("dis.closure_upload", lang), type=["geojson", "json"], key="dis_upload")
     uploaded, uploaded_names = [], []
@@ -113,7 +135,7 @@ with st.sidebar:
         st.rerun()
 
 closures = [p for _, p in ss["dis_closures"]] + uploaded
-closure_names = [n for n, _ in ss["dis_closures"]] + uploaded_names
+closure_names = [n or f"{t('dis.closure', lang)} {i}" for i, (n, _) in enumerate(ss["dis_closures"], start=1)] + uploaded_names
 net = _shared.network(meta)
 if net.estimate:
     st.warning(t("dis.estimate_note", lang))
@@ -146,9 +168,12 @@ if result is not None:
         st.warning(t("dis.none_found", lang))
     else:
         st.subheader(t("dis.results", lang))
-        st.dataframe(ranked_table(result.ranked, lang, names), hide_index=True, width="stretch")
+        st.dataframe(style_ranks(ranked_table(result.ranked, lang, names), lang), hide_index=True, width="stretch")
 
 # ---- map ---------------------------------------------------------------------------------
+# The view frames the incident and the ranked resources.  It is worked out again only when
+# those change, and not when a click on the map changed them: the user chose where to look
+# (Streamlit keeps the user's pan and zoom as long as the initial view state stays the same).
 points = [incident] if incident else []
 if result is not None:
     points += [tuple(c) for coords in result.routes for c in (coords[0], coords[-1])]
@@ -157,19 +182,31 @@ if points:
     pad = 0.02
     bounds = (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
 else:
-    bounds = tuple(jur.total_bounds)
-view = view_for_bounds(bounds)
-outlines = near_view(jur, bounds)
+    bounds = tuple(float(b) for b in jur.total_bounds)
+framing = (tuple(round(c, 6) for c in incident) if incident else None, tuple(result.ranked["id"]) if result is not None and not result.ranked.empty else ())
+if ss["dis_view_bounds"] is None or (framing != ss["dis_view_for"] and pick is None):
+    ss["dis_view_bounds"] = bounds
+ss["dis_view_for"] = framing
+view_bounds = ss["dis_view_bounds"]
+outlines = near_view(jur, view_bounds)
 deck_layers = boundary_layers({lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang) for lvl in ("province", "city", "county")}, level="county")
 if closures:
     deck_layers.append(closure_layer(closures, closure_names, lang))
 if result is not None and not result.ranked.empty:
-    deck_layers += [route_layer(result.ranked, result.routes, lang), resource_layer(result.ranked, resources, lang)]
+    deck_layers += [route_layer(result.ranked, result.routes, lang), resource_layer(result.ranked, resources, lang), rank_number_layer(result.ranked, resources)]
 if incident:
     deck_layers.append(incident_layer(*incident, lang))
-if how == "click" or ss.get("dis_click_mode") == "closure":
-    deck_layers.append(pick_layer(hex_grid(near_view_box(bounds, wide=2.4, tall=1.4)), lang))  # on top: a click lands on a cell
-st.pydeck_chart(make_deck(deck_layers, view, tile_url=_shared.settings().tile_url), height=560, key="dis_map", on_select="rerun", selection_mode="single-object")
+if how == "click" or click_mode == "closure":  # on top: a click lands on a cell
+    cells = hex_grid(near_view_box(view_bounds, wide=2.4, tall=1.4))
+    deck_layers.append(pick_layer(cells, lang, layer_id=_pick_layer_id(), closure=click_mode == "closure"))
+st.pydeck_chart(make_deck(deck_layers, view_for_bounds(view_bounds), tile_url=_shared.settings().tile_url), height=560, key="dis_map", on_select="rerun", selection_mode="single-object")
+if result is not None and not result.ranked.empty:
+    swatches = " ".join(
+        f'<span style="display:inline-block;margin-right:14px"><span style="display:inline-block;min-width:18px;height:18px;border-radius:9px;background:{colour};'
+        f'color:white;font-weight:700;font-size:12px;text-align:center;line-height:18px;margin-right:4px;vertical-align:middle">{rank}</span>{html.escape(name)}</span>'
+        for rank, name, colour in route_legend(result.ranked)
+    )
+    st.markdown(f"**{t('dis.legend', lang)}** {swatches}", unsafe_allow_html=True)
 
 if result is not None and not result.notify.empty:
     st.subheader(t("dis.notify", lang))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.browser import chromium, select, serve, wait_idle
@@ -11,6 +13,11 @@ pytestmark = pytest.mark.browser
 
 def _caption(page, prefix: str) -> str:
     return page.locator('[data-testid="stCaptionContainer"]').filter(has_text=prefix).first.inner_text()
+
+
+def _settle(page, ms: int = 1200) -> None:
+    wait_idle(page)
+    page.wait_for_timeout(ms)
 
 
 def test_dispatch_flow(dataset, artifacts):
@@ -24,33 +31,62 @@ def test_dispatch_flow(dataset, artifacts):
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
         assert "态势一张图" in nav and "调度辅助" in nav and "shared" not in nav
 
-        # incident in 青浦区: five teams ranked, marked 估算, notify list shown
+        # incident in 青浦区: five teams ranked, marked 估算, notify list shown, route colours named
         select(page, "行政区", "青浦区 (上海市)")
         assert "所在区县：青浦区" in _caption(page, "事件位置吸附")
         table = page.locator('[data-testid="stDataFrame"]').first
         assert table.is_visible()
         assert page.get_by_text("当前为估算路网").is_visible()
         assert page.get_by_text("通知名单（途经辖区值班）").is_visible()
+        assert page.get_by_text("路线颜色（与上表排名对应）").is_visible()
 
-        # choose "map click", then a click on the map moves the incident to the clicked hexagon
+        # choose "map click", then ONE click on the map: the incident moves there, results appear.
+        # The pointer crosses the map first, as a mouse does: deck.gl picks nothing on the very
+        # first pointer-down of a map that no pointer has moved over yet (a first tap on a touch
+        # screen, or a synthetic click), see the report of issue 10.
         before = _caption(page, "事件位置吸附")
         page.locator('[data-testid="stSidebar"]').get_by_text("点击地图", exact=True).click()
-        wait_idle(page)
+        _settle(page)
         canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
         box = canvas.bounding_box()
-        page.mouse.click(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.4)
-        wait_idle(page)
-        page.wait_for_timeout(1000)
-        after = _caption(page, "事件位置吸附")
-        assert after != before
+
+        def at(fx: float, fy: float) -> tuple[float, float]:
+            return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+        page.mouse.move(*at(0.9, 0.9))
+        page.mouse.move(*at(0.35, 0.4), steps=8)
+        page.mouse.click(*at(0.35, 0.4))
+        _settle(page)
+        first = _caption(page, "事件位置吸附")
+        assert first != before
+        assert page.locator('[data-testid="stDataFrame"]').first.is_visible()
+        page.screenshot(path=str(artifacts / "dispatch_click_zh.png"), full_page=True)
+
+        # elsewhere, then the first place again: the view was kept (same place under the pointer)
+        # and a click on the cell clicked before is a new click, not a deselection
+        page.mouse.click(*at(0.65, 0.6))
+        _settle(page)
+        assert _caption(page, "事件位置吸附") != first
+        page.mouse.click(*at(0.35, 0.4))
+        _settle(page)
+        assert _caption(page, "事件位置吸附") == first
 
         # a closure added by clicking is reported
         page.get_by_text("添加封闭区（圆形）").click()
-        wait_idle(page)
-        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
-        wait_idle(page)
-        page.wait_for_timeout(1500)
+        _settle(page, 500)
+        page.mouse.click(*at(0.5, 0.5))
+        _settle(page, 1500)
         assert page.get_by_text("已避开封闭区").or_(page.get_by_text("封闭区未覆盖任何道路")).first.is_visible()
         page.screenshot(path=str(artifacts / "dispatch.png"), full_page=True)
+        assert not page.locator('[data-testid="stException"]').count()
+        main = page.locator('[data-testid="stMain"]').inner_text()
+        assert not re.search(r"\b(None|nan|NaN|NaT)\b", main), main
+
+        # in English: the same incident and answer, labelled in English
+        page.locator('[data-testid="stSidebar"]').get_by_text("English", exact=True).click()
+        _settle(page, 1500)
+        assert "Route colours (ranks in the table above)" in page.locator('[data-testid="stMain"]').inner_text()
+        assert page.get_by_text("map click", exact=True).is_visible()
+        page.screenshot(path=str(artifacts / "dispatch_en.png"), full_page=True)
         assert not page.locator('[data-testid="stException"]').count()
     assert not errors, errors

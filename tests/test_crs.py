@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from pyproj import Geod
@@ -84,3 +86,36 @@ def test_transform_geometry_moves_every_vertex():
     dst = shapely.get_coordinates(moved)
     exp = np.column_stack(crs.wgs84_to_gcj02(src[:, 0], src[:, 1]))
     np.testing.assert_allclose(dst, exp)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["１２０．９０７，３０．８４１", "120.907，30.841", "120.907, 30.841", " 120.907  30.841 ", "120.907\u300030.841", "120.907°,30.841°"],
+)
+def test_parse_lonlat_reads_full_width_and_spaced_input(typed):
+    """As typed on Chinese keyboards (NFKC, as the importers read them)."""
+    assert crs.parse_lonlat(typed) == pytest.approx((120.907, 30.841))
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [("abc", "not_lonlat"), ("120.9;30.8", "not_lonlat"), ("1,2,3", "not_lonlat"), ("", "not_lonlat"), ("200,100", "out_of_range"), ("31.15,121.05", "lat_first"), ("nan,30", "out_of_range")],
+)
+def test_parse_lonlat_errors_carry_a_code_and_the_text(typed, code):
+    with pytest.raises(crs.CoordinateError) as info:
+        crs.parse_lonlat(typed)
+    assert isinstance(info.value, ValueError)  # callers catching ValueError still work
+    assert info.value.code == code and info.value.params["text"] == typed
+    assert repr(typed) in str(info.value)  # the English sentence for logs and the command line
+
+
+def test_coordinate_messages_are_whole_in_each_language():
+    from layers.dispatch import coordinate_message
+
+    for typed in ("abc", "200,100", "31.15,121.05"):
+        with pytest.raises(crs.CoordinateError) as info:
+            crs.parse_lonlat(typed)
+        zh, en = coordinate_message(info.value, "zh"), coordinate_message(info.value, "en")
+        assert zh.startswith(f"坐标“{typed}”") and zh.endswith("。")
+        assert re.search(r"[A-Za-z]", zh.replace(typed, "")) is None, zh
+        assert f"“{typed}”" in en and re.search(r"[\u4e00-\u9fff。，：]", en) is None, en

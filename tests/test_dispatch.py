@@ -8,6 +8,8 @@ import shapely
 from geo import network as gn
 from geo.dispatch import ON_SCENE_TARGET_S, circle, dispatch, hex_grid, read_closures
 from geo.routing import OffNetwork
+from layers.dispatch import MISSING, notify_table, pick_layer, rank_css, ranked_table, style_ranks
+from pages._shared import widget_key
 from tests.conftest import shared_file
 
 QINGPU = (121.0540, 31.1530)  # 青浦区, next to 吴江区 and 嘉善县 (the demonstration zone)
@@ -111,18 +113,40 @@ def test_dispatch_page_default_answer(page):
     assert any("嘉善县" in c.value for c in page.caption)
 
 
-def test_dispatch_page_bad_coordinates_are_explained(page):
-    page.radio(key="dis_how").set_value("coords").run()
-    page.text_input(key="dis_coords").input("31.15,121.05").run()
+@pytest.mark.parametrize(
+    ("typed", "zh", "en"),
+    [
+        ("31.15,121.05", "看起来纬度写在了前面", "look like latitude,longitude"),
+        ("abc", "无法识别", "Could not read"),
+        ("200,100", "超出范围", "out of range"),
+    ],
+)
+def test_dispatch_page_bad_coordinates_are_explained_in_each_language(page, typed, zh, en):
+    """The message is the page's own, in the user's language: no English reason inside Chinese text."""
+    page.radio(key=widget_key("dis_how", "zh")).set_value("coords").run()
+    page.text_input(key="dis_coords").input(typed).run()
     assert not page.exception
-    assert "give longitude first" in page.error[0].value
+    message = page.error[0].value
+    assert zh in message and message.startswith("坐标“") and message.endswith("。")
+    assert not any(w in message for w in ("LON", "LAT", "degrees", "longitude", "'"))
+    page.sidebar.radio[0].set_value("en").run()
+    message = page.error[0].value
+    assert en in message and "坐标" not in message and "。" not in message
+
+
+def test_dispatch_page_accepts_full_width_coordinates(page):
+    page.radio(key=widget_key("dis_how", "zh")).set_value("coords").run()
+    page.text_input(key="dis_coords").input("１２０．９０７０，３０．８４１０").run()
+    assert not page.exception and not page.error
+    assert page.session_state["dis_incident"] == pytest.approx((120.907, 30.841))
+    assert len(page.dataframe[0].value) == 5
 
 
 def test_dispatch_page_stockpile_with_material(page, store):
     inv = store.table("inventory")
     material = inv["material"].value_counts().index[0]
-    page.selectbox(key="dis_layer").select("stockpiles").run()
-    page.selectbox(key="dis_material").select(material).run()
+    page.selectbox(key=widget_key("dis_layer", "zh")).select("stockpiles").run()
+    page.selectbox(key=widget_key("dis_material", "zh")).select(material).run()
     assert not page.exception
     ranked = page.dataframe[0].value
     holders = set(store.layer("stockpiles").set_index("id").loc[inv.loc[inv["material"] == material, "stockpile_id"], "name"])
@@ -134,3 +158,89 @@ def test_dispatch_page_in_english(page):
     page.run()
     assert page.title[0].value.startswith("Dispatch")
     assert "ETA (min)" in page.dataframe[0].value.columns
+
+
+def _answer(page) -> tuple:
+    return [df.value.to_dict("list") for df in page.dataframe], [w.value for w in page.warning], [i.value for i in page.info]
+
+
+def test_dispatch_choices_survive_a_language_switch(page):
+    """物资储备点 · 帐篷 · at least 1000, zh → en → zh: the same choices and the same answer (was: back to 救援队伍)."""
+    page.selectbox(key=widget_key("dis_layer", "zh")).select("stockpiles").run()
+    page.selectbox(key=widget_key("dis_material", "zh")).select("帐篷").run()
+    page.number_input(key="dis_min_q").set_value(1000.0).run()
+    page.radio(key=widget_key("dis_click_mode", "zh")).set_value("closure").run()
+    before = _answer(page)
+    assert "没有符合条件且道路可达的资源。" in before[1]  # the one store of 1000 tents is in 徐州, no road from 嘉善 in time
+    for lang in ("en", "zh"):
+        page.sidebar.radio[0].set_value(lang).run()
+        assert not page.exception
+        assert page.selectbox(key=widget_key("dis_layer", lang)).value == "stockpiles"
+        assert page.selectbox(key=widget_key("dis_material", lang)).value == "帐篷"
+        assert page.number_input(key="dis_min_q").value == 1000.0
+        assert page.radio(key=widget_key("dis_click_mode", lang)).value == "closure"
+        if lang == "en":
+            assert "No resource matches the filters and can be reached by road." in [w.value for w in page.warning]
+    assert _answer(page) == before
+
+
+def _deck(page) -> dict:
+    import json
+
+    return json.loads(page.get("deck_gl_json_chart")[0].proto.json)
+
+
+def test_dispatch_view_is_kept_on_a_rerun_that_changes_nothing(page):
+    """The map's initial view (what Streamlit resets the user's zoom to when it changes) is the
+    same after a rerun that changes neither the incident nor the answer, and after a map click."""
+    page.radio(key=widget_key("dis_how", "zh")).set_value("click").run()
+    view = _deck(page)["initialViewState"]
+    page.number_input(key="dis_radius").set_value(500).run()  # a rerun: no new incident, no new answer
+    assert _deck(page)["initialViewState"] == view
+    # a click on the pick grid moves the incident; the view stays where the user is looking
+    layer = next(lyr for lyr in _deck(page)["layers"] if lyr["id"].startswith("pick-hex"))
+    cell = layer["data"][len(layer["data"]) // 3]
+    page.session_state["dis_map"] = {"selection": {"indices": {layer["id"]: [0]}, "objects": {layer["id"]: [cell]}}}
+    page.run()
+    assert page.session_state["dis_incident"] == (cell["lon"], cell["lat"])
+    assert _deck(page)["initialViewState"] == view
+    # the next cell id: the old selection no longer counts, a click on the same cell again is new
+    assert next(lyr["id"] for lyr in _deck(page)["layers"] if lyr["id"].startswith("pick-hex")) != layer["id"]
+    # an incident chosen in the sidebar is framed again
+    page.radio(key=widget_key("dis_how", "zh")).set_value("jurisdiction").run()
+    page.selectbox(key=widget_key("dis_county", "zh")).select("310118").run()
+    assert _deck(page)["initialViewState"] != view
+
+
+def test_pick_grid_is_invisible_and_pickable():
+    cells = hex_grid((120.0, 30.0, 121.0, 31.0), cells_across=10)
+    layer = pick_layer(cells, "zh", layer_id="pick-hex-3")
+    assert layer.id == "pick-hex-3" and layer.pickable
+    fill = layer.get_fill_color
+    assert fill[3] == 1  # invisible, yet drawn (deck.gl does not pick alpha 0)
+    assert not layer.stroked
+    assert layer.type == "ScatterplotLayer"  # a fresh ColumnLayer lost the first click (see pick_layer)
+
+
+def test_tables_show_a_dash_for_missing_values_and_colour_the_ranks(approx, store, counties):
+    """An imported team without owner, a duty desk without phone: "—", never None or nan."""
+    teams = store.layer("teams")
+    teams = teams[teams["county_code"] == "310118"].head(3).copy()
+    teams.loc[teams.index[0], "owner"] = None
+    teams.loc[teams.index[1], "kind"] = None
+    contacts = store.table("contacts").copy()
+    contacts.loc[contacts["jurisdiction_code"] == "310118", "duty_phone"] = None
+    contacts.loc[contacts["jurisdiction_code"] == "310118", "unit"] = float("nan")
+    d = dispatch(approx, QINGPU, teams, counties=counties, contacts=contacts, k=3)
+    names = dict(zip(store.jurisdictions()["code"], store.jurisdictions()["name"], strict=True))
+    for lang in ("zh", "en"):
+        shown = [ranked_table(d.ranked, lang, names), notify_table(d.notify, names, lang)]
+        for table in shown:
+            cells = table.astype(str).to_numpy().ravel().tolist()
+            assert not {"None", "nan", "NaN", "NaT", "<NA>"} & set(cells), cells
+        assert MISSING in shown[0].iloc[:, 4].tolist() and MISSING in shown[0].iloc[:, 2].tolist()
+        assert MISSING in shown[1].iloc[:, 3].tolist()
+    assert "示例" not in notify_table(d.notify, names, "en").iloc[:, -1].tolist()
+    styled = style_ranks(ranked_table(d.ranked, "zh", names), "zh").to_html()
+    for rank in d.ranked["rank"]:
+        assert f"background-color: {rank_css(rank)}" in styled
