@@ -423,7 +423,7 @@ def build(out: str | Path | None = None, *, samples_dir: Path = SAMPLES_DIR) -> 
     tables["provenance"] = provenance({k: len(v) for k, v in tables.items()})
     path = store.write_dataset(store.dataset_path(out), tables)
     log.info("dataset written to %s", path)
-    approx = network.build_approximate(places["lon"].to_numpy(), places["lat"].to_numpy(), name=APPROX_NETWORK, source="GeoNames places (估算)")
+    approx = network.build_approximate(places["lon"].to_numpy(), places["lat"].to_numpy(), name=APPROX_NETWORK, source="GeoNames places")
     network.save(approx, network.networks_dir(path) / APPROX_NETWORK)
     from geo import _kernels
 

@@ -11,7 +11,7 @@ from geo import coverage as gc
 from geo import planning
 from geo.jurisdiction import children, in_area, near_view, select_area
 from geo.nearest import filter_resources
-from layers.labels import t
+from layers.labels import label_or, t
 from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
 from layers.zones import UNIT_DECIMALS, compare_table, demand_caption, fmt_number, points_layer
 from pages import _shared
@@ -128,7 +128,7 @@ with st.status(t("pln.costs", lang, n=len(demand), m=len(s_lon)), expanded=False
         status.update(label=t("pln.failed", lang), state="error")
         st.error(t("pln.bad_input", lang, reason=str(exc)))
         st.stop()
-    status.update(label=t("pln.done", lang, status=result.status, gap=result.mip_gap * 100, secs=result.runtime_s), state="complete")
+    status.update(label=t("pln.done", lang, status=label_or("pln.status", result.status, lang), gap=result.mip_gap * 100, secs=result.runtime_s), state="complete")
 
 if _shared.network(meta).estimate:
     st.warning(t("dis.estimate_note", lang))

@@ -42,7 +42,7 @@ def _tabs(page, checks, where):
 
 def _main_radios(page, checks, where, *, limit=8):
     """Click every option of the radios in the page's main area (sections, modes)."""
-    options = page.locator('[data-testid="stMain"] [data-testid="stRadio"] label')
+    options = page.locator('[data-testid="stMain"] [data-testid="stRadio"] label:has(input[type="radio"])')
     for i in range(min(options.count(), limit)):
         options.nth(i).click()
         wait_idle(page)
@@ -204,14 +204,15 @@ def test_served_settings_take_effect(dataset):
     import urllib.request
 
     with serve(dataset) as url, chromium() as browser:
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
         watch = Watch(url).attach(page)
-        page.goto(url + "/manage")
-        wait_idle(page, 90_000)
         # static serving: the outline files are served as JSON
         page.goto(url + "/situation")
         wait_idle(page, 90_000)
-        page.wait_for_timeout(1500)
+        for _ in range(30):
+            if watch.map_data:
+                break
+            page.wait_for_timeout(500)
         assert watch.map_data, watch.problems
         with urllib.request.urlopen(url + watch.map_data[0]) as r:
             assert r.headers["Content-Type"].startswith("application/json")

@@ -43,6 +43,9 @@ def test_planning_page_mclp_on_territory_by_default(page):
     total = sum(num(table.at[r, "现状"]) for r in rows)
     assert total == pytest.approx(8002.7, abs=1.0)
     assert num(table.at["可达但超出时限（平方公里）", "现状"]) > 0
+    # the solver's status in words (it read "状态 optimal")
+    status = " ".join(s.label for s in page.status)
+    assert "求解完成：状态 已证明最优" in status and "optimal" not in status, status
 
 
 def test_status_quo_is_the_same_under_every_model(page):
