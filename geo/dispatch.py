@@ -150,11 +150,36 @@ def hex_grid(bounds: tuple[float, float, float, float], *, cells_across: int = 3
     return pd.DataFrame({"lon": x, "lat": y, "radius_m": step * 111_195.0 * np.cos(np.radians(y)) / np.sqrt(3)})
 
 
+class ClosureError(ValueError):
+    """A closure file that cannot be used, with a `code` and `params` for a localized message.
+
+    `code` is 'unreadable' (not readable as GeoJSON), 'no_geometry' (no feature has a
+    geometry) or 'not_polygons' (it holds other geometries; ``params["found"]`` lists their
+    types, e.g. ``['LineString', 'Point']``).  ``str(exc)`` is an English sentence for logs and
+    the command line; pages show a message chosen by `code` (`layers.dispatch.closure_message`).
+    """
+
+    def __init__(self, code: str, message: str, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+
+def _blank(value: object) -> bool:
+    """None, NaN or a blank text: a closure without a usable name."""
+    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
+
+
 def read_closures(source, *, crs: str = "wgs84") -> tuple[list, list[str]]:
     """Closure polygons (WGS84) and their names from GeoJSON (a path or bytes).
 
-    Names come from a ``name`` property where present.  Raises ValueError with the reason
-    when the file cannot be read or holds anything but polygons.
+    Names come from a ``name`` property where present and not blank, else ``#1``, ``#2`` …
+    by position in the file.
+
+    Raises
+    ------
+    ClosureError
+        When the file cannot be read or holds anything but polygons (see its `code`).
     """
     import io
 
@@ -164,18 +189,20 @@ def read_closures(source, *, crs: str = "wgs84") -> tuple[list, list[str]]:
         gdf = gpd.read_file(io.BytesIO(source) if isinstance(source, bytes) else source)
     except Exception as exc:  # noqa: BLE001 (pyogrio raises several types for unreadable input)
         msg = f"not readable as GeoJSON ({type(exc).__name__}: {exc})"
-        raise ValueError(msg) from exc
+        raise ClosureError("unreadable", msg) from exc
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if gdf.empty:
         msg = "it holds no geometry"
-        raise ValueError(msg)
-    if not gdf.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        raise ClosureError("no_geometry", msg)
+    polygonal = gdf.geom_type.isin(["Polygon", "MultiPolygon"])
+    if not polygonal.all():
         msg = f"it must hold polygons only; found {sorted(set(gdf.geom_type))}"
-        raise ValueError(msg)
+        raise ClosureError("not_polygons", msg, found=sorted(set(gdf.geom_type[~polygonal])))
     if gdf.crs is not None and gdf.crs.to_epsg() not in (4326, 4490):
         gdf = gdf.to_crs(4326)
     geoms = gdf.geometry.values
     if crs != "wgs84":
         geoms = gcrs.transform_geometry(geoms, {"gcj02": gcrs.gcj02_to_wgs84, "bd09": gcrs.bd09_to_wgs84}[crs])
-    names = [str(n) for n in gdf["name"]] if "name" in gdf.columns else [f"#{i + 1}" for i in range(len(gdf))]
+    given = gdf["name"].tolist() if "name" in gdf.columns else [None] * len(gdf)
+    names = [f"#{i}" if _blank(n) else str(n) for i, n in enumerate(given, start=1)]
     return list(shapely.make_valid(np.asarray(geoms))), names

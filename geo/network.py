@@ -87,7 +87,26 @@ _ARRAYS = (
 
 
 class NetworkError(ValueError):
-    """A network cannot be built or loaded; the message says why and what to do."""
+    """A network cannot be built or loaded, with a `code` and `params` for a localized message.
+
+    ``str(exc)`` is an English sentence for logs and the command line (it says why and what to
+    do); pages show a message chosen by `code` (`layers.dispatch.network_message`):
+
+    - 'bad_name': ``name`` is not usable as a folder name (see `check_name`);
+    - 'file_missing', 'file_type', 'unreadable': the OSM file ``file`` does not exist, does not
+      end in .osm, .osm.bz2 or .osm.pbf, or holds no readable OSM data;
+    - 'no_edges': network ``name`` would have no drivable road;
+    - 'bad_arrays': the node and edge arrays are inconsistent (a defect of the caller);
+    - 'too_few_places': an approximate network over ``n`` places (at least 3 are needed);
+    - 'download_failed': osmnx could not download the roads (no internet);
+    - 'not_found', 'damaged', 'incomplete': no saved network, a damaged one, or one lacking
+      arrays (``missing``), at ``folder`` whose folder name is ``name``.
+    """
+
+    def __init__(self, code: str, message: str, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def parse_maxspeed(value: object) -> float | None:
@@ -296,14 +315,14 @@ def build_from_arrays(
     n = len(node_lon)
     if len(u) == 0 or n == 0:
         msg = f"network {name!r} has no drivable edges; check the input file covers roads."
-        raise NetworkError(msg)
+        raise NetworkError("no_edges", msg, name=name)
     if u.min() < 0 or v.min() < 0 or max(u.max(), v.max()) >= n:
         msg = "edge endpoints must be node indices in [0, n_nodes)."
-        raise NetworkError(msg)
+        raise NetworkError("bad_arrays", msg)
     time_s = np.ascontiguousarray(edge_time_s, dtype=np.float64)
     if not np.all(np.isfinite(time_s)) or np.any(time_s < 0):
         msg = "edge travel times must be finite and non-negative."
-        raise NetworkError(msg)
+        raise NetworkError("bad_arrays", msg)
     if geom_offsets is None:
         geom_offsets = np.arange(0, 2 * len(u) + 1, 2, dtype=np.int64)
         geom_lon = np.column_stack([node_lon[u], node_lon[v]]).ravel()
@@ -421,7 +440,7 @@ def build_from_graph(G, *, name: str, source: str, emergency_factor: float = 1.0
     remap = np.full(len(nodes), -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
     return build_from_arrays(
-        node_lon[used], node_lat[used], remap[np.asarray(u)], remap[np.asarray(v)],
+        node_lon[used], node_lat[used], remap[np.asarray(u, dtype=np.int64)], remap[np.asarray(v, dtype=np.int64)],
         np.asarray(length), np.asarray(time_s), np.asarray(cls), classes,
         np.asarray(offsets), np.concatenate(glon) if glon else np.zeros(0), np.concatenate(glat) if glat else np.zeros(0),
         name=name, source=source, emergency_factor=emergency_factor, node_id=np.asarray(nodes, dtype=np.int64)[used],
@@ -438,7 +457,7 @@ def read_osm(path: str | os.PathLike):
     path = Path(path)
     if not path.exists():
         msg = f"OSM file {path} does not exist."
-        raise NetworkError(msg)
+        raise NetworkError("file_missing", msg, file=path.name)
     name = path.name.lower()
     try:
         if name.endswith(".pbf"):
@@ -450,11 +469,11 @@ def read_osm(path: str | os.PathLike):
                 return ox.graph_from_xml(xml, simplify=True, retain_all=False)
         if name.endswith((".osm", ".osm.bz2", ".xml", ".xml.bz2")):
             return ox.graph_from_xml(path, simplify=True, retain_all=False)
-    except (ValueError, KeyError, OSError) as exc:
+    except (ValueError, KeyError, OSError, SyntaxError, RuntimeError) as exc:  # XML ParseError is a SyntaxError; osmium raises RuntimeError
         msg = f"could not read roads from {path.name}: {exc}"
-        raise NetworkError(msg) from exc
+        raise NetworkError("unreadable", msg, file=path.name) from exc
     msg = f"`path` was {path.name!r}; expected an OSM file ending in .osm, .osm.bz2 or .osm.pbf."
-    raise NetworkError(msg)
+    raise NetworkError("file_type", msg, file=path.name)
 
 
 def download_polygon(polygon):
@@ -469,7 +488,7 @@ def download_polygon(polygon):
         return ox.graph_from_polygon(polygon, network_type="drive", simplify=True, retain_all=False)
     except Exception as exc:  # noqa: BLE001 (network errors come in many types)
         msg = f"could not download roads for the polygon ({type(exc).__name__}: {exc}); without internet, build from an OSM file with --osm."
-        raise NetworkError(msg) from exc
+        raise NetworkError("download_failed", msg) from exc
 
 
 def _pbf_to_xml(src: Path, dst: Path) -> None:
@@ -497,7 +516,7 @@ def build_approximate(lon: np.ndarray, lat: np.ndarray, *, name: str = "approx",
     lat = np.asarray(lat, dtype=float)
     if len(lon) < 3:
         msg = "an approximate network needs at least 3 places."
-        raise NetworkError(msg)
+        raise NetworkError("too_few_places", msg, n=len(lon))
     proj = LocalProjection(float(lon.mean()), float(lat.mean()))
     x, y = proj.forward(lon, lat)
     tri = Delaunay(np.column_stack([x, y]))
@@ -541,18 +560,18 @@ def load(folder: str | os.PathLike) -> Network:
     meta_file = folder / "meta.json"
     if not meta_file.exists():
         msg = f"no network at {folder}; build one with `python -m geo build --osm FILE --name NAME`."
-        raise NetworkError(msg)
+        raise NetworkError("not_found", msg, folder=str(folder), name=folder.name)
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         # plain ndarray views of the read-only maps: no copy, and no memmap overhead per slice
         arrays = {p.stem: np.asarray(np.load(p, mmap_mode="r", allow_pickle=False)) for p in folder.glob("*.npy")}
     except (OSError, ValueError) as exc:
         msg = f"network at {folder} is damaged ({exc}); rebuild it."
-        raise NetworkError(msg) from exc
+        raise NetworkError("damaged", msg, folder=str(folder), name=folder.name) from exc
     missing = [k for k in _ARRAYS if k not in arrays]
     if missing:
         msg = f"network at {folder} lacks {missing}; rebuild it."
-        raise NetworkError(msg)
+        raise NetworkError("incomplete", msg, folder=str(folder), name=folder.name, missing=missing)
     return Network(meta, arrays)
 
 
@@ -563,7 +582,7 @@ def check_name(name: str) -> str:
     """A network name usable as a folder name: letters, digits, '-' and '_' (up to 64)."""
     if not _NAME.match(str(name)):
         msg = f"`name` was {name!r}; use 1–64 letters, digits, '-' or '_', starting with a letter or digit."
-        raise NetworkError(msg)
+        raise NetworkError("bad_name", msg, name=str(name))
     return str(name)
 
 

@@ -31,7 +31,19 @@ class OffNetwork(ValueError):
 
 
 class NoRoute(ValueError):
-    """No road route exists between two points (an island, or closures cut the network)."""
+    """No road route exists between two points (an island, or closures cut the network).
+
+    Carries a `code` and `params` for a localized message (see
+    `layers.dispatch.route_message`); ``str(exc)`` is an English sentence for logs and the
+    command line.  `code` is 'no_route' (the default): no road joins the points; `params` then
+    holds, where known, ``origin`` and ``destination`` (lon, lat; EPSG:4326) and ``network``
+    (the network's name).
+    """
+
+    def __init__(self, message: str, *, code: str = "no_route", **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -370,7 +382,7 @@ def route(net: Network, origin: tuple[float, float], destination: tuple[float, f
         best = float(tot[0])
     if not math.isfinite(min(best, direct)):
         msg = f"no road route from ({origin[0]:.6f}, {origin[1]:.6f}) to ({destination[0]:.6f}, {destination[1]:.6f}) on network {net.name!r}."
-        raise NoRoute(msg)
+        raise NoRoute(msg, origin=tuple(origin), destination=tuple(destination), network=net.name)
     if direct <= best:
         return assemble(net, o, d, None, [], None, w)
     node = int(via[0])

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
     from geo.crs import CoordinateError
+    from geo.dispatch import ClosureError
+    from geo.network import NetworkError
+    from geo.routing import NoRoute
 
 #: One colour per rank (routes, markers and the rank cell of the table), then repeated.
 ROUTE_COLOURS = [(214, 39, 40), (31, 119, 180), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207), (140, 86, 75), (227, 119, 194)]
@@ -176,9 +179,14 @@ def pick_layer(cells: pd.DataFrame, lang: str, *, layer_id: str = PICK_LAYER_ID,
     The discs (circumradius of the hexagonal cells of `geo.dispatch.hex_grid`, so they cover
     the area) are filled at alpha 1/255: invisible, so routes and boundaries show through, yet
     drawn, so deck.gl picks them (it skips nothing but alpha 0).  The disc under the pointer is
-    highlighted.  A ScatterplotLayer, not a ColumnLayer: deck.gl returned nothing for the first
-    click on a fresh ColumnLayer when no pointer movement had come before it (a tap on a touch
-    screen), which lost the first click of every pick.
+    highlighted.
+
+    The first click after choosing 点击地图 (click on the map) used to be lost.  That switching
+    from a ColumnLayer to this ScatterplotLayer fixed it is not established.  What the page does:
+    it takes each pick once and then draws the grid under a new `layer_id` (it numbers the
+    picks), so a selection Streamlit keeps cannot swallow the next click.  What may remain:
+    deck.gl may ignore the very first pointer-down on a map that no pointer has moved over yet
+    (a tap on a touch screen).
     """
     tip = t("dis.click_here_closure" if closure else "dis.click_here", lang)
     data = cells.assign(lon=cells["lon"].round(_DECIMALS), lat=cells["lat"].round(_DECIMALS), tooltip=tip)[["lon", "lat", "tooltip"]]
@@ -254,7 +262,7 @@ def network_table(metas: list[dict], lang: str) -> pd.DataFrame:
     return pd.DataFrame(
         {
             t("net.col_name", lang): [m["name"] for m in metas],
-            t("col.source", lang): [m.get("source", "") for m in metas],
+            t("col.source", lang): [label_or("net.source", m.get("source") or "—", lang) for m in metas],
             t("net.col_nodes", lang): [m["n_nodes"] for m in metas],
             t("net.col_edges", lang): [m["n_edges"] for m in metas],
             t("dis.estimate_col", lang): [t("dis.estimate", lang) if m.get("estimate") else "" for m in metas],
@@ -272,3 +280,39 @@ def coordinate_message(exc: CoordinateError, lang: str) -> str:
     the text as typed is in it, so escape it before Markdown)."""
     key = _COORDINATE_MESSAGES.get(exc.code, "coords.not_lonlat")
     return t(key, lang, text=exc.params.get("text", ""))
+
+
+#: Label key of each `geo.routing.NoRoute` code.
+_ROUTE_MESSAGES = {"no_route": "dis.no_route"}
+
+
+def route_message(exc: NoRoute, lang: str) -> str:
+    """The message, in `lang`, for a `geo.routing.NoRoute` (no road joins the incident and the
+    resources) and what to do; the exception's English text, meant for the command line, is not shown."""
+    return t(_ROUTE_MESSAGES.get(exc.code, "dis.no_route"), lang)
+
+
+#: Label key of each `geo.dispatch.ClosureError` code.
+_CLOSURE_MESSAGES = {"unreadable": "dis.closure_unreadable", "no_geometry": "dis.closure_no_geometry", "not_polygons": "dis.closure_not_polygons"}
+
+
+def closure_message(exc: ClosureError, lang: str) -> str:
+    """The message, in `lang`, for a closure file `geo.dispatch.read_closures` cannot use; the
+    geometry types found are named in `lang` (点、线 …)."""
+    found = [label_or("imp.geom", g, lang) for g in exc.params.get("found", [])]
+    return t(_CLOSURE_MESSAGES.get(exc.code, "dis.closure_unreadable"), lang, found=("、" if lang == "zh" else ", ").join(found) or MISSING)
+
+
+#: Label key of each `geo.network.NetworkError` code (all are ``net.err.<code>``).
+_NETWORK_CODES = (
+    "bad_name", "file_missing", "file_type", "unreadable", "no_edges", "bad_arrays", "too_few_places", "download_failed", "not_found", "damaged", "incomplete",
+)  # fmt: skip
+
+
+def network_message(exc: NetworkError, lang: str) -> str:
+    """The message, in `lang`, for a road network that cannot be built or loaded
+    (`geo.network.NetworkError`): what went wrong and what to do (plain text: the name or file
+    name as given is in it, so escape it before Markdown)."""
+    code = exc.code if exc.code in _NETWORK_CODES else "bad_arrays"
+    p = exc.params
+    return t(f"net.err.{code}", lang, name=p.get("name", MISSING), file=p.get("file", MISSING), n=p.get("n", 0))

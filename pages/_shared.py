@@ -303,11 +303,13 @@ def _network(path: str, created: str):
 def network(meta: dict):
     """A saved network, loaded once (memory-mapped, read-only) and shared by every session."""
     from geo.network import NetworkError
+    from layers.consultation import plain
+    from layers.dispatch import network_message
 
     try:
         return _network(meta["path"], meta["created"])
     except NetworkError as exc:
-        st.error(str(exc))
+        st.error(plain(network_message(exc, lang())))
         st.stop()
 
 

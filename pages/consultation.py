@@ -52,13 +52,7 @@ with st.sidebar:
     refresh_s = st.number_input(t("inc.refresh", lang), min_value=1, max_value=60, value=3, key="inc_refresh")
     overdue_min = st.number_input(t("inc.overdue_min", lang), min_value=1, max_value=240, value=boards.OVERDUE_AFTER_S // 60, key="inc_overdue")
     metas = _shared.networks()
-    by_name = {m["name"]: m for m in metas}
-    # as _shared.pick_network, but labelled in this run's language: its labels call lang() when Streamlit
-    # formats them, which outside a script run (AppTest between runs) reads no session and says 'zh'
-    meta = by_name[_shared.selectbox(
-        t("dis.network", lang), list(by_name), key="inc_network",
-        format_func=lambda n: t("dis.network_estimate" if by_name[n].get("estimate") else "dis.network_real", lang, name=n, nodes=by_name[n]["n_nodes"], edges=by_name[n]["n_edges"]),
-    )] if metas else None  # fmt: skip
+    meta = _shared.pick_network(metas, "inc_network") if metas else None
 
 
 # Writes run in the submit buttons' callbacks, before the rerun they cause: the board that

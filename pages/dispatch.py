@@ -7,14 +7,14 @@ import html
 import streamlit as st
 
 from geo.crs import CRS_NAMES, CoordinateError, parse_lonlat
-from geo.dispatch import circle, dispatch, hex_grid, near_view_box, read_closures
+from geo.dispatch import ClosureError, circle, dispatch, hex_grid, near_view_box, read_closures
 from geo.jurisdiction import near_view
 from geo.nearest import filter_resources
 from geo.routing import NoRoute, OffNetwork
 from layers.consultation import plain
 from layers.dispatch import (
-    PICK_LAYER_ID, closure_layer, coordinate_message, incident_layer, notify_table, pick_layer, rank_number_layer, ranked_table, resource_layer,
-    route_layer, route_legend, style_ranks,
+    PICK_LAYER_ID, closure_layer, closure_message, coordinate_message, incident_layer, notify_table, pick_layer, rank_number_layer, ranked_table,
+    resource_layer, route_layer, route_legend, route_message, style_ranks,
 )  # fmt: skip
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
@@ -65,13 +65,7 @@ if pick is not None:
 
 # ---- inputs (sidebar) --------------------------------------------------------------------
 with st.sidebar:
-    # as _shared.pick_network, but labelled in this run's language (its labels call lang() when
-    # Streamlit formats them, which outside a script run, in AppTest between runs, says 'zh')
-    by_name = {m["name"]: m for m in metas}
-    meta = by_name[_shared.selectbox(
-        t("dis.network", lang), list(by_name), key="dis_network",
-        format_func=lambda n: t("dis.network_estimate" if by_name[n].get("estimate") else "dis.network_real", lang, name=n, nodes=by_name[n]["n_nodes"], edges=by_name[n]["n_edges"]),
-    )]  # fmt: skip
+    meta = _shared.pick_network(metas, "dis_network")
     how = _shared.radio(
         t("dis.incident_how", lang), ["jurisdiction", "place", "project", "coords", "click"], key="dis_how", default="jurisdiction",
         format_func=lambda h: t(f"dis.by_{h}", lang), horizontal=True,
@@ -128,8 +122,8 @@ with st.sidebar:
     if upload is not None:
         try:
             uploaded, uploaded_names = read_closures(upload.getvalue())
-        except ValueError as exc:
-            st.error(t("dis.closure_bad", lang, reason=str(exc)))
+        except ClosureError as exc:
+            st.error(closure_message(exc, lang))
     if ss["dis_closures"] and st.button(t("dis.closure_clear", lang), key="dis_clear"):
         ss["dis_closures"] = []
         st.rerun()
@@ -155,7 +149,7 @@ else:
     except OffNetwork as exc:
         st.error(t("dis.off_network", lang, dist=exc.distance_m, limit=net.meta["snap_limit_m"]))
     except NoRoute as exc:
-        st.error(t("dis.no_route", lang, reason=str(exc)))
+        st.error(route_message(exc, lang))
 
 # ---- results -----------------------------------------------------------------------------
 if result is not None:

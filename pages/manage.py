@@ -11,7 +11,8 @@ from data.fields import IMPORT_LAYERS, POLYGON_LAYERS, TABLE_LAYERS, fields, sug
 from data.importers import MODES, ImportRejected, commit, parse_crs, validate
 from data.readers import ENCODINGS, EXTENSIONS, MAX_FILE_BYTES, read_table
 from data.workspace import WorkspaceBusy, WorkspaceError
-from layers.dispatch import network_table
+from layers.consultation import plain
+from layers.dispatch import network_message, network_table
 from layers.imports import closure_layer, crs_name, field_label, imports_table, issue_text, layer_label, report_table
 from layers.labels import t
 from layers.situation import boundary_layers, make_deck, point_layer, view_for_bounds
@@ -246,7 +247,7 @@ def _networks_tab() -> None:
             net = build_osm(path, name=name, folder=networks_dir(dataset_path()), source=upload.name, emergency_factor=float(factor))
         except NetworkError as exc:
             status.update(label=t("net.failed", lang), state="error")
-            st.error(t("net.failed_why", lang, reason=str(exc)))
+            st.error(plain(network_message(exc, lang)))
             return
         status.update(label=t("net.built", lang, name=net.name, nodes=net.n_nodes, edges=net.n_edges), state="complete")
     st.session_state["net_built"] = t("net.built", lang, name=net.name, nodes=net.n_nodes, edges=net.n_edges)

@@ -55,6 +55,15 @@ def walk_situation(page, lang, checks):
     _choose(page, t("sit.city", lang), names[1])
     _choose(page, t("sit.county", lang), names[2])
     checks("situation county")
+    # a multiselect's list open: Streamlit's own "Select all" must read in the UI language
+    box = page.get_by_role("combobox", name=t("sit.department", lang), exact=True)
+    box.click()
+    page.wait_for_timeout(500)
+    checks("situation department list open")
+    page.get_by_role("option", name=names[3], exact=True).first.click()
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    checks("situation department chosen")
     _tabs(page, checks, "situation")
 
 
@@ -64,6 +73,17 @@ def walk_dispatch(page, lang, checks):
         sidebar.get_by_text(t(f"dis.by_{how}", lang), exact=True).first.click()
         wait_idle(page)
         checks(f"dispatch by {how}")
+        if how == "coords":  # typed as from Amap, in full-width digits; "Press Enter to apply" shows while typing
+            field = page.get_by_label(t("dis.coords", lang), exact=True)
+            field.fill("１２０．９０７，３０．８４１")
+            checks("dispatch typing coordinates")
+            field.press("Enter")
+            wait_idle(page)
+            checks("dispatch full-width coordinates")
+            field.fill("abc")
+            field.press("Enter")
+            wait_idle(page)
+            checks("dispatch unreadable coordinates")
     _choose(page, t("dis.resource_layer", lang), t("layer.stockpiles", lang))
     checks("dispatch stockpiles")
     sidebar.get_by_text(t("dis.by_click", lang), exact=True).first.click()

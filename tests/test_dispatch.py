@@ -219,7 +219,7 @@ def test_pick_grid_is_invisible_and_pickable():
     fill = layer.get_fill_color
     assert fill[3] == 1  # invisible, yet drawn (deck.gl does not pick alpha 0)
     assert not layer.stroked
-    assert layer.type == "ScatterplotLayer"  # a fresh ColumnLayer lost the first click (see pick_layer)
+    assert layer.type == "ScatterplotLayer"
 
 
 def test_tables_show_a_dash_for_missing_values_and_colour_the_ranks(approx, store, counties):
@@ -244,3 +244,106 @@ def test_tables_show_a_dash_for_missing_values_and_colour_the_ranks(approx, stor
     styled = style_ranks(ranked_table(d.ranked, "zh", names), "zh").to_html()
     for rank in d.ranked["rank"]:
         assert f"background-color: {rank_css(rank)}" in styled
+
+
+# ---- messages of failures: fully in the user's language (no raw English exception text) ------
+
+
+def _latin_words(text: str, allowed: set[str]) -> set[str]:
+    import re
+
+    return set(re.findall(r"[A-Za-z]{2,}", text)) - allowed
+
+
+def _feature_collection(*geometries: dict, names: list | None = None) -> bytes:
+    import json
+
+    features = [{"type": "Feature", "properties": {} if names is None else {"name": names[i]}, "geometry": g} for i, g in enumerate(geometries)]
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+_POINT = {"type": "Point", "coordinates": [121.05, 31.15]}
+_LINE = {"type": "LineString", "coordinates": [[121.05, 31.15], [121.06, 31.16]]}
+_SQUARE = {"type": "Polygon", "coordinates": [[[121.0, 31.1], [121.01, 31.1], [121.01, 31.11], [121.0, 31.11], [121.0, 31.1]]]}
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "zh", "en"),
+    [
+        (b"{not json", "unreadable", "不是可读取的 GeoJSON", "not readable as GeoJSON"),
+        (b"", "unreadable", "不是可读取的 GeoJSON", "not readable as GeoJSON"),
+        (_feature_collection(), "no_geometry", "没有任何几何图形", "holds no geometry"),
+        (_feature_collection(_SQUARE, _POINT, _LINE), "not_polygons", "还含有线、点要素", "also holds LineString, Point"),
+    ],
+)
+def test_closure_file_errors_carry_a_code_and_read_in_each_language(data, code, zh, en):
+    """read_closures' reasons (was: English text inside the Chinese message, e.g. "found ['Point']")."""
+    from geo.dispatch import ClosureError
+    from layers.dispatch import closure_message
+
+    with pytest.raises(ClosureError) as caught:
+        read_closures(data)
+    exc = caught.value
+    assert exc.code == code and isinstance(exc, ValueError)
+    message = closure_message(exc, "zh")
+    assert message.startswith("封闭区文件无法使用：") and zh in message and message.endswith("。")
+    assert not _latin_words(message, {"GeoJSON", "geojson"}), message
+    english = closure_message(exc, "en")
+    assert english.startswith("The closure file cannot be used: ") and en in english and "。" not in english
+
+
+def test_closure_names_never_show_none():
+    polys, names = read_closures(_feature_collection(_SQUARE, _SQUARE, _SQUARE, names=["断桥", None, "  "]))
+    assert len(polys) == 3 and names == ["断桥", "#2", "#3"]  # was: "None"
+
+
+def test_no_route_carries_a_code_and_reads_in_each_language():
+    """NoRoute (closures cut the network) as the dispatch page shows it (was: "没有道路可达：no road route from (…) on network 'sh'.")."""
+    from geo import routing
+    from layers.dispatch import route_message
+
+    net = gn.build_from_graph(gn.read_osm(shared_file("osm/shanghai_center.osm")), name="sh", source="osm")
+    square, other = (121.4737, 31.2304), (121.4450, 31.2400)
+    moat = shapely.Point(square).buffer(0.01).exterior.buffer(0.0005)
+    with pytest.raises(routing.NoRoute) as caught:
+        routing.route(net, square, other, blocked=routing.blocked_edges(net, [moat]))
+    exc = caught.value
+    assert str(exc).startswith("no road route from (121.473700, 31.230400)")  # the command line's text, unchanged
+    assert exc.code == "no_route" and exc.params == {"origin": square, "destination": other, "network": "sh"}
+    assert routing.NoRoute("x").code == "no_route"  # raised without a code: the same message
+    message = route_message(exc, "zh")
+    assert message.startswith("没有道路可达：") and message.endswith("。") and not _latin_words(message, set()), message
+    english = route_message(exc, "en")
+    assert english.startswith("No road route: ") and "no road route from" not in english and "。" not in english
+
+
+@pytest.mark.parametrize(("code", "zh", "en"), [("not_polygons", "还含有点要素", "also holds Point"), ("unreadable", "不是可读取的 GeoJSON", "not readable as GeoJSON")])
+def test_dispatch_page_explains_a_bad_closure_file_in_each_language(page, code, zh, en):
+    data = _feature_collection(_POINT) if code == "not_polygons" else b"PK\x03\x04 not a GeoJSON"
+    page.file_uploader(key="dis_upload").set_value(("closures.geojson", data, "application/geo+json")).run()
+    assert not page.exception
+    message = page.error[0].value
+    assert message.startswith("封闭区文件无法使用：") and zh in message
+    assert not _latin_words(message, {"GeoJSON", "geojson"}), message  # was: "…：it must hold polygons only; found ['Point']"
+    assert len(page.dataframe[0].value) == 5  # the answer without the file's closures
+    page.sidebar.radio[0].set_value("en").run()
+    assert en in page.error[0].value and "封闭区" not in page.error[0].value
+
+
+def test_dispatch_page_explains_a_damaged_network_in_each_language(page, dataset, approx):
+    """_shared.network(): a saved network that lost an array (was: the English "network at /… lacks ['edge_time_s']; rebuild it.")."""
+    import shutil
+
+    folder = gn.save(gn.Network({**approx.meta, "name": "broken"}, approx.arrays), gn.networks_dir(dataset) / "broken")
+    try:
+        (folder / "edge_time_s.npy").unlink()
+        page.run()
+        page.selectbox(key=widget_key("dis_network", "zh")).select("broken").run()
+        assert not page.exception
+        message = page.error[0].value
+        assert "路网 broken 的文件不完整" in message and "数据管理 → 路网" in message
+        assert not _latin_words(message, {"broken"}), message
+        page.sidebar.radio[0].set_value("en").run()
+        assert "The files of network broken are incomplete" in page.error[0].value
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -217,3 +217,87 @@ def test_approximate_network_is_marked_estimate(store):
     assert r.estimate
     crow = gn.haversine_m(*PEOPLES_SQUARE, 120.9065, 30.8407)
     assert crow * 1.2 < r.length_m < crow * 2.5
+
+
+# ---- failures carry a code and parameters: the pages show them in the user's language ------
+
+
+def _latin_words(text: str, allowed: set[str]) -> set[str]:
+    import re
+
+    return set(re.findall(r"[A-Za-z]{2,}", text)) - allowed
+
+
+#: What may stay Latin in a Chinese message: the OSM format, its file extensions, the example name.
+_ZH_ALLOWED = {"OSM", "OpenStreetMap", "osm", "bz", "pbf", "qingpu"}
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("roads.osm", b"garbage"),  # XML ParseError (a SyntaxError): was a traceback on the data page
+        ("roads.osm", b""),
+        ("roads.osm.bz2", b"xx"),
+        ("roads.osm.pbf", b"xx"),  # osmium's RuntimeError: was a traceback too
+    ],
+)
+def test_unreadable_osm_file_is_a_network_error_with_a_code(tmp_path, name, data):
+    from layers.dispatch import network_message
+
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(gn.NetworkError, match=f"could not read roads from {name}") as caught:
+        gn.read_osm(path)
+    assert caught.value.code == "unreadable" and caught.value.params == {"file": name}
+    message = network_message(caught.value, "zh")
+    assert message.startswith(f"无法从文件“{name}”读取道路：") and message.endswith("。")
+    assert not _latin_words(message.replace(name, ""), _ZH_ALLOWED), message
+    assert network_message(caught.value, "en").startswith(f"Could not read roads from “{name}”: the file is damaged")
+
+
+def test_osm_file_without_roads_is_a_network_error(tmp_path):
+    """Was an IndexError (empty edge lists indexed as floats) on the data page."""
+    from layers.dispatch import network_message
+
+    path = tmp_path / "nodes.osm"
+    path.write_text('<?xml version="1.0"?><osm version="0.6"><node id="1" lat="31.2" lon="121.4"/></osm>', encoding="utf-8")
+    with pytest.raises(gn.NetworkError, match="has no drivable edges") as caught:
+        gn.build_osm(path, name="empty-roads", folder=tmp_path / "networks")
+    assert caught.value.code == "no_edges" and caught.value.params == {"name": "empty-roads"}
+    assert network_message(caught.value, "zh") == "路网 empty-roads 中没有机动车可通行的道路：请确认文件覆盖了该地区的道路。"
+    assert not (tmp_path / "networks" / "empty-roads").exists()
+
+
+def test_every_network_error_reads_in_each_language(net, tmp_path):
+    """One failure per code, as `layers.dispatch.network_message` words it: no English text of the
+    exception in the Chinese message, the name or file as given, and the English one in English."""
+    from layers.dispatch import network_message
+
+    folder = gn.save(net, tmp_path / "sh")
+    (folder / "edge_time_s.npy").unlink()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "meta.json").write_text("{not json", encoding="utf-8")
+    shp = tmp_path / "roads.shp"
+    shp.write_text("x")
+    failures = {
+        "bad_name": (lambda: gn.check_name("../x"), "../x"),
+        "file_missing": (lambda: gn.read_osm(tmp_path / "gone.osm"), "gone.osm"),
+        "file_type": (lambda: gn.read_osm(shp), "roads.shp"),
+        "bad_arrays": (lambda: gn.build_from_arrays([0.0], [0.0], [0], [3], [1.0], [1.0], [0], ["x"], name="n", source="s"), None),
+        "too_few_places": (lambda: gn.build_approximate([121.0, 121.1], [31.0, 31.1]), "2"),
+        "not_found": (lambda: gn.load(tmp_path / "nothing"), "nothing"),
+        "damaged": (lambda: gn.load(tmp_path / "bad"), "bad"),
+        "incomplete": (lambda: gn.load(folder), "sh"),
+    }
+    for code, (fail, shown) in failures.items():
+        with pytest.raises(gn.NetworkError) as caught:
+            fail()
+        exc = caught.value
+        assert exc.code == code, (code, str(exc))
+        zh, en = network_message(exc, "zh"), network_message(exc, "en")
+        assert zh.endswith("。") and str(exc) not in zh and not _latin_words(zh.replace(shown or "", ""), _ZH_ALLOWED), (code, zh)
+        assert "。" not in en and "：" not in en and en != str(exc), (code, en)
+        if shown is not None:
+            assert shown in zh and shown in en, (code, zh, en)
+    offline = network_message(gn.NetworkError("download_failed", "could not download roads"), "zh")  # needs internet to raise
+    assert offline.startswith("无法下载道路数据：") and not _latin_words(offline, _ZH_ALLOWED)

@@ -252,3 +252,42 @@ def test_build_a_road_network_from_an_uploaded_osm_file(app, dataset):
         import shutil
 
         shutil.rmtree(folder / "sh-test", ignore_errors=True)
+
+
+def _latin_words(text: str, allowed: set[str]) -> set[str]:
+    import re
+
+    return set(re.findall(r"[A-Za-z]{2,}", text)) - allowed
+
+
+def _build_network(app, file_name: str, data: bytes, name: str, *, button: str = "生成路网"):
+    app.file_uploader(key="net_file").set_value((file_name, data, "application/octet-stream"))
+    app.text_input(key="net_name").input(name)
+    next(b for b in app.button if b.label == button).click().run()
+    assert not app.exception, app.exception
+    return app
+
+
+@pytest.mark.parametrize(
+    ("file_name", "data", "name", "zh", "en"),
+    [
+        ("roads.osm", b"<osm><way", "qingpu", "无法从文件“roads.osm”读取道路：文件已损坏，或不是 OpenStreetMap 数据。", "Could not read roads from “roads.osm”"),
+        ("roads.osm.pbf", b"not a pbf", "qingpu", "无法从文件“roads.osm.pbf”读取道路", "Could not read roads from “roads.osm.pbf”"),
+        ("nodes.osm", b'<?xml version="1.0"?><osm version="0.6"><node id="1" lat="31.2" lon="121.4"/></osm>', "qingpu", "路网 qingpu 中没有机动车可通行的道路", "Network qingpu would have no drivable road"),
+        ("roads.osm", b"<osm/>", "青浦", "路网名称“青浦”不可用：请用 1 至 64 个字母、数字", "The network name “青浦” cannot be used"),
+    ],
+)
+def test_network_tab_explains_a_failed_build_in_each_language(app, dataset, file_name, data, name, zh, en):
+    """A bad OSM file or name on the 路网 tab: a message in the user's language (was: a traceback for
+    bad XML, a bad PBF or a file without roads, and "无法生成路网：`name` was '青浦'; use 1–64 letters …")."""
+    from geo import network as gn
+
+    before = {m["name"] for m in gn.list_networks(gn.networks_dir(dataset))}
+    _build_network(app, file_name, data, name)
+    message = next(e.value for e in app.error)
+    assert zh in message.replace("\\", ""), message
+    assert not _latin_words(message, {"OSM", "OpenStreetMap", "osm", "bz", "pbf", "qingpu", "roads", "nodes"}), message
+    assert {m["name"] for m in gn.list_networks(gn.networks_dir(dataset))} == before
+    app.radio(key="lang").set_value("en").run()
+    _build_network(app, file_name, data, name, button="Build the network")
+    assert en in next(e.value for e in app.error).replace("\\", "")
