@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from layers.labels import LANGUAGES, t
-from layers.streamlit_i18n import translator_html
+from layers.streamlit_i18n import deck_warmup_html, translator_html
 
 st.set_page_config(page_title="长三角应急协同一张图", page_icon="🗺️", layout="wide")
 # A link may carry the language (?lang=en); afterwards the sidebar switch decides.
@@ -16,7 +16,7 @@ with st.sidebar:
     st.radio(t("app.language", st.session_state["lang"]), list(LANGUAGES), format_func=LANGUAGES.get, key="lang", horizontal=True)
     # Streamlit's own widget texts ("Select all", "Upload", ...) in the chosen language; drawn hidden.
     with st.container(key="yrd_i18n"):
-        st.html(translator_html(st.session_state["lang"]), unsafe_allow_javascript=True)
+        st.html(translator_html(st.session_state["lang"]) + deck_warmup_html(), unsafe_allow_javascript=True)
 st.html("<style>.st-key-yrd_i18n{display:none}</style>")
 
 lang = st.session_state["lang"]

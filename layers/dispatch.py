@@ -181,12 +181,12 @@ def pick_layer(cells: pd.DataFrame, lang: str, *, layer_id: str = PICK_LAYER_ID,
     drawn, so deck.gl picks them (it skips nothing but alpha 0).  The disc under the pointer is
     highlighted.
 
-    The first click after choosing 点击地图 (click on the map) used to be lost.  That switching
-    from a ColumnLayer to this ScatterplotLayer fixed it is not established.  What the page does:
-    it takes each pick once and then draws the grid under a new `layer_id` (it numbers the
-    picks), so a selection Streamlit keeps cannot swallow the next click.  What may remain:
-    deck.gl may ignore the very first pointer-down on a map that no pointer has moved over yet
-    (a tap on a touch screen).
+    The first click after choosing 点击地图 (click on the map) used to be lost, for two reasons.
+    A selection Streamlit keeps swallowed the next click on the same cell: the page takes each
+    pick once and then draws the grid under a new `layer_id` (it numbers the picks).  And deck.gl
+    picks nothing on the first pointer-down of a map no pointer has crossed yet (a tap on a
+    touch screen, or a click straight after the page loads): the app's warm-up script
+    (`layers.streamlit_i18n.deck_warmup_html`) moves a synthetic pointer over every new map.
     """
     tip = t("dis.click_here_closure" if closure else "dis.click_here", lang)
     data = cells.assign(lon=cells["lon"].round(_DECIMALS), lat=cells["lat"].round(_DECIMALS), tooltip=tip)[["lon", "lat", "tooltip"]]

@@ -121,6 +121,35 @@ _SCRIPT = """
 """
 
 
+#: deck.gl picks nothing on the first click of a map that no pointer has moved over yet (its
+#: picking pass is first drawn on hover), so the first click on the dispatch map was lost.  A
+#: synthetic pointer move over the corner of every new map canvas draws that pass beforehand.
+_DECK_WARMUP = """
+<script>
+(() => {
+  const w = window;
+  if (w.__yrdDeckWarmup) return;
+  const warm = (canvas) => {
+    if (canvas.__yrdWarm) return;
+    canvas.__yrdWarm = true;
+    const r = canvas.getBoundingClientRect();
+    const at = {bubbles: true, clientX: r.left + 2, clientY: r.top + 2, pointerType: "mouse"};
+    setTimeout(() => ["pointermove", "mousemove"].forEach((type) => canvas.dispatchEvent(new PointerEvent(type, at))), 300);
+  };
+  const scan = () => document.querySelectorAll('[data-testid="stDeckGlJsonChart"] canvas').forEach(warm);
+  w.__yrdDeckWarmup = new MutationObserver(scan);
+  w.__yrdDeckWarmup.observe(document.body, {subtree: true, childList: true});
+  scan();
+})();
+</script>
+"""
+
+
+def deck_warmup_html() -> str:
+    """The script that makes the first click on a pydeck map count (see `_DECK_WARMUP`)."""
+    return _DECK_WARMUP
+
+
 def translator_html(lang: str) -> str:
     """The script that puts Streamlit's own widget texts into `lang` ('zh' rewrites, 'en' restores)."""
     if lang not in ("zh", "en"):
