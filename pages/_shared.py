@@ -44,6 +44,14 @@ def ensure_router() -> None:
         st.rerun()
 
 
+def _problem(show, message: str, detail: str) -> None:
+    """`message` (in the user's language) shown by `show` (st.error, st.warning), with the technical
+    `detail` (the library's English text, for whoever keeps the server) folded away beneath it."""
+    show(message)
+    with st.expander(t("err.details", lang())):
+        st.code(detail, language=None)
+
+
 def lang() -> str:
     """The session's language ('zh' default)."""
     return st.session_state.get("lang", "zh")
@@ -133,7 +141,7 @@ def _checked_store(ws: str = "") -> Store:
     try:
         return _store(_stamp(), ws)
     except DatasetError as exc:
-        st.error(t("err.dataset", lang(), reason=str(exc)))
+        _problem(st.error, t("err.dataset", lang()), str(exc))
         st.info(t("err.rebuild", lang()))
         st.stop()
 
@@ -143,7 +151,7 @@ def store() -> Store:
     the dataset is unusable; a warning when the workspace is (base data only then)."""
     ws, problem = _ws()
     if problem:
-        st.warning(t("imp.ws_unavailable", lang(), reason=problem))
+        _problem(st.warning, t("imp.ws_unavailable", lang()), problem)
     return _checked_store(ws)
 
 
@@ -318,7 +326,7 @@ def settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
-        st.warning(t("err.config", lang(), reason=str(exc)))
+        _problem(st.warning, t("err.config", lang()), str(exc))
         return Settings()
 
 
@@ -333,7 +341,7 @@ def incident_log() -> IncidentLog | None:
     """The shared incident log of the workspace, or None after showing why the workspace is unusable."""
     path, why = _ws()
     if why:
-        st.error(t("inc.ws_unusable", lang(), reason=why))
+        _problem(st.error, t("inc.ws_unusable", lang()), why)
         return None
     return _incident_log(path)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -15,6 +17,8 @@ from layers.labels import label_or, t
 from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
 from layers.zones import UNIT_DECIMALS, compare_table, demand_caption, fmt_number, points_layer
 from pages import _shared
+
+log = logging.getLogger(__name__)
 
 _shared.ensure_router()
 lang = _shared.lang()
@@ -101,8 +105,8 @@ st.caption(demand_caption(demand, lang))
 
 try:
     cands = candidate_sites(stamp, candidates_kind, area.code, float(spacing_km * 1000), lang)
-except ValueError as exc:  # a candidate grid too fine for the area
-    st.error(t("pln.bad_input", lang, reason=str(exc)))
+except ValueError:  # the only one a user can cause: a candidate grid too fine for the area
+    st.error(t("pln.grid_too_fine", lang, spacing=spacing_km, limit=planning.MAX_GRID_CANDIDATES))
     st.stop()
 if cands.empty:
     st.info(t("pln.no_candidates", lang))
@@ -122,11 +126,12 @@ with st.status(t("pln.costs", lang, n=len(demand), m=len(s_lon)), expanded=False
         result = planning.plan(model, cost, weights, p=None if model == "lscp" else int(p), service_s=service_s, existing=kept if len(kept) else None, time_limit_s=float(time_limit))
     except planning.SolverError as exc:
         status.update(label=t("pln.failed", lang), state="error")
-        st.error(t("pln.failed_why", lang, reason=str(exc)))
+        st.error(t("pln.failed_why", lang, status=label_or("pln.status", exc.status, lang), secs=float(time_limit)))
         st.stop()
-    except ValueError as exc:  # e.g. more new sites than candidates
+    except ValueError as exc:  # more new sites than free candidates (the only one a user can cause)
+        log.info("planning refused: %s", exc)
         status.update(label=t("pln.failed", lang), state="error")
-        st.error(t("pln.bad_input", lang, reason=str(exc)))
+        st.error(t("pln.bad_input", lang, p=int(p) if model != "lscp" else 0, free=len(cands)))
         st.stop()
     status.update(label=t("pln.done", lang, status=label_or("pln.status", result.status, lang), gap=result.mip_gap * 100, secs=result.runtime_s), state="complete")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 import subprocess
 import sys
@@ -85,7 +87,18 @@ def test_planning_page_impossible_settings_are_explained(page):
     page.number_input(key="pln_spacing").set_value(50.0).run()
     page.number_input(key="pln_p").set_value(30).run()  # far more new sites than grid points
     assert not page.exception
-    assert "设置无法求解" in page.error[0].value and "`p`" in page.error[0].value
+    message = page.error[0].value
+    assert message.startswith("新增基地数 p=30 多于可选的候选点（") and "请减少 p" in message, message
+    assert re.search(r"[A-Za-z]{2,}", message) is None, message  # no English fragment (it showed "`p` was 30 but only ...")
+
+
+def test_planning_grid_too_fine_is_explained(page):
+    page.radio(key=widget_key("pln_cand", "zh")).set_value("grid").run()
+    page.number_input(key="pln_spacing").set_value(1.0).run()
+    page.selectbox(key=widget_key("pln_province", "zh")).set_value("320000").run()
+    assert not page.exception
+    # a 1 km grid over Jiangsu's box (about 530 × 490 km) is over 100,000 candidates
+    assert "请加大间距" in page.error[0].value and re.search(r"[A-Za-z]{2,}", page.error[0].value) is None, page.error[0].value
 
 
 def test_planning_choices_survive_a_language_switch(page):
