@@ -350,7 +350,7 @@ def build_from_arrays(
         "name": name,
         "source": source,
         "estimate": bool(estimate),
-        "created": dt.datetime.now().isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),  # with its offset
         "emergency_factor": float(emergency_factor),
         "snap_limit_m": float(snap_limit_m),
         "n_nodes": int(n),

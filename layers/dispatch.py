@@ -257,6 +257,18 @@ def notify_table(notify: pd.DataFrame, names: dict[str, str], lang: str) -> pd.D
     )
 
 
+def beijing_time(iso: str | None) -> str:
+    """An ISO time as Beijing time to the minute ("2026-12-01 17:07"); a time without an offset is
+    the machine's local time (networks built before offsets were written); "—" when missing or unreadable."""
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(str(iso))
+    except ValueError:
+        return "—"
+    return f"{when.astimezone(dt.timezone(dt.timedelta(hours=8))):%Y-%m-%d %H:%M}"
+
+
 def network_table(metas: list[dict], lang: str) -> pd.DataFrame:
     """The saved road networks: name, source, size, estimate or real, built when."""
     return pd.DataFrame(
@@ -266,7 +278,7 @@ def network_table(metas: list[dict], lang: str) -> pd.DataFrame:
             t("net.col_nodes", lang): [m["n_nodes"] for m in metas],
             t("net.col_edges", lang): [m["n_edges"] for m in metas],
             t("dis.estimate_col", lang): [t("dis.estimate", lang) if m.get("estimate") else "" for m in metas],
-            t("net.col_created", lang): [m.get("created", "") for m in metas],
+            t("net.col_created", lang): [beijing_time(m.get("created")) for m in metas],
         }
     )
 

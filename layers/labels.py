@@ -183,7 +183,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "net.col_name": ("名称", "Name"),
     "net.col_nodes": ("节点", "Nodes"),
     "net.col_edges": ("有向边", "Directed edges"),
-    "net.col_created": ("生成时间", "Built"),
+    "net.col_created": ("生成时间（北京时间）", "Built (Beijing time)"),
     # zones & coverage page
     "page.zones": ("责任区与覆盖", "Zones & coverage"),
     "zon.title": ("责任区、1小时覆盖与跨界互助", "Responsibility zones, 1-hour coverage and mutual aid"),

@@ -347,3 +347,13 @@ def test_dispatch_page_explains_a_damaged_network_in_each_language(page, dataset
         assert "The files of network broken are incomplete" in page.error[0].value
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_network_build_time_is_shown_in_beijing_time_to_the_minute():
+    """The network tab showed '2026-12-01T09:07:38', the server's UTC clock with a T."""
+    from layers.dispatch import beijing_time, network_table
+
+    assert beijing_time("2026-12-01T09:07:38+00:00") == "2026-12-01 17:07"
+    assert beijing_time(None) == "—" and beijing_time("") == "—"
+    table = network_table([{"name": "x", "source": "s.osm", "n_nodes": 1, "n_edges": 2, "created": "2026-12-01T23:30:00+00:00"}], "zh")
+    assert table["生成时间（北京时间）"].tolist() == ["2026-12-02 07:30"]
