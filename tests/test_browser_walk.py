@@ -80,7 +80,7 @@ def walk_dispatch(page, lang, checks):
             field.press("Enter")
             wait_idle(page)
             checks("dispatch full-width coordinates")
-            field.fill("abc")
+            field.fill("东经一二〇度")  # unreadable, and not Latin: the message echoes what was typed
             field.press("Enter")
             wait_idle(page)
             checks("dispatch unreadable coordinates")

@@ -40,7 +40,7 @@ def test_zones_and_planning_pages(dataset, artifacts):
         _ready(page)
         assert page.get_by_text("建议新建 3 处").is_visible()
         assert page.get_by_text("需求为区域面积", exact=False).first.is_visible()
-        assert page.get_by_text("求解完成：状态 optimal").first.is_visible()
+        assert page.get_by_text("求解完成：状态 已证明最优").first.is_visible()
         page.screenshot(path=str(artifacts / "planning.png"), full_page=True)
         assert not page.locator('[data-testid="stException"]').count()
     assert not errors, errors
