@@ -39,7 +39,7 @@ browser:
 
 # The embedded dataset: rebuilt when its sources or builder change (offline, ~10 s).
 data: $(DATASET)
-$(DATASET): $(VENV)/.installed data/build.py data/store.py geo/crs.py geo/network.py $(wildcard data/samples/*.csv)
+$(DATASET): $(VENV)/.installed data/build.py data/store.py geo/crs.py geo/network.py geo/backbone.py $(wildcard data/samples/*.csv)
 	$(BIN)/python -m data build
 
 bench: setup-dev browser data

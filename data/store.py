@@ -229,11 +229,16 @@ class Store:
         return self._with_imports(self._geo_query(name, "ORDER BY id"), name)
 
     def table(self, name: str) -> pd.DataFrame:
-        """A non-spatial table: 'inventory', 'contacts' or 'provenance' (one row per import added)."""
-        allowed = ("inventory", "contacts", "provenance")
+        """A non-spatial table: 'inventory', 'contacts', 'provenance' (one row per import added) or
+        'network_audit' (the road backbone's connectivity audit, `geo.backbone.audit`; never imported)."""
+        allowed = ("inventory", "contacts", "provenance", "network_audit")
         if name not in allowed:
             msg = f"`name` was {name!r} but is expected to be in {allowed}."
             raise ValueError(msg)
+        if name == "network_audit":
+            from geo.backbone import AUDIT_KINDS
+
+            return self._query('SELECT * FROM "network_audit" ORDER BY list_position(?::VARCHAR[], kind), component, county_codes', [list(AUDIT_KINDS)])
         return self._with_imports(self._query(f'SELECT * FROM "{name}"'), name)
 
     def closures(self) -> gpd.GeoDataFrame:

@@ -11,6 +11,7 @@ from data.fields import IMPORT_LAYERS, POLYGON_LAYERS, TABLE_LAYERS, fields, sug
 from data.importers import MODES, ImportRejected, commit, parse_crs, validate
 from data.readers import ENCODINGS, EXTENSIONS, MAX_FILE_BYTES, read_table
 from data.workspace import WorkspaceBusy, WorkspaceError
+from geo.backbone import is_backbone
 from layers.consultation import plain
 from layers.dispatch import network_message, network_table
 from layers.imports import closure_layer, crs_name, field_label, imports_table, issue_text, layer_label, report_table
@@ -217,6 +218,36 @@ def _imports_tab() -> None:
         st.rerun()
 
 
+def _audit_table(audit, lang: str):
+    """The backbone's connectivity audit (`geo.backbone.audit`) with localized headers and values."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            t("bb.col.kind", lang): [t(f"bb.kind.{k}", lang) for k in audit["kind"]],
+            t("bb.col.component", lang): [f"#{c}" if c > 0 else "—" for c in audit["component"]],
+            t("bb.col.nodes", lang): audit["n_nodes"].astype(int).tolist(),
+            t("bb.col.places", lang): audit["n_places"].astype(int).tolist(),
+            t("bb.col.counties", lang): [n if n else t("bb.outside", lang) for n in audit["county_names"]],
+            t("bb.col.where", lang): [f"{x:.3f}, {y:.3f}" for x, y in zip(audit["lon"], audit["lat"], strict=True)],
+            t("bb.col.action", lang): [t(f"bb.action.{a}", lang) for a in audit["action"]],
+        }
+    )
+
+
+def _backbone_audit(meta: dict) -> None:
+    """What the road backbone is, and its connectivity audit: where "no route" is a known data gap."""
+    st.caption(t("bb.meaning", lang, speed=meta["speed_kph"], circuity=meta["access_circuity"], access_speed=meta["access_speed_kph"], snap_km=meta["snap_limit_m"] / 1000))
+    audit = _shared.table("network_audit")
+    counts = audit["kind"].value_counts()
+    if audit.empty:
+        st.caption(t("bb.audit_none", lang))
+        return
+    st.caption(t("bb.audit_caption", lang, no_node=int(counts.get("no_node", 0)), cut_off=int(counts.get("county_cut_off", 0)),
+                 places_far=int(counts.get("places_far", 0)), snap_km=meta["snap_limit_m"] / 1000, components=int(counts.get("component", 0))))
+    st.dataframe(_audit_table(audit, lang), hide_index=True, width="stretch")
+
+
 def _networks_tab() -> None:
     """Road networks: the list, and a new one built from an uploaded OSM file."""
     import tempfile
@@ -230,6 +261,9 @@ def _networks_tab() -> None:
     metas = _shared.networks()
     st.dataframe(network_table(metas, lang), hide_index=True, width="stretch")
     st.caption(t("net.howto", lang))
+    for meta in metas:
+        if is_backbone(meta):
+            _backbone_audit(meta)
     with st.form("net_form", clear_on_submit=False):
         upload = st.file_uploader(t("net.file", lang), type=["osm", "bz2", "pbf"], key="net_file")
         name = st.text_input(t("net.name", lang), key="net_name", placeholder="qingpu")

@@ -35,7 +35,7 @@ ALLOWED_WORDS = {
     # models and indicators
     "MCLP", "LSCP", "ETA", "ID", "id", "p", "median", "SHA",
     # the app's own network names and level marks
-    "approx", "qingpu", "YRD", "Ⅰ", "Ⅱ", "Ⅲ", "Ⅳ",
+    "approx", "backbone", "qingpu", "YRD", "Ⅰ", "Ⅱ", "Ⅲ", "Ⅳ",
     # date and time input masks
     "yyyy", "mm", "dd", "HH", "YYYY", "MM", "DD",
     # the language switch names both languages
