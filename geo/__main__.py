@@ -119,7 +119,7 @@ def _closure_report(net: gn.Network, baseline: routing.Route | None, polygons: l
 
 def route_answer(r: routing.Route, net: gn.Network) -> dict:
     return {
-        "travel_time_s": round(r.travel_time_s, 3),
+        "travel_time_s": round(r.travel_time_s, 6),  # µs: exact enough to hold to an independent oracle
         "length_m": round(r.length_m, 2),
         "route": r.geojson(),
         "snap_distance_m": {"from": round(r.origin.distance_m, 2), "to": round(r.destination.distance_m, 2)},
@@ -326,8 +326,20 @@ def cmd_plan(args) -> dict:
 
 
 def cmd_list(args) -> dict:
+    """Saved networks; the backbone's entry adds its kind, what it means and its connectivity audit."""
+    from geo import backbone
+
     folder = Path(args.dir) if args.dir else default_networks_dir()
-    return {"networks": [{k: m[k] for k in ("name", "source", "estimate", "n_nodes", "n_edges", "created", "path")} for m in gn.list_networks(folder)]}
+    out = []
+    for m in gn.list_networks(folder):
+        entry = {k: m[k] for k in ("name", "source", "estimate", "n_nodes", "n_edges", "created", "path")}
+        if backbone.is_backbone(m):
+            entry["kind"] = m["kind"]
+            entry["estimate_label"] = backbone.LABEL_ZH
+            entry["meaning"] = backbone.MEANING
+            entry["audit"] = m.get("audit", [])
+        out.append(entry)
+    return {"networks": out}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -399,8 +411,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, gn.NetworkError, routing.OffNetwork, routing.NoRoute, ValueError) as exc:  # SolverError is a ValueError
         kind = "off_network" if isinstance(exc, routing.OffNetwork) else "no_route" if isinstance(exc, routing.NoRoute) else "error"
         payload = {"error": kind, "message": str(exc)}
+        if isinstance(exc, (routing.OffNetwork, routing.NoRoute)):
+            payload["code"] = exc.code
         if isinstance(exc, routing.OffNetwork):
-            payload["distance_m"] = round(exc.distance_m, 1)
+            payload["distance_m"] = round(exc.distance_m, 1) if np.isfinite(exc.distance_m) else None
         print(json.dumps(payload, ensure_ascii=False), file=sys.stderr)
         return 2
     print(json.dumps(out, ensure_ascii=False))

@@ -1,4 +1,4 @@
-"""Compiled Dijkstra kernels (numba) for the hot paths: k-nearest with early exit, multi-source labels.
+"""Compiled kernels (numba) for the hot paths: snapping candidates, k-nearest with early exit, multi-source labels.
 
 ``scipy.sparse.csgraph.dijkstra`` answers "everything from one source"; dispatch needs
 "stop as soon as the k fastest resources are settled" and zones need "from many sources
@@ -207,6 +207,13 @@ def warm_up() -> None:
             0.0, 0.0, 0.0, 0.0, 1, 1, 250.0, wrap(np.array([0, 1], dtype=np.int64)), wrap(np.array([0], dtype=np.int32)),
             z, z, one, z, wrap(np.array([0], dtype=np.int32)), np.zeros(0, dtype=np.bool_), 1.0,
         )  # fmt: skip
+        for blocked in (np.zeros(0, dtype=np.bool_), np.zeros(1, dtype=np.bool_)):
+            snap_candidates(
+                0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1, 1, 250.0, wrap(np.array([0, 1], dtype=np.int64)),
+                wrap(np.array([0], dtype=np.int32)), z, z, one, z, wrap(np.array([0], dtype=np.int32)),
+                wrap(np.array([0, 2], dtype=np.int64)), wrap(np.array([0.0, 1.0])), wrap(np.array([0.0, 0.0])),
+                wrap(np.array([0], dtype=np.int32)), wrap(np.array([1], dtype=np.int32)), blocked, 1.0, 1.0, 1.0,
+            )  # fmt: skip
 
 
 @njit(cache=True)
@@ -257,3 +264,156 @@ def nearest_segment(px, py, ox, oy, nx, ny, cell, cell_indptr, cell_seg, x1, y1,
             break
         radius += 1
     return best_s, best_d, best_t, best_x, best_y
+
+
+@njit(cache=True)
+def _haversine_m(lon1, lat1, lon2, lat2):
+    r = np.pi / 180.0
+    p1 = lat1 * r
+    p2 = lat2 * r
+    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin((lon2 - lon1) * r / 2) ** 2
+    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(min(max(h, 0.0), 1.0)))
+
+
+@njit(cache=True)
+def snap_candidates(
+    lon, lat, px, py, lon0, lat0, kx, ky, ox, oy, nx, ny, cell, cell_indptr, cell_seg, x1, y1, x2, y2, seg_edge,
+    geom_offsets, geom_lon, geom_lat, edge_u, edge_v, blocked, max_dist, tie_m, node_m,
+):  # fmt: skip
+    """Every edge within `tie_m` of the nearest one to (`px`, `py`) (local metres of a point at
+    `lon`, `lat`), and whether its nearest position is within `node_m` of an end node.
+
+    Rings of grid cells are searched outwards, as in `nearest_segment`, until every segment
+    closer than the nearest distance + `tie_m` has been seen.  Per edge the nearest segment
+    counts.  An edge's fraction is the share of its great-circle length (along its geometry)
+    before the snapped position; the position on its segment is linear in lon/lat.
+
+    Returns (node, edges, fractions, snap lon, snap lat, distance m): `node` is the end node
+    nearest (along its edge) to a candidate position within `node_m` of it, else -1;
+    distances are great-circle metres from the point to each snapped position.  Empty
+    arrays when no segment lies within `max_dist`.
+    """
+    cxp = int(np.floor((px - ox) / cell))
+    cyp = int(np.floor((py - oy) / cell))
+    gx = max(ox - px, 0.0, px - (ox + nx * cell))
+    gy = max(oy - py, 0.0, py - (oy + ny * cell))
+    radius = max(int(max(gx, gy) // cell) - 1, 0)
+    best_d = np.inf
+    cap = 16
+    buf_s = np.empty(cap, dtype=np.int64)
+    buf_d = np.empty(cap)
+    buf_t = np.empty(cap)
+    m = 0
+    use_blocked = len(blocked) > 0
+    while True:
+        x0, x_1 = max(cxp - radius, 0), min(cxp + radius, nx - 1)
+        y0, y_1 = max(cyp - radius, 0), min(cyp + radius, ny - 1)
+        for row in range(y0, y_1 + 1):
+            for col in range(x0, x_1 + 1):
+                if radius > 0 and row > cyp - radius and row < cyp + radius and col > cxp - radius and col < cxp + radius:
+                    continue
+                c = row * nx + col
+                for j in range(cell_indptr[c], cell_indptr[c + 1]):
+                    s = cell_seg[j]
+                    if use_blocked and blocked[seg_edge[s]]:
+                        continue
+                    dx = x2[s] - x1[s]
+                    dy = y2[s] - y1[s]
+                    l2 = dx * dx + dy * dy
+                    t = 0.0
+                    if l2 > 0:
+                        t = ((px - x1[s]) * dx + (py - y1[s]) * dy) / l2
+                        t = min(max(t, 0.0), 1.0)
+                    qx = x1[s] + t * dx
+                    qy = y1[s] + t * dy
+                    d = np.sqrt((px - qx) ** 2 + (py - qy) ** 2)
+                    if d > best_d + tie_m:
+                        continue
+                    if d < best_d:
+                        best_d = d
+                    # a segment lies in every cell its box touches: keep it once
+                    seen = False
+                    for i in range(m):
+                        if buf_s[i] == s:
+                            seen = True
+                            break
+                    if seen:
+                        continue
+                    if m == cap:
+                        cap *= 2
+                        ns = np.empty(cap, dtype=np.int64)
+                        nd = np.empty(cap)
+                        nt = np.empty(cap)
+                        ns[:m] = buf_s[:m]
+                        nd[:m] = buf_d[:m]
+                        nt[:m] = buf_t[:m]
+                        buf_s, buf_d, buf_t = ns, nd, nt
+                    buf_s[m] = s
+                    buf_d[m] = d
+                    buf_t[m] = t
+                    m += 1
+        if m > 0 and best_d + tie_m < radius * cell:
+            break
+        if radius * cell > max_dist or (x0 == 0 and y0 == 0 and x_1 == nx - 1 and y_1 == ny - 1):
+            break
+        radius += 1
+    # the nearest segment of each edge within the tie window
+    keep = np.zeros(m, dtype=np.bool_)
+    for i in range(m):
+        if buf_d[i] > best_d + tie_m or buf_d[i] > max_dist:
+            continue
+        e = seg_edge[buf_s[i]]
+        better = True
+        for j in range(m):
+            if j != i and seg_edge[buf_s[j]] == e and buf_d[j] <= best_d + tie_m:
+                if buf_d[j] < buf_d[i] or (buf_d[j] == buf_d[i] and buf_s[j] < buf_s[i]):
+                    better = False
+                    break
+        keep[i] = better
+    n_c = 0
+    for i in range(m):
+        if keep[i]:
+            n_c += 1
+    edges = np.empty(n_c, dtype=np.int64)
+    fracs = np.empty(n_c)
+    slon = np.empty(n_c)
+    slat = np.empty(n_c)
+    dist = np.empty(n_c)
+    node = -1
+    node_along = np.inf
+    k = 0
+    for i in range(m):
+        if not keep[i]:
+            continue
+        s = buf_s[i]
+        e = seg_edge[s]
+        t = buf_t[i]
+        a = geom_offsets[e]
+        b = geom_offsets[e + 1]
+        first = s + e  # vertex where segment s starts (each earlier edge has one vertex more than segments)
+        before = 0.0
+        total = 0.0
+        seg_len = 0.0
+        for v in range(a, b - 1):
+            h = _haversine_m(geom_lon[v], geom_lat[v], geom_lon[v + 1], geom_lat[v + 1])
+            if v < first:
+                before += h
+            elif v == first:
+                seg_len = h
+            total += h
+        along = before + t * seg_len
+        f = along / total if total > 0 else t
+        f = min(max(f, 0.0), 1.0)
+        sx = (x1[s] + t * (x2[s] - x1[s])) / kx + lon0
+        sy = (y1[s] + t * (y2[s] - y1[s])) / ky + lat0
+        edges[k] = e
+        fracs[k] = f
+        slon[k] = sx
+        slat[k] = sy
+        dist[k] = _haversine_m(lon, lat, sx, sy)
+        k += 1
+        if along <= node_m and along < node_along:
+            node, node_along = edge_u[e], along
+        if total - along <= node_m and total - along < node_along:
+            node, node_along = edge_v[e], total - along
+    return node, edges, fracs, slon, slat, dist

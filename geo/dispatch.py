@@ -57,7 +57,8 @@ def dispatch(
 ) -> Dispatch:
     """Rank `resources` (points, EPSG:4326, with `id`) by road travel time to `incident`.
 
-    Each ranked row carries ETA, length, whether it meets the 30-minute target, and the
+    Each ranked row carries ETA, length, the part of the ETA spent on the access legs between
+    the points and the road (`access_s`), whether it meets the 30-minute target, and the
     ordered counties its route crosses; the notify list holds the duty contacts of every
     crossed county and province (cross-border ones flagged).  `closures` (polygons) are
     avoided; the answer names those that closed at least one road.
@@ -92,6 +93,8 @@ def dispatch(
                 "county_code": rec.get("county_code", ""),
                 "eta_s": a.travel_time_s,
                 "length_m": a.length_m,
+                # the part of the ETA spent on the access legs (point ↔ road) at both ends
+                "access_s": a.route.origin.access_time_s + a.route.destination.access_time_s,
                 "within_target": a.travel_time_s <= ON_SCENE_TARGET_S,
                 "crosses": [c.name for c in crossed],
                 "provinces": list(dict.fromkeys(c.code[:2] + "0000" for c in crossed if c.code)),

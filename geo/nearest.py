@@ -1,9 +1,11 @@
 """The k resources (teams, stockpiles, bases) that reach an incident fastest by road.
 
 Resources are snapped once (`prepare`), with their ways onto the network indexed by node; a
-query is one reverse Dijkstra from the incident's edge — travel *to* the incident, so
-one-way streets count the right way — that stops as soon as k resources are settled
-(`geo._kernels.k_nearest`), so it explores only the area it needs.
+query is one reverse Dijkstra from every entry of the incident (the snapping rule of
+`geo.routing`: all edges into its node, or the tails of its candidate edges, with their
+partial costs) — travel *to* the incident, so one-way streets count the right way — that
+stops as soon as k resources are settled (`geo._kernels.k_nearest`), so it explores only
+the area it needs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import pandas as pd
 
 from geo import _kernels
 from geo.network import Network
-from geo.routing import Access, NoRoute, Route, Snap, assemble, edge_weights, entries, exits, snap, snap_many
+from geo.routing import Access, NoRoute, Route, Snap, assemble, direct, edge_weights, entries, exits, snap, snap_many
+
 
 @dataclass
 class Prepared:
@@ -29,8 +32,9 @@ class Prepared:
     off_network: dict[str, float] = field(default_factory=dict)  # id -> distance (m)
     _targets: dict = field(default_factory=dict, repr=False)
 
-    def targets(self, net: Network, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[Access]]]:
-        """(ptr, resource, cost) in CSR form over nodes, and each resource's exits, under weights `w`.
+    def targets(self, net: Network, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[Access]], dict[int, list[int]]]:
+        """(ptr, resource, cost) in CSR form over nodes, each resource's exits, and the
+        resources with an exit part-way along each edge (edge → resource indices), under weights `w`.
 
         Computed once for the network's own travel times; recomputed for closure weights.
         """
@@ -43,7 +47,12 @@ class Prepared:
         cost = np.array([a.time_s + s.access_time_s for o, s in zip(outs, self.snaps, strict=True) for a in o], dtype=float)
         order = np.argsort(node, kind="stable")
         ptr = np.searchsorted(node[order], np.arange(net.n_nodes + 1)).astype(np.int64)
-        out = (ptr, res[order], cost[order], outs)
+        on_edge: dict[int, list[int]] = {}
+        for i, o in enumerate(outs):
+            for a in o:
+                if a.edge >= 0:
+                    on_edge.setdefault(a.edge, []).append(i)
+        out = (ptr, res[order], cost[order], outs, on_edge)
         if base:
             self._targets["base"] = out
         return out
@@ -91,37 +100,40 @@ def nearest(net: Network, incident: tuple[float, float], resources: Prepared, *,
     OffNetwork
         If the incident is beyond the snap limit.
     NoRoute
-        If the incident's own road is closed.
+        Code 'in_closure' if the incident's own road is closed (it is not moved to another
+        road silently; the exception says how far the nearest open road is).
     """
     if k < 1:
         msg = f"`k` was {k!r}; it must be at least 1."
         raise ValueError(msg)
     w = edge_weights(net, blocked)
-    target = snap(net, *incident, limit_m=snap_limit_m, blocked=blocked)
+    target = snap(net, *incident, limit_m=snap_limit_m, blocked=blocked, which="incident")
     ins = entries(net, target, w)
     if not ins:
         msg = f"the incident's road on network {net.name!r} is closed."
-        raise NoRoute(msg)
-    ptr, res, cost, outs = resources.targets(net, w)
+        raise NoRoute(msg, code="in_closure", which="incident", point=tuple(incident), road=(target.snap_lon, target.snap_lat), open_road_m=target.distance_m, network=net.name)
+    ptr, res, cost, outs, on_edge = resources.targets(net, w)
     m = net.csr(reverse=True, weights=None if w is net.edge_time_s else w)
     src = np.array([a.node for a in ins], dtype=np.int64)
     off = np.array([a.time_s for a in ins], dtype=float)
     best, via, _, pred = _kernels.k_nearest(m.indptr, m.indices, m.data, src, off, ptr, res, cost, len(resources.snaps), k)
     totals = best + target.access_time_s
-    # a resource upstream on the incident's own edge drives straight to it
-    direct = {}
-    for i, s in enumerate(resources.snaps):
-        if s is not None and s.edge == target.edge and s.fraction <= target.fraction:
-            t = (target.fraction - s.fraction) * w[s.edge] + s.access_time_s + target.access_time_s
-            if t < totals[i]:
-                totals[i] = t
-                direct[i] = True
+    # a resource upstream on one of the incident's candidate edges drives straight to it
+    direct_ways = {}
+    for i in {i for en in ins if en.edge >= 0 for i in on_edge.get(en.edge, ())}:
+        s = resources.snaps[i]
+        t, ex, en = direct(outs[i], ins, w)
+        t += s.access_time_s + target.access_time_s
+        if t < totals[i]:
+            totals[i] = t
+            direct_ways[i] = (ex, en)
     order = [int(i) for i in np.argsort(totals, kind="stable")[:k] if np.isfinite(totals[i])]
     answers = []
     for i in order:
         s = resources.snaps[i]
-        if i in direct:
-            build = (lambda s=s: assemble(net, s, target, None, [], None, w))
+        if i in direct_ways:
+            ex, en = direct_ways[i]
+            build = (lambda s=s, ex=ex, en=en: assemble(net, s, target, ex, None, en, w))
         else:
             node = int(via[i])
             nodes = _kernels.path_to_root(pred, node)

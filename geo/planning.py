@@ -38,7 +38,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
 from geo.network import APPROX_CIRCUITY, APPROX_SPEED_KPH, Network, haversine_m
-from geo.routing import OffNetwork, edge_weights, entries, exits, snap
+from geo.routing import NoRoute, OffNetwork, edge_weights, entries, exits, snap
 
 log = logging.getLogger(__name__)
 
@@ -877,13 +877,16 @@ def cost_matrix(
     numpy.ndarray (n_demand, n_candidates)
         Times as `geo.routing.route` computes them (access legs, partial first and last
         edges, one-way streets).  ``np.inf`` where unreachable, beyond `limit_s`, or where
-        the demand point or candidate is off the network (such rows/columns are all inf
-        and logged).
+        the demand point or candidate is off the network or lies on a road closed by
+        `blocked` (such rows/columns are all inf and logged; points are never moved to
+        another road).
 
     Notes
     -----
-    One forward Dijkstra per way a candidate enters the network (one or two), in chunks;
-    each search is read at the entry nodes of every demand point at once.
+    Points are placed by the snapping rule of `geo.routing` (a point at a node uses every
+    edge there; one on an edge leaves forwards and is reached from behind, on each candidate
+    edge).  One forward Dijkstra per way a candidate enters the network, in chunks; each
+    search is read at every entry of every demand point at once.
     """
     dlon, dlat = np.asarray(demand_lon, dtype=float).ravel(), np.asarray(demand_lat, dtype=float).ravel()
     clon, clat = np.asarray(cand_lon, dtype=float).ravel(), np.asarray(cand_lat, dtype=float).ravel()
@@ -895,22 +898,21 @@ def cost_matrix(
     n, m = len(dlon), len(clon)
     d_snaps = [_snap_or_none(net, x, y, snap_limit_m, blocked) for x, y in zip(dlon, dlat, strict=True)]
     c_snaps = [_snap_or_none(net, x, y, snap_limit_m, blocked) for x, y in zip(clon, clat, strict=True)]
-    ent_node = np.zeros((n, 2), dtype=np.int64)
-    ent_time = np.full((n, 2), np.inf)
-    d_edge = np.full(n, -1, dtype=np.int64)
-    d_frac = np.zeros(n)
-    d_access = np.zeros(n)
-    for i, s in enumerate(d_snaps):
-        if s is None:
-            continue
-        d_edge[i], d_frac[i], d_access[i] = s.edge, s.fraction, s.access_time_s
-        for k, en in enumerate(entries(net, s, w)):
+    # every entry of every demand point (snapping rule of `geo.routing`), padded to the most any has
+    ins = [entries(net, s, w) if s is not None else [] for s in d_snaps]
+    width = max([len(e) for e in ins] + [1])
+    ent_node = np.zeros((n, width), dtype=np.int64)
+    ent_time = np.full((n, width), np.inf)
+    on_edge: dict[int, list[tuple[int, float, float]]] = {}  # edge -> (demand, fraction, time from the edge's tail incl. access)
+    for i, (s, row) in enumerate(zip(d_snaps, ins, strict=True)):
+        for k, en in enumerate(row):
             ent_node[i, k], ent_time[i, k] = en.node, en.time_s + s.access_time_s
+            if en.edge >= 0:
+                on_edge.setdefault(en.edge, []).append((i, en.to_fraction, en.extra_s + s.access_time_s))
     src_cand, src_node, src_offset = [], [], []
-    for j, s in enumerate(c_snaps):
-        if s is None:
-            continue
-        for ex in exits(net, s, w):
+    c_outs = [exits(net, s, w) if s is not None else [] for s in c_snaps]
+    for j, (s, outs) in enumerate(zip(c_snaps, c_outs, strict=True)):
+        for ex in outs:
             src_cand.append(j)
             src_node.append(ex.node)
             src_offset.append(ex.time_s + s.access_time_s)
@@ -922,17 +924,18 @@ def cost_matrix(
         dist = dijkstra(matrix, directed=True, indices=nodes, limit=limit_s)
         if dist.ndim == 1:
             dist = dist[None, :]
-        t = np.minimum(dist[:, ent_node[:, 0]] + ent_time[:, 0], dist[:, ent_node[:, 1]] + ent_time[:, 1])
+        t = dist[:, ent_node[:, 0]] + ent_time[:, 0]
+        for k in range(1, width):
+            np.minimum(t, dist[:, ent_node[:, k]] + ent_time[:, k], out=t)
         for r in range(len(nodes)):
             j = src_cand[a + r]
             np.minimum(cost[:, j], t[r] + src_offset[a + r], out=cost[:, j])
-    for j, s in enumerate(c_snaps):  # demand point further along the candidate's own edge
-        if s is None:
-            continue
-        same = np.flatnonzero((d_edge == s.edge) & (d_frac >= s.fraction))
-        if len(same):
-            direct = (d_frac[same] - s.fraction) * w[s.edge] + s.access_time_s + d_access[same]
-            cost[same, j] = np.minimum(cost[same, j], direct)
+    for j, (s, outs) in enumerate(zip(c_snaps, c_outs, strict=True)):  # demand point further along one of the candidate's edges
+        for ex in outs:
+            for i, f, rest in on_edge.get(ex.edge, ()) if ex.edge >= 0 else ():
+                if f >= ex.from_fraction:
+                    t_direct = (f - ex.from_fraction) * w[ex.edge] + ex.extra_s + s.access_time_s + rest
+                    cost[i, j] = min(cost[i, j], t_direct)
     cost[cost > limit_s] = np.inf
     off_d = sum(s is None for s in d_snaps)
     off_c = sum(s is None for s in c_snaps)
@@ -943,9 +946,10 @@ def cost_matrix(
 
 
 def _snap_or_none(net: Network, lon: float, lat: float, limit_m: float | None, blocked):
+    """A point placed on the open network, or None: off the network, or its own road closed (all inf)."""
     try:
         return snap(net, float(lon), float(lat), limit_m=limit_m, blocked=blocked)
-    except OffNetwork:
+    except (OffNetwork, NoRoute):
         return None
 
 

@@ -1,10 +1,36 @@
 """Snap points to road edges and find fastest routes and travel times on a `Network`.
 
-Points snap to the nearest *edge* (not node) and enter or leave it part-way, so a route
-costs only the part of the first and last edge it drives.  The leg between the point and
-its snapped position is added at `geo.network.ACCESS_SPEED_KPH`.  Searches are Dijkstra in
-``scipy.sparse.csgraph`` on the network's CSR arrays; "to the incident" searches run on the
-reverse graph, so one-way streets count in the right direction.
+Snapping rule (what a point means)
+----------------------------------
+Like OSRM's "phantom nodes" and pgRouting's ``withPoints``, a point (an incident, a team, a
+demand point) is placed on the road network, not on the nearest node:
+
+1. **Candidates.**  The edge nearest to the point and every other edge no more than
+   `SNAP_TIE_M` (1 m) farther away are candidates (a two-way road is two directed edges with
+   the same geometry: both are candidates; so are the edges of a junction the point is
+   nearest to).  Each candidate has its own snapped position, the nearest point of its
+   geometry, at `fraction` of the edge's length from its tail: the share of the edge's
+   great-circle length along its geometry before that position.
+2. **At a node.**  If a candidate's snapped position lies within `NODE_SNAP_M` (1 m, along the
+   edge) of one of its end nodes, the point *is* that node: it leaves through every edge out
+   of the node and is reached through every edge into it, whatever their direction, at no
+   partial cost.  (The nearest such node wins; other candidates are then not used.)
+3. **On an edge.**  Otherwise the point sits part-way along each candidate edge u → v at
+   fraction f: it leaves only forwards, to the head v, at (1 − f) × the edge's time, and is
+   reached only from behind, from the tail u, at f × the edge's time.  A one-way street is
+   one directed edge, so a point on it leaves only in the driving direction; a two-way road
+   gives both directions.  Two points on the same directed edge, the second further along,
+   are also joined directly along it.
+4. **Access leg.**  The straight leg between the point and its snapped position (or the node)
+   is added at `geo.network.ACCESS_SPEED_KPH`, per candidate.  A point farther than the
+   network's snap limit from every road is off the network (`OffNetwork`).
+
+Searches start from (or end at) *all* of these seeds at once, each with its partial cost:
+routes, the k nearest resources (`geo.nearest`), zones and isochrones (`geo.zones`) and the
+planning cost matrix (`geo.planning.cost_matrix`) use the same rule.  "To the incident"
+searches run on the reverse graph, so one-way streets count in the right direction.
+Closed edges (`blocked_edges`) are never candidates; a point whose own road is closed is
+refused with ``NoRoute(code="in_closure")`` rather than moved to another road unannounced.
 """
 
 from __future__ import annotations
@@ -17,17 +43,31 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 
 from geo import _kernels
-from geo.network import ACCESS_SPEED_KPH, Network, haversine_m
+from geo.network import ACCESS_SPEED_KPH, EARTH_RADIUS_M, Network, haversine_m
 
 _NO_BLOCKED = np.zeros(0, dtype=bool)
+#: A candidate edge no more than this much (m) farther than the nearest one is used too.
+SNAP_TIE_M = 1.0
+#: A snapped position this close (m, along the edge) to an end node is at that node.
+NODE_SNAP_M = 1.0
+_ACCESS_MPS = ACCESS_SPEED_KPH / 3.6
 
 
 class OffNetwork(ValueError):
-    """A point is farther from every road than the snap limit."""
+    """A point is farther from every road than the snap limit.
 
-    def __init__(self, msg: str, distance_m: float):
+    Carries `distance_m` (how far the nearest road is; inf when none lies within the search
+    radius), a `code` and `params` for a localized message (`layers.dispatch.off_network_message`):
+    'off_network' (the nearest road is ``distance_m`` away, beyond ``limit_m``) or
+    'no_road_near' (no road within ``search_m``); `params` hold ``point`` (lon, lat),
+    ``limit_m``, ``search_m`` and ``network``.
+    """
+
+    def __init__(self, msg: str, distance_m: float, *, code: str = "off_network", **params: object):
         super().__init__(msg)
         self.distance_m = distance_m
+        self.code = code
+        self.params = params
 
 
 class NoRoute(ValueError):
@@ -35,9 +75,15 @@ class NoRoute(ValueError):
 
     Carries a `code` and `params` for a localized message (see
     `layers.dispatch.route_message`); ``str(exc)`` is an English sentence for logs and the
-    command line.  `code` is 'no_route' (the default): no road joins the points; `params` then
-    holds, where known, ``origin`` and ``destination`` (lon, lat; EPSG:4326) and ``network``
-    (the network's name).
+    command line.  Codes:
+
+    - 'no_route' (the default): no road joins the points; `params` then hold, where known,
+      ``origin`` and ``destination`` (lon, lat; EPSG:4326) and ``network`` (its name);
+    - 'in_closure': the point ``point`` (lon, lat) lies on a road that closures close
+      (``which`` is 'origin', 'destination' or 'incident'); ``closure`` is the index of the
+      closure polygon it lies in (None when unknown), ``road`` the position on the closed
+      road (lon, lat) and ``open_road_m`` the distance (m) to the nearest open road (inf
+      when none is within the search radius).
     """
 
     def __init__(self, message: str, *, code: str = "no_route", **params: object) -> None:
@@ -46,9 +92,15 @@ class NoRoute(ValueError):
         self.params = params
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Snap:
-    """A point (EPSG:4326) snapped onto edge `edge` at `fraction` of its length from its start node."""
+    """A point (EPSG:4326) placed on the network by the snapping rule (module docstring).
+
+    `edge`, `fraction`, `snap_lon`/`snap_lat` and `distance_m` describe the nearest
+    candidate; when the point is at a node, `node` is its index, `snap_lon`/`snap_lat` its
+    position and `distance_m` the distance to it.  The ``cand_*`` tuples list every
+    candidate edge (with its fraction, snapped position and distance, m).
+    """
 
     lon: float
     lat: float
@@ -57,17 +109,39 @@ class Snap:
     snap_lon: float
     snap_lat: float
     distance_m: float
+    node: int = -1
+    cand_edge: tuple = ()
+    cand_fraction: tuple = ()
+    cand_lon: tuple = ()
+    cand_lat: tuple = ()
+    cand_distance_m: tuple = ()
 
     @property
     def access_time_s(self) -> float:
-        """Time (s) of the leg between the point and the road."""
-        return self.distance_m / (ACCESS_SPEED_KPH / 3.6)
+        """Time (s) of the leg between the point and the road (its nearest snapped position)."""
+        return self.distance_m / _ACCESS_MPS
+
+
+class ClosedEdges(np.ndarray):
+    """A boolean edge mask (see `blocked_edges`) that remembers its closure polygons
+    (`polygons`, in the order given), so that `snap` can tell a point *inside* a closure
+    from one whose road is closed somewhere else along it."""
+
+    polygons: tuple = ()
+
+    def __array_finalize__(self, obj) -> None:
+        self.polygons = getattr(obj, "polygons", ())
 
 
 def blocked_edges(net: Network, closures) -> np.ndarray:
-    """Boolean mask of edges whose geometry intersects any closure polygon (EPSG:4326)."""
-    mask = np.zeros(net.n_edges, dtype=bool)
-    polys = [g for g in np.atleast_1d(np.asarray(closures, dtype=object)) if g is not None and not shapely.is_empty(g)]
+    """Boolean mask of edges whose geometry intersects any closure polygon (EPSG:4326).
+
+    The mask is a `ClosedEdges` array: it also carries the polygons.
+    """
+    given = list(np.atleast_1d(np.asarray(closures, dtype=object))) if closures is not None else []
+    mask = np.zeros(net.n_edges, dtype=bool).view(ClosedEdges)
+    mask.polygons = tuple(given)
+    polys = [g for g in given if g is not None and not shapely.is_empty(g)]
     if not polys:
         return mask
     proj = net.projection
@@ -107,43 +181,99 @@ def _segments_in(net: Network, cx0: int, cx1: int, cy0: int, cy1: int) -> np.nda
     return np.unique(net.cell_seg[idx])
 
 
-def snap(net: Network, lon: float, lat: float, *, limit_m: float | None = None, blocked: np.ndarray | None = None) -> Snap:
-    """Snap a lon/lat point (EPSG:4326) to the nearest edge of `net` not in `blocked`.
+def snap(net: Network, lon: float, lat: float, *, limit_m: float | None = None, blocked: np.ndarray | None = None, which: str = "point") -> Snap:
+    """Place a lon/lat point (EPSG:4326) on `net` by the snapping rule (module docstring),
+    using only edges not in `blocked`.
+
+    A point inside a closure is refused, not moved to another road: its own road (every
+    candidate edge, or every edge at its node, with closures ignored) is in `blocked`, and the
+    point or its place on that road lies in one of the closure polygons `blocked` carries
+    (`blocked_edges`; a plain mask carries none, so there a closed own road is enough).  A
+    point whose road is closed only elsewhere along it (a long edge that crosses a closure
+    far away) is placed on the nearest open road, as `snap_distance_m` then shows.  `which`
+    ('origin', 'destination', 'incident' …) names the point in the message.
 
     Raises
     ------
     OffNetwork
         When the nearest edge is farther than `limit_m` (default: the network's
         ``snap_limit_m``, 1 km for road networks); the message and ``distance_m`` give how far.
+    NoRoute
+        Code 'in_closure' when the point's own road is closed; ``open_road_m`` is the
+        distance (m) to the nearest open road (inf when none is within the search radius).
     """
+    if blocked is None or not blocked.any():
+        return _snap(net, lon, lat, limit_m=limit_m, blocked=None)
+    plain = _snap(net, lon, lat, limit_m=limit_m, blocked=None)
+    if plain.node >= 0:
+        a, b = net.fwd_indptr[plain.node], net.fwd_indptr[plain.node + 1]
+        c, d = net.rev_indptr[plain.node], net.rev_indptr[plain.node + 1]
+        own = np.concatenate([net.fwd_edge_all[net.fwd_pair_ptr[a] : net.fwd_pair_ptr[b]], net.rev_edge_all[net.rev_pair_ptr[c] : net.rev_pair_ptr[d]]])
+    else:
+        own = np.asarray(plain.cand_edge, dtype=np.int64)
+    closure = -1
+    if len(own) and np.asarray(blocked)[own].all():
+        polygons = getattr(blocked, "polygons", None)
+        if polygons is None:  # a plain mask: where the closure lies is unknown, so the road counts as closed here
+            closure = -2
+        else:  # the point, or its place on the road, lies in (1e-5° ≈ 1 m of) a closure; else its road is closed elsewhere along it
+            spots = [shapely.Point(lon, lat), shapely.Point(plain.snap_lon, plain.snap_lat)]
+            closure = next((i for i, g in enumerate(polygons) if g is not None and not shapely.is_empty(g) and any(shapely.dwithin(g, q, 1e-5) for q in spots)), -1)
+    if closure == -1:
+        return _snap(net, lon, lat, limit_m=limit_m, blocked=np.asarray(blocked))
+    try:
+        open_m = _snap(net, lon, lat, limit_m=math.inf, blocked=np.asarray(blocked)).distance_m
+    except OffNetwork:
+        open_m = math.inf
+    msg = (
+        f"the {which} ({lon:.6f}, {lat:.6f}) lies on a closed road of network {net.name!r}; "
+        f"the nearest open road is {open_m:,.0f} m away. Move the point or change the closures."
+    )
+    raise NoRoute(
+        msg, code="in_closure", which=which, point=(float(lon), float(lat)), road=(plain.snap_lon, plain.snap_lat), open_road_m=float(open_m),
+        closure=closure if closure >= 0 else None, network=net.name,
+    )  # fmt: skip
+
+
+def _snap(net: Network, lon: float, lat: float, *, limit_m: float | None, blocked: np.ndarray | None) -> Snap:
+    """`snap` without the closure check: the nearest open candidates, whatever is closed."""
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
         msg = f"point ({lon}, {lat}) is not a lon/lat position in degrees."
         raise ValueError(msg)
-    limit = float(net.meta["snap_limit_m"] if limit_m is None else limit_m)
-    proj = net.projection
-    px, py = (float(a) for a in proj.forward(lon, lat))
-    ox, oy, nx_, ny_ = (float(v) for v in net.grid_origin)
+    meta = net.meta
+    limit = float(meta["snap_limit_m"] if limit_m is None else limit_m)
+    lon0, lat0 = float(meta["lon0"]), float(meta["lat0"])
+    ky = math.pi / 180 * EARTH_RADIUS_M
+    kx = ky * math.cos(math.radians(lat0))
+    px, py = (lon - lon0) * kx, (lat - lat0) * ky
+    ox, oy, nx_, ny_ = net.grid_origin
     cap = max(limit, 5_000.0) * 10  # search this far to say how far off the network a point is
-    seg, _, t, sx, sy = _kernels.nearest_segment(
-        px, py, ox, oy, int(nx_), int(ny_), float(net.meta["grid_cell_m"]), net.cell_indptr, net.cell_seg,
-        net.seg_x1, net.seg_y1, net.seg_x2, net.seg_y2, net.seg_edge, _NO_BLOCKED if blocked is None else blocked, cap,
+    node, c_edge, c_frac, c_lon, c_lat, c_dist = _kernels.snap_candidates(
+        float(lon), float(lat), px, py, lon0, lat0, kx, ky, float(ox), float(oy), int(nx_), int(ny_), float(meta["grid_cell_m"]),
+        net.cell_indptr, net.cell_seg, net.seg_x1, net.seg_y1, net.seg_x2, net.seg_y2, net.seg_edge,
+        net.geom_offsets, net.geom_lon, net.geom_lat, net.edge_u, net.edge_v,
+        _NO_BLOCKED if blocked is None else np.asarray(blocked), cap, SNAP_TIE_M, NODE_SNAP_M,
     )  # fmt: skip
-    if seg < 0:
+    if len(c_edge) == 0:
         msg = f"point ({lon:.6f}, {lat:.6f}) is more than {cap / 1000:.0f} km from every road of network {net.name!r}."
-        raise OffNetwork(msg, math.inf)
-    snap_lon, snap_lat = (float(a) for a in proj.inverse(sx, sy))
-    distance = float(haversine_m(lon, lat, snap_lon, snap_lat))
+        raise OffNetwork(msg, math.inf, code="no_road_near", point=(float(lon), float(lat)), limit_m=limit, search_m=cap, network=net.name)
+    i = int(np.argmin(c_dist))
+    node = int(node)
+    if node >= 0:
+        snap_lon, snap_lat = float(net.node_lon[node]), float(net.node_lat[node])
+        distance = float(haversine_m(lon, lat, snap_lon, snap_lat))
+    else:
+        snap_lon, snap_lat, distance = float(c_lon[i]), float(c_lat[i]), float(c_dist[i])
     if distance > limit:
         msg = (
             f"point ({lon:.6f}, {lat:.6f}) is off the network: the nearest road of {net.name!r} is "
             f"{distance:,.0f} m away (limit {limit:,.0f} m)."
         )
-        raise OffNetwork(msg, distance)
-    edge = int(net.seg_edge[seg])
-    seg_len = math.hypot(net.seg_x2[seg] - net.seg_x1[seg], net.seg_y2[seg] - net.seg_y1[seg])
-    edge_len = float(net.edge_proj_len_m[edge])
-    fraction = (float(net.seg_start_m[seg]) + t * seg_len) / edge_len if edge_len > 0 else 0.0
-    return Snap(float(lon), float(lat), edge, min(max(fraction, 0.0), 1.0), snap_lon, snap_lat, distance)
+        raise OffNetwork(msg, distance, point=(float(lon), float(lat)), limit_m=limit, search_m=cap, network=net.name)
+    return Snap(
+        float(lon), float(lat), int(c_edge[i]), float(c_frac[i]), snap_lon, snap_lat, distance, node,
+        tuple(c_edge.tolist()), tuple(c_frac.tolist()), tuple(c_lon.tolist()), tuple(c_lat.tolist()), tuple(c_dist.tolist()),
+    )  # fmt: skip
 
 
 def snap_many(net: Network, lon, lat, *, limit_m: float | None = None) -> tuple[list[Snap | None], dict[int, float]]:
@@ -162,40 +292,78 @@ def snap_many(net: Network, lon, lat, *, limit_m: float | None = None) -> tuple[
 
 @dataclass(frozen=True)
 class Access:
-    """A way on or off the network from a snapped point: through `node`, costing `time_s`/`length_m`."""
+    """A way on or off the network from a snapped point: through `node`, costing `time_s`/`length_m`.
+
+    `edge` is the candidate edge driven part-way (from `from_fraction` to `to_fraction`, in
+    its direction), or -1 when the point is at `node` itself.  `time_s` is the partial edge's
+    time plus `extra_s`: how much longer this candidate's access leg (`access_m`, to
+    `snap_lon`/`snap_lat`) is than the point's nearest one (`Snap.access_time_s`), so that
+    ``time_s + snap.access_time_s`` is the whole cost of this way.
+    """
 
     node: int
     time_s: float
     length_m: float
     edge: int
-    from_fraction: float  # part of `edge` driven: from this fraction ...
-    to_fraction: float  # ... to this one (from_fraction < to_fraction, in edge direction)
+    from_fraction: float
+    to_fraction: float
+    snap_lon: float = math.nan
+    snap_lat: float = math.nan
+    access_m: float = 0.0
+    extra_s: float = 0.0
 
 
-def _twin(net: Network, edge: int, weights: np.ndarray) -> int:
-    """The opposite-direction edge of the same road (v → u), or -1 (one-way street)."""
-    twin = net.edge_between(int(net.edge_v[edge]), int(net.edge_u[edge]), weights=weights)
-    return twin if twin >= 0 and math.isfinite(weights[twin]) else -1
+def _at_node(s: Snap) -> list[Access]:
+    return [Access(s.node, 0.0, 0.0, -1, 0.0, 0.0, s.snap_lon, s.snap_lat, s.distance_m, 0.0)]
 
 
 def exits(net: Network, s: Snap, weights: np.ndarray) -> list[Access]:
-    """Ways to leave snapped point `s` onto the network (driving with or against its edge's direction)."""
-    e, f = s.edge, s.fraction
-    out = [Access(int(net.edge_v[e]), (1 - f) * weights[e], (1 - f) * net.edge_length_m[e], e, f, 1.0)]
-    twin = _twin(net, e, weights)
-    if twin >= 0:
-        out.append(Access(int(net.edge_v[twin]), f * weights[twin], f * net.edge_length_m[twin], twin, 1 - f, 1.0))
-    return [a for a in out if math.isfinite(a.time_s)]
+    """Ways to leave snapped point `s` onto the network: from its node through every edge out
+    of it, or forwards along each candidate edge to its head (module docstring)."""
+    if s.node >= 0:
+        return _at_node(s)
+    out = []
+    head, length = net.edge_v, net.edge_length_m
+    for e, f, x, y, d in zip(s.cand_edge, s.cand_fraction, s.cand_lon, s.cand_lat, s.cand_distance_m, strict=True):
+        w = float(weights[e])
+        if math.isfinite(w):
+            extra = (d - s.distance_m) / _ACCESS_MPS
+            out.append(Access(int(head[e]), (1 - f) * w + extra, (1 - f) * float(length[e]), e, f, 1.0, x, y, d, extra))
+    return out
 
 
 def entries(net: Network, s: Snap, weights: np.ndarray) -> list[Access]:
-    """Ways to reach snapped point `s` from the network."""
-    e, f = s.edge, s.fraction
-    out = [Access(int(net.edge_u[e]), f * weights[e], f * net.edge_length_m[e], e, 0.0, f)]
-    twin = _twin(net, e, weights)
-    if twin >= 0:
-        out.append(Access(int(net.edge_u[twin]), (1 - f) * weights[twin], (1 - f) * net.edge_length_m[twin], twin, 0.0, 1 - f))
-    return [a for a in out if math.isfinite(a.time_s)]
+    """Ways to reach snapped point `s` from the network: at its node through every edge into
+    it, or along each candidate edge from its tail (module docstring)."""
+    if s.node >= 0:
+        return _at_node(s)
+    out = []
+    tail, length = net.edge_u, net.edge_length_m
+    for e, f, x, y, d in zip(s.cand_edge, s.cand_fraction, s.cand_lon, s.cand_lat, s.cand_distance_m, strict=True):
+        w = float(weights[e])
+        if math.isfinite(w):
+            extra = (d - s.distance_m) / _ACCESS_MPS
+            out.append(Access(int(tail[e]), f * w + extra, f * float(length[e]), e, 0.0, f, x, y, d, extra))
+    return out
+
+
+def direct(outs: list[Access], ins: list[Access], weights: np.ndarray) -> tuple[float, Access | None, Access | None]:
+    """The fastest way from exit candidates `outs` to entry candidates `ins` along one shared
+    edge without a node in between (the second point further along it): (time s, exit, entry).
+
+    Times count as `Access.time_s` do (beyond the two points' nearest access legs); inf
+    and (None, None) when no pair shares an edge in driving order.
+    """
+    best, pair = math.inf, (None, None)
+    for a in outs:
+        if a.edge < 0:
+            continue
+        for b in ins:
+            if b.edge == a.edge and a.from_fraction <= b.to_fraction:
+                t = (b.to_fraction - a.from_fraction) * float(weights[a.edge]) + a.extra_s + b.extra_s
+                if t < best:
+                    best, pair = t, (a, b)
+    return best, *pair
 
 
 def edge_weights(net: Network, blocked: np.ndarray | None = None) -> np.ndarray:
@@ -301,26 +469,33 @@ def _chain(net: Network, edges: np.ndarray, weights: np.ndarray) -> tuple[np.nda
     return np.column_stack([lon[keep], lat[keep]]), seg_time
 
 
-def assemble(net: Network, origin: Snap, destination: Snap, exit_: Access | None, nodes: list[int], entry: Access | None, weights: np.ndarray) -> Route:
-    """Geometry, time and length of origin → exit → nodes → entry → destination."""
-    pieces: list[tuple[np.ndarray, float | np.ndarray]] = [
-        (np.array([[origin.lon, origin.lat], [origin.snap_lon, origin.snap_lat]]), origin.access_time_s)
-    ]
-    length = origin.distance_m + destination.distance_m
-    if exit_ is None:  # origin and destination on the same edge, in driving order
-        e = origin.edge
-        pieces.append((_partial(net, e, origin.fraction, destination.fraction), (destination.fraction - origin.fraction) * weights[e]))
-        length += (destination.fraction - origin.fraction) * net.edge_length_m[e]
+def assemble(net: Network, origin: Snap, destination: Snap, exit_: Access, nodes: list[int] | None, entry: Access, weights: np.ndarray) -> Route:
+    """Geometry, time and length of origin → exit → nodes → entry → destination.
+
+    `nodes` None: the two points share the exit's edge and the route drives along it from
+    the exit's fraction to the entry's (see `direct`).  An `Access` at a node (edge -1)
+    drives no partial edge.
+    """
+    o_access_s, d_access_s = exit_.access_m / _ACCESS_MPS, entry.access_m / _ACCESS_MPS
+    pieces: list[tuple[np.ndarray, float | np.ndarray]] = [(np.array([[origin.lon, origin.lat], [exit_.snap_lon, exit_.snap_lat]]), o_access_s)]
+    length = exit_.access_m + entry.access_m
+    if nodes is None:  # origin and destination on the same edge, in driving order
+        e = exit_.edge
+        f0, f1 = exit_.from_fraction, entry.to_fraction
+        pieces.append((_partial(net, e, f0, f1), (f1 - f0) * weights[e]))
+        length += (f1 - f0) * net.edge_length_m[e]
         edges = [e]
     else:
-        pieces.append((_partial(net, exit_.edge, exit_.from_fraction, exit_.to_fraction), exit_.time_s))
+        if exit_.edge >= 0:
+            pieces.append((_partial(net, exit_.edge, exit_.from_fraction, exit_.to_fraction), exit_.time_s - exit_.extra_s))
         mid = edges_between(net, nodes[:-1], nodes[1:], weights=weights) if len(nodes) > 1 else np.zeros(0, dtype=np.int64)
         if len(mid):
             pieces.append(_chain(net, mid, weights))
-        pieces.append((_partial(net, entry.edge, entry.from_fraction, entry.to_fraction), entry.time_s))
+        if entry.edge >= 0:
+            pieces.append((_partial(net, entry.edge, entry.from_fraction, entry.to_fraction), entry.time_s - entry.extra_s))
         length += exit_.length_m + float(np.asarray(net.edge_length_m)[mid].sum()) + entry.length_m
-        edges = [exit_.edge, *mid.tolist(), entry.edge]
-    pieces.append((np.array([[destination.snap_lon, destination.snap_lat], [destination.lon, destination.lat]]), destination.access_time_s))
+        edges = [e for e in (exit_.edge, *mid.tolist(), entry.edge) if e >= 0]
+    pieces.append((np.array([[entry.snap_lon, entry.snap_lat], [destination.lon, destination.lat]]), d_access_s))
     coords, seg_times = _join(pieces)
     return Route(float(seg_times.sum()), float(length), coords, edges, origin, destination, net.estimate, seg_times)
 
@@ -356,18 +531,23 @@ def _join(pieces: list[tuple[np.ndarray, float | np.ndarray]]) -> tuple[np.ndarr
 def route(net: Network, origin: tuple[float, float], destination: tuple[float, float], *, blocked: np.ndarray | None = None, snap_limit_m: float | None = None) -> Route:
     """The fastest route from `origin` to `destination` (lon, lat; EPSG:4326).
 
+    Both points are placed by the snapping rule (module docstring); the search starts from
+    every exit of the origin and ends at every entry of the destination, each with its
+    partial cost.
+
     Raises
     ------
     OffNetwork
         If either point is beyond the snap limit.
     NoRoute
-        If no road route exists (the network is cut, e.g. by closures).
+        If no road route exists (the network is cut, e.g. by closures), or (code
+        'in_closure') if either point's own road is closed.
     """
     w = edge_weights(net, blocked)
-    o = snap(net, *origin, limit_m=snap_limit_m, blocked=blocked)
-    d = snap(net, *destination, limit_m=snap_limit_m, blocked=blocked)
-    direct = (d.fraction - o.fraction) * w[o.edge] if o.edge == d.edge and o.fraction <= d.fraction else math.inf
+    o = snap(net, *origin, limit_m=snap_limit_m, blocked=blocked, which="origin")
+    d = snap(net, *destination, limit_m=snap_limit_m, blocked=blocked, which="destination")
     ins, outs = entries(net, d, w), exits(net, o, w)
+    t_direct, d_exit, d_entry = direct(outs, ins, w)
     best = math.inf
     if ins and outs:
         # reverse search from the destination that stops when the origin is settled
@@ -380,11 +560,11 @@ def route(net: Network, origin: tuple[float, float], destination: tuple[float, f
         off = np.array([a.time_s for a in ins])
         tot, via, _, pred = _kernels.k_nearest(m.indptr, m.indices, m.data, src, off, ptr, np.zeros(len(outs), dtype=np.int64), costs, 1, 1)
         best = float(tot[0])
-    if not math.isfinite(min(best, direct)):
+    if not math.isfinite(min(best, t_direct)):
         msg = f"no road route from ({origin[0]:.6f}, {origin[1]:.6f}) to ({destination[0]:.6f}, {destination[1]:.6f}) on network {net.name!r}."
         raise NoRoute(msg, origin=tuple(origin), destination=tuple(destination), network=net.name)
-    if direct <= best:
-        return assemble(net, o, d, None, [], None, w)
+    if t_direct <= best:
+        return assemble(net, o, d, d_exit, None, d_entry, w)
     node = int(via[0])
     nodes = _kernels.path_to_root(pred, node)
     ex = min((a for a in outs if a.node == node), key=lambda a: a.time_s)

@@ -2,7 +2,8 @@
 
 Every network node is assigned to the facility that reaches it first, in one multi-source
 Dijkstra (`geo._kernels.multi_source`) started from each facility's ways onto the network
-with the cost of the partial edge — not one search per facility.  Polygons are unions of the nodes' Voronoi
+(the snapping rule of `geo.routing`: every edge out of its node, or forwards along each
+candidate edge, with the cost of the partial edge) — not one search per facility.  Polygons are unions of the nodes' Voronoi
 cells clipped to the study area, so zones tile the area without overlaps, leave gaps only
 where nothing is reachable, and an isochrone contains exactly the nodes within its break.
 """

@@ -295,13 +295,77 @@ def coordinate_message(exc: CoordinateError, lang: str) -> str:
 
 
 #: Label key of each `geo.routing.NoRoute` code.
-_ROUTE_MESSAGES = {"no_route": "dis.no_route"}
+_ROUTE_MESSAGES = {"no_route": "dis.no_route", "in_closure": "dis.in_closure"}
 
 
-def route_message(exc: NoRoute, lang: str) -> str:
-    """The message, in `lang`, for a `geo.routing.NoRoute` (no road joins the incident and the
-    resources) and what to do; the exception's English text, meant for the command line, is not shown."""
-    return t(_ROUTE_MESSAGES.get(exc.code, "dis.no_route"), lang)
+def route_message(exc: NoRoute, lang: str, *, closures: list | None = None, closure_names: list[str] | None = None) -> str:
+    """The message, in `lang`, for a `geo.routing.NoRoute` and what to do; the exception's
+    English text, meant for the command line, is not shown.
+
+    'no_route': no road joins the incident and the resources.  'in_closure': the incident's
+    own road is closed; the message names the closure it lies in (the exception's
+    ``closure`` index into `closure_names`, else, of `closures` (polygons EPSG:4326), the one
+    holding the point or its closed road, else the nearest) and how far the nearest open road is.
+    """
+    if exc.code != "in_closure":
+        return t(_ROUTE_MESSAGES.get(exc.code, "dis.no_route"), lang)
+    index = exc.params.get("closure")
+    names = closure_names or []
+    if index is not None and 0 <= index < len(names) and names[index]:
+        name = names[index]
+    else:
+        name = _closure_at(exc.params.get("point"), exc.params.get("road"), closures or [], names)
+    dist = float(exc.params.get("open_road_m", float("inf")))
+    if not np.isfinite(dist):
+        return t("dis.in_closure_far", lang, closure=name, km=float(exc.params.get("search_m", 50_000.0)) / 1000)
+    return t("dis.in_closure", lang, closure=name, dist=dist)
+
+
+def _closure_at(point, road, closures: list, names: list[str]) -> str:
+    """Name of the closure holding `point` or `road` (lon, lat), else of the nearest one ('—' when none)."""
+    if not closures or point is None:
+        return MISSING
+    lon0, lat0 = float(point[0]), float(point[1])
+    kx = np.cos(np.radians(lat0))  # metres-like frame around the point: distances on degrees would skew east-west
+    local = [shapely.transform(p, lambda c: np.column_stack([(c[:, 0] - lon0) * kx, c[:, 1] - lat0])) for p in closures]
+    spots = [shapely.Point(0.0, 0.0)] + ([shapely.Point((float(road[0]) - lon0) * kx, float(road[1]) - lat0)] if road is not None else [])
+    gaps = [min(shapely.distance(p, q) for q in spots) for p in local]
+    i = int(np.argmin(gaps))
+    return names[i] if i < len(names) and names[i] else MISSING
+
+
+def off_network_message(exc, lang: str, *, in_region: bool = True) -> str:
+    """The message, in `lang`, for a `geo.routing.OffNetwork` incident: outside 沪苏浙皖 when
+    `in_region` is False (the page checks the point against the provinces), no road within
+    the search radius (never "inf 米"), or how far the nearest road is beyond the snap limit."""
+    p = getattr(exc, "params", {}) or {}
+    if not in_region and p.get("point") is not None:
+        return t("dis.outside_region", lang, lon=float(p["point"][0]), lat=float(p["point"][1]))
+    if getattr(exc, "code", "off_network") == "no_road_near" or not np.isfinite(exc.distance_m):
+        return t("dis.no_road_near", lang, km=float(p.get("search_m", 50_000.0)) / 1000)
+    return t("dis.off_network", lang, dist=exc.distance_m, limit=float(p.get("limit_m", 0.0)))
+
+
+def unreachable_ids(ranked_ids, resource_ids, off_network, *, k: int) -> list[str]:
+    """Resources that match the filters but have no road route to the incident.
+
+    `geo.nearest.nearest` returns fewer than `k` answers only when its search ran out of
+    road: every resource not among the answers (`ranked_ids`) and on the network (not in
+    `off_network`) is then unreachable.  With `k` answers, none is known to be.
+    """
+    ranked = {str(i) for i in ranked_ids}
+    if len(ranked) >= k:
+        return []
+    return [str(i) for i in resource_ids if str(i) not in ranked and str(i) not in off_network]
+
+
+def unreachable_message(ids: list[str], names: dict[str, str], lang: str, *, closures_in_force: bool, show: int = 8) -> str:
+    """The message, in `lang`, listing resources without a road route and why."""
+    shown = [str(names.get(i) or i) for i in ids[:show]]
+    sep = "、" if lang == "zh" else ", "
+    text = sep.join(shown) + ((sep if lang == "en" else "") + t("dis.unreachable_more", lang, n=len(ids)) if len(ids) > show else "")
+    reason = t("dis.unreachable_closures" if closures_in_force else "dis.unreachable_island", lang)
+    return t("dis.unreachable", lang, n=len(ids), names=text, reason=reason)
 
 
 #: Label key of each `geo.dispatch.ClosureError` code.

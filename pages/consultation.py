@@ -18,7 +18,7 @@ from geo.jurisdiction import near_view
 from geo.routing import NoRoute, OffNetwork
 from geo.warning import affected_counties, buffer_area, call_list, isochrone_area, polygon_area
 from layers import consultation as lc
-from layers.dispatch import incident_layer
+from layers.dispatch import incident_layer, off_network_message
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
 from pages import _shared
@@ -337,7 +337,7 @@ def _issue_warning(incident_id: str, lon: float, lat: float) -> None:
                 return
             area = polygon_area(ss["inc_warn_polygon"])
     except OffNetwork as exc:
-        _say("error", t("dis.off_network", lang, dist=exc.distance_m, limit=meta["snap_limit_m"]))
+        _say("error", off_network_message(exc, lang))
         return
     except ValueError:  # geo.warning says why in English: the message says what is accepted
         _say("error", t("inc.warn_polygon_bad" if area_kind == "polygon" else "inc.warn_bad_area", lang))
@@ -418,7 +418,7 @@ def _find_candidates(incident_id: str, lon: float, lat: float) -> None:
     try:
         result = dispatch(_shared.network(meta), (lon, lat), features[layer_key], counties=counties, contacts=contacts, k=8)
     except OffNetwork as exc:
-        _say("error", t("dis.off_network", lang, dist=exc.distance_m, limit=meta["snap_limit_m"]))
+        _say("error", off_network_message(exc, lang))
         return
     except NoRoute:
         _say("error", t("inc.no_route", lang))

@@ -7,14 +7,14 @@ import html
 import streamlit as st
 
 from geo.crs import CRS_NAMES, CoordinateError, parse_lonlat
-from geo.dispatch import ClosureError, circle, dispatch, hex_grid, near_view_box, read_closures
+from geo.dispatch import ClosureError, circle, county_of, dispatch, hex_grid, near_view_box, read_closures
 from geo.jurisdiction import near_view
 from geo.nearest import filter_resources
 from geo.routing import NoRoute, OffNetwork
 from layers.consultation import plain
 from layers.dispatch import (
     PICK_LAYER_ID, closure_layer, closure_message, coordinate_message, incident_layer, notify_table, pick_layer, rank_number_layer, ranked_table,
-    resource_layer, route_layer, route_legend, route_message, style_ranks,
+    off_network_message, resource_layer, route_layer, route_legend, route_message, style_ranks, unreachable_ids, unreachable_message,
 )  # fmt: skip
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
@@ -147,19 +147,26 @@ else:
         with st.spinner("…"):
             result = dispatch(net, incident, resources, counties=counties, contacts=_shared.table("contacts"), k=k, closures=closures, closure_names=closure_names)
     except OffNetwork as exc:
-        st.error(t("dis.off_network", lang, dist=exc.distance_m, limit=net.meta["snap_limit_m"]))
+        st.error(off_network_message(exc, lang, in_region=county_of(counties, *incident) != ""))
     except NoRoute as exc:
-        st.error(route_message(exc, lang))
+        st.error(route_message(exc, lang, closures=closures, closure_names=closure_names))
 
 # ---- results -----------------------------------------------------------------------------
 if result is not None:
     st.caption(t("dis.snap", lang, dist=result.snap_distance_m, county=names.get(result.incident_county, "—")))
+    if not result.incident_county:
+        st.warning(t("dis.outside_note", lang))
     if closures:
         st.info(t("dis.closures_in_force", lang, names="、".join(result.closures_in_force), edges=result.closed_edges) if result.closed_edges else t("dis.closures_none_hit", lang))
     if result.off_network:
         st.caption(t("dis.off_resources", lang, n=len(result.off_network), ids=", ".join(result.off_network)))
+    unreachable = unreachable_ids(result.ranked["id"] if not result.ranked.empty else [], resources["id"], result.off_network, k=k)
+    if unreachable:
+        res_names = dict(zip(resources["id"].astype(str), resources["name"] if "name" in resources else resources["id"].astype(str), strict=True))
+        st.warning(unreachable_message(unreachable, res_names, lang, closures_in_force=bool(result.closed_edges)))
     if result.ranked.empty:
-        st.warning(t("dis.none_found", lang))
+        if not unreachable:
+            st.warning(t("dis.none_found", lang))
     else:
         st.subheader(t("dis.results", lang))
         st.dataframe(style_ranks(ranked_table(result.ranked, lang, names), lang), hide_index=True, width="stretch")

@@ -149,3 +149,119 @@ def test_cli_errors_are_clear(net, tmp_path):
     assert bad.returncode == 2 and "give longitude first" in json.loads(bad.stderr)["message"]
     missing = _cli("route", "--network", "nowhere", "--from", "121.4,31.2", "--to", "121.445,31.24")
     assert missing.returncode == 2 and "not an OSM file" in json.loads(missing.stderr)["message"]
+
+
+# ---- issue 11: points on closed roads, outside the region, resources without a road route ----
+
+
+def _no_latin(text: str) -> bool:
+    import re
+
+    return not re.search(r"[A-Za-z]{2,}", text)
+
+
+def test_incident_inside_a_closure_is_refused_and_names_the_closure(net, resources):
+    """Was: the incident moved silently to the nearest open road (a 1.5 km closure: 1.5 km away)."""
+    from layers.dispatch import route_message
+
+    ids, lon, lat = resources
+    closure = shapely.Point(PEOPLES_SQUARE).buffer(0.015)  # about 1.5 km around the incident
+    far = shapely.Point(121.40, 31.30).buffer(0.002)
+    blocked = routing.blocked_edges(net, [far, closure])
+    with pytest.raises(routing.NoRoute) as caught:
+        nearest(net, PEOPLES_SQUARE, prepare(net, ids, lon, lat), k=3, blocked=blocked)
+    exc = caught.value
+    assert exc.code == "in_closure" and exc.params["which"] == "incident"
+    assert 1000 < exc.params["open_road_m"] < 2500 and exc.params["closure"] == 1  # the nearest open road: just outside it
+    zh = route_message(exc, "zh", closures=[far, closure], closure_names=["远处", "积水区"])
+    assert "封闭区「积水区」内" in zh and f"{exc.params['open_road_m']:,.0f} 米" in zh and _no_latin(zh), zh
+    en = route_message(exc, "en", closures=[far, closure], closure_names=["far", "flood"])
+    assert "closure “flood”" in en and "。" not in en
+    plain = np.asarray(blocked)  # a plain mask (no polygons): the closure is found from the polygons given
+    with pytest.raises(routing.NoRoute) as caught:
+        nearest(net, PEOPLES_SQUARE, prepare(net, ids, lon, lat), k=3, blocked=plain)
+    assert caught.value.params["closure"] is None
+    assert "封闭区「积水区」内" in route_message(caught.value, "zh", closures=[far, closure], closure_names=["远处", "积水区"])
+    with pytest.raises(routing.NoRoute) as caught:  # a route from it, too
+        routing.route(net, PEOPLES_SQUARE, (121.4450, 31.2400), blocked=blocked)
+    assert caught.value.code == "in_closure" and caught.value.params["which"] == "origin"
+
+
+def test_a_closure_beside_the_incident_still_answers(net, resources):
+    ids, lon, lat = resources
+    beside = shapely.Point(121.4450, 31.2400).buffer(0.002)
+    answers = nearest(net, PEOPLES_SQUARE, prepare(net, ids, lon, lat), k=3, blocked=routing.blocked_edges(net, [beside]))
+    assert len(answers) == 3
+
+
+def test_off_network_messages_never_say_inf_and_name_the_region(net):
+    from layers.dispatch import off_network_message
+
+    with pytest.raises(routing.OffNetwork) as caught:
+        routing.snap(net, 116.40, 39.90)  # Beijing: no road of the Shanghai extract within the search radius
+    exc = caught.value
+    assert exc.code == "no_road_near" and exc.distance_m == float("inf")
+    for lang in ("zh", "en"):
+        for in_region in (True, False):
+            text = off_network_message(exc, lang, in_region=in_region)
+            assert "inf" not in text and "nan" not in text
+    assert "沪苏浙皖四省市之外" in off_network_message(exc, "zh", in_region=False)
+    assert "outside 沪苏浙皖" in off_network_message(exc, "en", in_region=False)
+    assert "公里内没有所选路网的道路" in off_network_message(exc, "zh")
+    with pytest.raises(routing.OffNetwork) as near:
+        routing.snap(net, 121.47, 31.10)
+    assert near.value.code == "off_network" and "米" in off_network_message(near.value, "zh")
+
+
+def test_resources_without_a_road_route_are_listed_with_the_reason(net):
+    """Was: resources cut off by closures (or on an island) simply vanished; none left gave "nothing found"."""
+    from layers.dispatch import unreachable_ids, unreachable_message
+
+    cut = (121.4450, 31.2400)
+    moat = shapely.Point(cut).buffer(0.004).exterior.buffer(0.0004)
+    ids = ["A", "B", "C"]
+    lon, lat = [121.4600, 121.4800, cut[0]], [31.2250, 31.2350, cut[1]]
+    prep = prepare(net, ids, lon, lat)
+    answers = nearest(net, PEOPLES_SQUARE, prep, k=5, blocked=routing.blocked_edges(net, [moat]))
+    assert sorted(a.id for a in answers) == ["A", "B"]
+    missing = unreachable_ids([a.id for a in answers], ids, prep.off_network, k=5)
+    assert missing == ["C"]
+    zh = unreachable_message(missing, {"C": "青浦应急物资库"}, "zh", closures_in_force=True)
+    assert zh.startswith("1 个符合条件的资源没有道路可达事发地") and "青浦应急物资库" in zh and "封闭区" in zh and _no_latin(zh), zh
+    assert "no road route" in unreachable_message(missing, {}, "en", closures_in_force=False)
+    assert unreachable_ids(["A", "B"], ids, {}, k=2) == []  # k answers: nothing is known to be unreachable
+
+
+def test_dispatch_page_says_outside_the_region_not_inf(open_app):
+    from pages._shared import widget_key
+
+    page = open_app("pages/dispatch.py", timeout_s=60)
+    page.radio(key=widget_key("dis_how", "zh")).set_value("coords").run()
+    page.text_input(key="dis_coords").input("116.4000,39.9000").run()  # Beijing
+    assert not page.exception
+    errors = [e.value for e in page.error]
+    assert any("沪苏浙皖四省市之外" in e for e in errors), errors
+    assert not any("inf" in e for e in errors), errors
+
+
+def test_dispatch_page_lists_a_matching_stockpile_without_a_road_route(open_app):
+    """The tent example of issue 11 on the default network: the one store with ≥ 1000 tents (徐州)
+    has no road from 嘉善县; it was "没有符合条件且道路可达的资源。" (nothing found)."""
+    from pages._shared import widget_key
+
+    page = open_app("pages/dispatch.py", timeout_s=60)
+    page.selectbox(key=widget_key("dis_layer", "zh")).select("stockpiles").run()
+    page.selectbox(key=widget_key("dis_material", "zh")).select("帐篷").run()
+    page.number_input(key="dis_min_q").set_value(1000.0).run()
+    assert not page.exception
+    warnings = [w.value for w in page.warning]
+    listed = [w for w in warnings if "没有道路可达事发地" in w]
+    if not listed:  # a network that reaches 徐州 ranks it instead
+        assert any("徐州" in str(df.value.to_dict()) for df in page.dataframe), warnings
+        return
+    assert "徐州市救灾物资储备库" in listed[0] and "原因：" in listed[0] and _no_latin(listed[0]), listed
+    assert "没有符合条件且道路可达的资源。" not in warnings
+    page.sidebar.radio[0].set_value("en").run()
+    assert any("no road route to the incident" in w.value and "Reason:" in w.value for w in page.warning)
+    page.sidebar.radio[0].set_value("zh").run()
+    assert any("徐州市救灾物资储备库" in w.value for w in page.warning)

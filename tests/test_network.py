@@ -301,3 +301,25 @@ def test_every_network_error_reads_in_each_language(net, tmp_path):
             assert shown in zh and shown in en, (code, zh, en)
     offline = network_message(gn.NetworkError("download_failed", "could not download roads"), "zh")  # needs internet to raise
     assert offline.startswith("无法下载道路数据：") and not _latin_words(offline, _ZH_ALLOWED)
+
+
+def test_a_point_on_a_one_way_junction_leaves_and_enters_through_every_edge():
+    """Issue 11: a point exactly on node B snapped onto one edge at B and could only drive that edge
+    (here B → A, one-way), so B → C went the long way round (or found no route)."""
+    #   A(0) ← B(1) → C(2) → A, and A → D(3) → B closes the loop; every edge one-way
+    lon = np.array([121.000, 121.010, 121.010, 121.005])
+    lat = np.array([31.000, 31.000, 30.990, 31.010])
+    u, v = np.array([1, 1, 2, 0, 3]), np.array([0, 2, 0, 3, 1])
+    length = np.array([953.0, 953.0, 1906.0, 1000.0, 1000.0])
+    n = gn.build_from_arrays(lon, lat, u, v, length, length / 10.0, np.zeros(5), ["road"], name="t", source="test")
+    b, c = (121.010, 31.000), (121.010, 30.990)
+    assert routing.route(n, b, c).travel_time_s == pytest.approx(95.3)  # B → C directly (was: B → A → D → B → C, 390.6 s)
+    assert routing.route(n, (121.005, 31.000), b).travel_time_s == pytest.approx(95.3 / 2 + 200)  # mid B → A: forwards to A, then A → D → B
+    assert routing.route(n, b, (121.005, 31.000)).travel_time_s == pytest.approx(95.3 / 2)  # reached from behind, from B
+    s = routing.snap(n, *b)
+    assert s.node == 1 and s.distance_m < 1e-6
+    assert {a.node for a in routing.entries(n, s, n.edge_time_s)} == {1}
+    # mid-edge on a one-way street: leaves only forwards (to A), is reached only from behind (from B)
+    m = routing.snap(n, 121.005, 31.000)
+    assert m.node == -1 and [a.node for a in routing.exits(n, m, n.edge_time_s)] == [0]
+    assert [a.node for a in routing.entries(n, m, n.edge_time_s)] == [1]
