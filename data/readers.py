@@ -452,7 +452,8 @@ def check_archive(zf: zipfile.ZipFile, *, max_members: int = MAX_ZIP_MEMBERS, ma
     for info in infos:
         name = info.filename
         parts = re.split(r"[/\\]", name)
-        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts or stat.S_ISLNK(info.external_attr >> 16):
+        # a drive-like prefix ("C:", and any other "x:", which Windows also reads as a drive or refuses)
+        if name.startswith(("/", "\\")) or re.match(r"^[^/\\]:", name) or ".." in parts or stat.S_ISLNK(info.external_attr >> 16):
             raise ImportRejected("zip_unsafe", name=name)
         if info.flag_bits & 0x1:
             raise ImportRejected("zip_encrypted", name=name)

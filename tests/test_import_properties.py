@@ -184,3 +184,14 @@ def test_damaged_real_files_never_crash(ctx, name, cut, flips):
     for where, value in flips:
         data[int(where * len(data))] = value
     _read_and_check(bytes(data[: max(1, int(cut * len(data)))]), name, "teams", "auto", ctx)
+
+
+def test_archive_check_refuses_any_drive_like_prefix():
+    """Hypothesis found '0:' let through (only A–Z drive letters were refused)."""
+    for name in ("0:", "0:x.shp", "中:a", "C:x"):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr(name, b"x")
+        with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as zf, pytest.raises(ImportRejected) as exc:
+            check_archive(zf)
+        assert exc.value.issue.code == "zip_unsafe", name
