@@ -32,7 +32,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "sit.layers": ("图层", "Layers"),
     "sit.legend": ("图例", "Legend"),
     "sit.boundary_level": ("显示的行政区划层级", "Boundary level shown"),
-    "sit.counts": ("当前范围内", "In view"),
+    "sit.counts": ("当前范围内：{area}", "In view: {area}"),
     "sit.teams": ("救援队伍", "Rescue teams"),
     "sit.members": ("队员人数", "Team members"),
     "sit.stockpiles": ("物资储备点", "Stockpiles"),

@@ -60,24 +60,25 @@ LAYERS: dict[str, LayerSpec] = {
 
 
 def _tooltip_lines(row: pd.Series, layer: str, lang: str) -> str:
+    sep = "：" if lang == "zh" else ": "  # label and value, with the language's colon
     lines = [str(row["name"]), t(f"layer.{layer}", lang)]
     if "kind" in row and pd.notna(row.get("kind")):
         lines[-1] += " · " + label_or("kind", row["kind"], lang)
     if "department" in row and pd.notna(row.get("department")):
-        lines.append(f"{t('col.department', lang)}: {label_or('dept', row['department'], lang)}")
+        lines.append(f"{t('col.department', lang)}{sep}{label_or('dept', row['department'], lang)}")
     if "owner" in row and pd.notna(row.get("owner")):
-        lines.append(f"{t('col.owner', lang)}: {row['owner']}")
+        lines.append(f"{t('col.owner', lang)}{sep}{row['owner']}")
     if "members" in row:  # an imported team may not give its head count: unknown, not 0
         known = pd.notna(row.get("members"))
-        lines.append(f"{t('sit.members', lang)}: {int(row['members']) if known else t('sit.unknown', lang)}")
+        lines.append(f"{t('sit.members', lang)}{sep}{int(row['members']) if known else t('sit.unknown', lang)}")
     if "capacity_persons" in row and pd.notna(row.get("capacity_persons")):
-        lines.append(f"{t('sit.shelter_capacity', lang)}: {int(row['capacity_persons'])}")
+        lines.append(f"{t('sit.shelter_capacity', lang)}{sep}{int(row['capacity_persons'])}")
     if "status" in row and pd.notna(row.get("status")):
         lines.append(label_or("status", row["status"], lang))
     if "risk_level" in row and pd.notna(row.get("risk_level")):
         lines.append(label_or("risk", row["risk_level"], lang))
     if "county_name" in row and pd.notna(row.get("county_name")):
-        lines.append(f"{t('col.county', lang)}: {row['county_name']}")
+        lines.append(f"{t('col.county', lang)}{sep}{row['county_name']}")
     if row.get("data_status") == "示例":
         lines.append("【示例 / sample】")
     return "\n".join(lines)

@@ -64,7 +64,7 @@ in_view = {key: filter_features(features[key], area, departments) for key in LAY
 
 # ---- headline counts ---------------------------------------------------------------------
 counts = headline_counts(in_view["teams"], in_view["stockpiles"], in_view["shelters"])
-st.caption(f"{t('sit.counts', lang)}: {html.escape(area.name)}")
+st.caption(t("sit.counts", lang, area=html.escape(area.name)))
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric(t("sit.teams", lang), counts["teams"])
 c2.metric(t("sit.members", lang), f"{counts['members']:,}")

@@ -86,7 +86,7 @@ def test_upload_a_plain_list_commit_and_see_it_on_the_map(dataset, store, tmp_pa
                 break
         page.screenshot(path=str(artifacts / "data_import_situation.png"), full_page=True)
         text = tip.first.inner_text()
-        assert "嘉善县导入测试队" in text and "队员人数: 21" in text and "【示例" not in text
+        assert "嘉善县导入测试队" in text and "队员人数：21" in text and "【示例" not in text
         assert not page.locator('[data-testid="stException"]').count()
     assert not errors, errors
 

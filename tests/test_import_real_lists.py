@@ -122,4 +122,4 @@ def test_unknown_head_counts_do_not_break_the_headline_counts(dataset, tmp_path,
         assert counts["teams_members_unknown"] == 1  # shown as "另有 1 支队伍未填队员人数"
         from layers.situation import _tooltip_lines
 
-        assert "队员人数: 未填" in _tooltip_lines(teams[teams["name"] == "未填"].iloc[0], "teams", "zh")
+        assert "队员人数：未填" in _tooltip_lines(teams[teams["name"] == "未填"].iloc[0], "teams", "zh")

@@ -35,7 +35,7 @@ def test_filter_to_jiashan_updates_counts(app, store):
     assert not app.exception
     teams = store.layer("teams")
     assert _metric(app, "救援队伍") == str(int((teams["county_code"] == "330421").sum()))
-    assert "嘉善县" in app.caption[0].value
+    assert app.caption[0].value == "当前范围内：嘉善县"  # Chinese colon (was "当前范围内: 嘉善县")
 
 
 def test_department_filter(app, store):
