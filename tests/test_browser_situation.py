@@ -44,7 +44,7 @@ def test_situation_page_toggle_filter_screenshot(dataset, store, artifacts):
         select(page, "地市", "嘉兴市")
         select(page, "区县", "嘉善县")
         assert metric(page, "救援队伍") == str(int((teams["county_code"] == "330421").sum()))
-        assert page.get_by_text("当前范围内: 嘉善县").is_visible()
+        assert page.get_by_text("当前范围内：嘉善县").is_visible()
         page.wait_for_timeout(1500)
         page.screenshot(path=str(artifacts / "situation_jiashan.png"), full_page=True)
         assert not page.locator('[data-testid="stException"]').count()
