@@ -117,15 +117,32 @@ def _closure_report(net: gn.Network, baseline: routing.Route | None, polygons: l
     return [n for p, n in zip(polygons, names, strict=True) if line.intersects(p)]
 
 
+def estimate_label(net: gn.Network) -> str:
+    """What an answer on `net` says it is: 骨干路网（估算） on the backbone, 估算 on another estimate, else ''."""
+    from geo import backbone
+
+    if backbone.is_backbone(net.meta):
+        return backbone.LABEL_ZH
+    return "估算" if net.estimate else ""
+
+
 def route_answer(r: routing.Route, net: gn.Network) -> dict:
-    return {
+    """JSON answer of one route; ``access_s`` is the part of ``travel_time_s`` spent on the two
+    access legs (point ↔ road, by the network's access rule)."""
+    from geo import backbone
+
+    out = {
         "travel_time_s": round(r.travel_time_s, 6),  # µs: exact enough to hold to an independent oracle
         "length_m": round(r.length_m, 2),
         "route": r.geojson(),
         "snap_distance_m": {"from": round(r.origin.distance_m, 2), "to": round(r.destination.distance_m, 2)},
+        "access_s": round(r.origin.access_time_s + r.destination.access_time_s, 6),
         "estimate": net.estimate,
-        "estimate_label": "估算" if net.estimate else "",
+        "estimate_label": estimate_label(net),
     }
+    if backbone.is_backbone(net.meta):
+        out["estimate_meaning"] = backbone.MEANING
+    return out
 
 
 def cmd_route(args) -> dict:
@@ -158,7 +175,7 @@ def cmd_nearest(args) -> dict:
         "network": net.name,
         "incident": {"lon": at[0], "lat": at[1]},
         "estimate": net.estimate,
-        "estimate_label": "估算" if net.estimate else "",
+        "estimate_label": estimate_label(net),
         "results": [{"id": a.id, **route_answer(a.route, net)} for a in answers],
         "off_network": [{"id": i, "distance_m": round(d, 1)} for i, d in prepared.off_network.items()],
         "closed_edges": int(blocked.sum()) if blocked is not None else 0,

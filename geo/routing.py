@@ -22,7 +22,10 @@ demand point) is placed on the road network, not on the nearest node:
    gives both directions.  Two points on the same directed edge, the second further along,
    are also joined directly along it.
 4. **Access leg.**  The straight leg between the point and its snapped position (or the node)
-   is added at `geo.network.ACCESS_SPEED_KPH`, per candidate.  A point farther than the
+   is added, per candidate, at the network's stated access rule: straight line ×
+   ``meta["access_circuity"]`` at ``meta["access_speed_kph"]`` (the backbone states 1.3 at
+   30 km/h, see `geo.backbone`); a network that states none uses × 1.0 at
+   `geo.network.ACCESS_SPEED_KPH` (15 km/h).  A point farther than the
    network's snap limit from every road is off the network (`OffNetwork`).
 
 Searches start from (or end at) *all* of these seeds at once, each with its partial cost:
@@ -51,6 +54,28 @@ SNAP_TIE_M = 1.0
 #: A snapped position this close (m, along the edge) to an end node is at that node.
 NODE_SNAP_M = 1.0
 _ACCESS_MPS = ACCESS_SPEED_KPH / 3.6
+
+
+def access_mps(meta: dict) -> float:
+    """Straight-line speed (m/s) of the access leg of a network with `meta`: the access speed
+    divided by the circuity, so that the leg's time is ``distance_m / access_mps(meta)``.
+
+    ``meta["access_circuity"]`` (default 1.0) × the straight line at ``meta["access_speed_kph"]``
+    (km/h; default `geo.network.ACCESS_SPEED_KPH`).
+
+    Raises
+    ------
+    ValueError
+        If either value is not a positive number.
+    """
+    circuity = float(meta.get("access_circuity", 1.0))
+    speed_kph = float(meta.get("access_speed_kph", ACCESS_SPEED_KPH))
+    if not (circuity > 0 and speed_kph > 0 and math.isfinite(circuity) and math.isfinite(speed_kph)):
+        msg = f"network meta `access_circuity` ({circuity!r}) and `access_speed_kph` ({speed_kph!r}) must be positive numbers."
+        raise ValueError(msg)
+    if circuity == 1.0 and speed_kph == ACCESS_SPEED_KPH:
+        return _ACCESS_MPS  # exactly the same float as before for networks that state no rule
+    return speed_kph / 3.6 / circuity
 
 
 class OffNetwork(ValueError):
@@ -100,6 +125,7 @@ class Snap:
     candidate; when the point is at a node, `node` is its index, `snap_lon`/`snap_lat` its
     position and `distance_m` the distance to it.  The ``cand_*`` tuples list every
     candidate edge (with its fraction, snapped position and distance, m).
+    `access_mps` is the network's access rule (straight-line m/s, see `access_mps`).
     """
 
     lon: float
@@ -115,11 +141,13 @@ class Snap:
     cand_lon: tuple = ()
     cand_lat: tuple = ()
     cand_distance_m: tuple = ()
+    access_mps: float = _ACCESS_MPS
 
     @property
     def access_time_s(self) -> float:
-        """Time (s) of the leg between the point and the road (its nearest snapped position)."""
-        return self.distance_m / _ACCESS_MPS
+        """Time (s) of the leg between the point and the road (its nearest snapped position),
+        by the network's access rule (straight line × circuity at the access speed)."""
+        return self.distance_m / self.access_mps
 
 
 class ClosedEdges(np.ndarray):
@@ -273,6 +301,7 @@ def _snap(net: Network, lon: float, lat: float, *, limit_m: float | None, blocke
     return Snap(
         float(lon), float(lat), int(c_edge[i]), float(c_frac[i]), snap_lon, snap_lat, distance, node,
         tuple(c_edge.tolist()), tuple(c_frac.tolist()), tuple(c_lon.tolist()), tuple(c_lat.tolist()), tuple(c_dist.tolist()),
+        access_mps(meta),
     )  # fmt: skip
 
 
@@ -327,7 +356,7 @@ def exits(net: Network, s: Snap, weights: np.ndarray) -> list[Access]:
     for e, f, x, y, d in zip(s.cand_edge, s.cand_fraction, s.cand_lon, s.cand_lat, s.cand_distance_m, strict=True):
         w = float(weights[e])
         if math.isfinite(w):
-            extra = (d - s.distance_m) / _ACCESS_MPS
+            extra = (d - s.distance_m) / s.access_mps
             out.append(Access(int(head[e]), (1 - f) * w + extra, (1 - f) * float(length[e]), e, f, 1.0, x, y, d, extra))
     return out
 
@@ -342,7 +371,7 @@ def entries(net: Network, s: Snap, weights: np.ndarray) -> list[Access]:
     for e, f, x, y, d in zip(s.cand_edge, s.cand_fraction, s.cand_lon, s.cand_lat, s.cand_distance_m, strict=True):
         w = float(weights[e])
         if math.isfinite(w):
-            extra = (d - s.distance_m) / _ACCESS_MPS
+            extra = (d - s.distance_m) / s.access_mps
             out.append(Access(int(tail[e]), f * w + extra, f * float(length[e]), e, 0.0, f, x, y, d, extra))
     return out
 
@@ -476,7 +505,7 @@ def assemble(net: Network, origin: Snap, destination: Snap, exit_: Access, nodes
     the exit's fraction to the entry's (see `direct`).  An `Access` at a node (edge -1)
     drives no partial edge.
     """
-    o_access_s, d_access_s = exit_.access_m / _ACCESS_MPS, entry.access_m / _ACCESS_MPS
+    o_access_s, d_access_s = exit_.access_m / origin.access_mps, entry.access_m / destination.access_mps
     pieces: list[tuple[np.ndarray, float | np.ndarray]] = [(np.array([[origin.lon, origin.lat], [exit_.snap_lon, exit_.snap_lat]]), o_access_s)]
     length = exit_.access_m + entry.access_m
     if nodes is None:  # origin and destination on the same edge, in driving order

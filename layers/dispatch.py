@@ -219,12 +219,26 @@ def style_ranks(table: pd.DataFrame, lang: str) -> Styler:
     return table.style.apply(paint, subset=[col]).format({t("dis.eta_min", lang): "{:.1f}", t("dis.length_km", lang): "{:.2f}"})
 
 
-def ranked_table(ranked: pd.DataFrame, lang: str, names: dict[str, str] | None = None) -> pd.DataFrame:
-    """The ranked resources with translated columns for display."""
+def access_minutes(access_s) -> list[str]:
+    """Access-leg times (s) as minutes with one decimal ("3.4"); "—" when 0, missing or not finite."""
+    out = []
+    for v in access_s:
+        x = pd.to_numeric(v, errors="coerce")
+        out.append(f"{x / 60:.1f}" if pd.notna(x) and np.isfinite(x) and x > 0 else MISSING)
+    return out
+
+
+def ranked_table(ranked: pd.DataFrame, lang: str, names: dict[str, str] | None = None, *, access: bool = False) -> pd.DataFrame:
+    """The ranked resources with translated columns for display.
+
+    With `access` (answers on the road backbone), a column after the ETA gives the part of it
+    spent on the access legs between the points and the road (``access_s``; minutes, one
+    decimal, "—" when there is none).
+    """
     if ranked.empty:
         return pd.DataFrame()
     ok, late = t("dis.yes", lang), t("dis.no", lang)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             t("dis.rank", lang): ranked["rank"],
             t("col.name", lang): _shown(ranked["name"]),
@@ -239,6 +253,18 @@ def ranked_table(ranked: pd.DataFrame, lang: str, names: dict[str, str] | None =
             t("dis.estimate_col", lang): [estimate_mark(e, lang) for e in ranked["estimate"]],
         }
     )
+    if access:
+        where = table.columns.get_loc(t("dis.eta_min", lang)) + 1
+        table.insert(where, t("bb.access_col", lang), access_minutes(ranked["access_s"] if "access_s" in ranked else [None] * len(ranked)))
+    return table
+
+
+def gap_message(gap: dict, resource_names: list[str], lang: str) -> str:
+    """The message, in `lang`, for resources with no road route because of a known data gap
+    of the backbone (`gap`: a row of the connectivity audit, see `geo.backbone.known_gap`)."""
+    counties = str(gap.get("county_names") or "") or t("bb.outside", lang)
+    sep = "、" if lang == "zh" else ", "
+    return t("bb.known_gap", lang, names=sep.join(resource_names) or MISSING, counties=counties, n_nodes=int(gap.get("n_nodes", 0)))
 
 
 def notify_table(notify: pd.DataFrame, names: dict[str, str], lang: str) -> pd.DataFrame:

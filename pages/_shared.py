@@ -291,12 +291,21 @@ def networks_or_stop() -> list[dict]:
 
 
 def pick_network(metas: list[dict], key: str) -> dict:
-    """The road-network selectbox shared by the analysis pages (the choice, a network's name, is kept in `key`)."""
+    """The road-network selectbox shared by the analysis pages (the choice, a network's name, is kept in `key`).
+
+    The backbone (meta ``kind`` 'backbone') is labelled as such, other estimates as the approximate network.
+    """
+
+    def _network_label_key(meta: dict) -> str:
+        if meta.get("kind") == "backbone":  # geo.backbone.KIND
+            return "dis.network_backbone"
+        return "dis.network_estimate" if meta.get("estimate") else "dis.network_real"
+
     by_name = {m["name"]: m for m in metas}
     language = lang()  # read once: Streamlit may format the labels outside this run
     name = selectbox(
         t("dis.network", language), list(by_name), key=key,
-        format_func=lambda n: t("dis.network_estimate" if by_name[n].get("estimate") else "dis.network_real", language, name=n, nodes=by_name[n]["n_nodes"], edges=by_name[n]["n_edges"]),
+        format_func=lambda n: t(_network_label_key(by_name[n]), language, name=n, nodes=by_name[n]["n_nodes"], edges=by_name[n]["n_edges"]),
     )  # fmt: skip
     return by_name[name]
 

@@ -6,14 +6,15 @@ import html
 
 import streamlit as st
 
+from geo import backbone
 from geo.crs import CRS_NAMES, CoordinateError, parse_lonlat
 from geo.dispatch import ClosureError, circle, county_of, dispatch, hex_grid, near_view_box, read_closures
 from geo.jurisdiction import near_view
 from geo.nearest import filter_resources
-from geo.routing import NoRoute, OffNetwork
+from geo.routing import NoRoute, OffNetwork, snap
 from layers.consultation import plain
 from layers.dispatch import (
-    PICK_LAYER_ID, closure_layer, closure_message, coordinate_message, incident_layer, notify_table, pick_layer, rank_number_layer, ranked_table,
+    PICK_LAYER_ID, closure_layer, closure_message, coordinate_message, gap_message, incident_layer, notify_table, pick_layer, rank_number_layer, ranked_table,
     off_network_message, resource_layer, route_layer, route_legend, route_message, style_ranks, unreachable_ids, unreachable_message,
 )  # fmt: skip
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
@@ -131,7 +132,11 @@ with st.sidebar:
 closures = [p for _, p in ss["dis_closures"]] + uploaded
 closure_names = [n or f"{t('dis.closure', lang)} {i}" for i, (n, _) in enumerate(ss["dis_closures"], start=1)] + uploaded_names
 net = _shared.network(meta)
-if net.estimate:
+on_backbone = backbone.is_backbone(net.meta)
+if on_backbone:  # main roads only, one estimated speed, an access leg: say what that means
+    bm = net.meta
+    st.warning(t("bb.meaning", lang, speed=bm["speed_kph"], circuity=bm["access_circuity"], access_speed=bm["access_speed_kph"], snap_km=bm["snap_limit_m"] / 1000))
+elif net.estimate:
     st.warning(t("dis.estimate_note", lang))
 
 # ---- compute -----------------------------------------------------------------------------
@@ -163,13 +168,27 @@ if result is not None:
     unreachable = unreachable_ids(result.ranked["id"] if not result.ranked.empty else [], resources["id"], result.off_network, k=k)
     if unreachable:
         res_names = dict(zip(resources["id"].astype(str), resources["name"] if "name" in resources else resources["id"].astype(str), strict=True))
-        st.warning(unreachable_message(unreachable, res_names, lang, closures_in_force=bool(result.closed_edges)))
+        gaps = {}  # resource id -> audit row, when a known data gap of the backbone explains its "no route"
+        if on_backbone and not result.closed_edges:
+            audit = _shared.table("network_audit")
+            at_edge = snap(net, *incident).edge
+            res_xy = dict(zip(resources["id"].astype(str), zip(resources.geometry.x, resources.geometry.y, strict=True), strict=True))
+            for rid in unreachable:
+                gap = backbone.known_gap(net, audit, at_edge, snap(net, *res_xy[rid]).edge) if rid in res_xy else None
+                if gap is not None:
+                    gaps[rid] = gap
+        for comp in sorted({g["component"] for g in gaps.values()}):
+            ids = [r for r in unreachable if r in gaps and gaps[r]["component"] == comp]
+            st.warning(gap_message(gaps[ids[0]], [res_names.get(r, r) for r in ids], lang))
+        rest = [r for r in unreachable if r not in gaps]
+        if rest:
+            st.warning(unreachable_message(rest, res_names, lang, closures_in_force=bool(result.closed_edges)))
     if result.ranked.empty:
         if not unreachable:
             st.warning(t("dis.none_found", lang))
     else:
         st.subheader(t("dis.results", lang))
-        st.dataframe(style_ranks(ranked_table(result.ranked, lang, names), lang), hide_index=True, width="stretch")
+        st.dataframe(style_ranks(ranked_table(result.ranked, lang, names, access=on_backbone), lang), hide_index=True, width="stretch")
 
 # ---- map ---------------------------------------------------------------------------------
 # The view frames the incident and the ranked resources.  It is worked out again only when

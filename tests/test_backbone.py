@@ -179,3 +179,121 @@ def test_data_page_shows_the_audit_in_both_languages(open_app):
     assert "part cut off from the main network" in set(audit["Finding"])
     at.sidebar.radio[0].set_value("zh").run()
     assert not at.exception and "处理办法" in frame_with(at, "处理办法").columns
+
+
+# ---- answers on the backbone say what they contain (issue 11: access rule, labels, gaps) ----------------
+
+
+def _ten_km_off(net):
+    """A point (lon, lat) about 10 km due south of a backbone node whose nearest road is then 8–12 km away."""
+    for lon, lat in zip(net.node_lon, net.node_lat, strict=True):
+        p = (float(lon), float(lat) - 10_000 / 111_195)
+        try:
+            s = routing.snap(net, *p)
+        except routing.OffNetwork:
+            continue
+        if 8_000 < s.distance_m < 12_000 and net.node_component[net.edge_u[s.edge]] == 0:
+            return p, s
+    pytest.fail("no backbone point found whose nearest road is about 10 km away")
+
+
+def test_access_leg_on_the_backbone_follows_its_stated_rule(bb, dataset):
+    p, s = _ten_km_off(bb)
+    # straight line × 1.3 at 30 km/h, as the backbone's meta states (was: × 1.0 at 15 km/h on every network)
+    assert s.access_time_s == pytest.approx(s.distance_m * backbone.ACCESS_CIRCUITY / (backbone.ACCESS_SPEED_KPH / 3.6), rel=1e-9)
+    assert s.access_time_s == pytest.approx(float(backbone.access_time_s(s.distance_m)), rel=1e-9)
+    approx = gn.load(gn.networks_dir(dataset) / "approx")
+    a = routing.snap(approx, *p)
+    assert "access_circuity" not in approx.meta
+    assert a.access_time_s == a.distance_m / (gn.ACCESS_SPEED_KPH / 3.6)  # unchanged, to the last bit
+    # the route's time holds the same access leg: from the point = from its place on the road + the leg
+    if bb.node_component[bb.edge_u[s.edge]] == 0:
+        on_road = routing.route(bb, (s.snap_lon, s.snap_lat), JIASHAN)
+        assert routing.route(bb, p, JIASHAN).travel_time_s == pytest.approx(on_road.travel_time_s + s.access_time_s, rel=1e-6)
+
+
+def test_ranked_table_shows_the_access_leg_in_minutes(bb, store):
+    from layers.dispatch import access_minutes, ranked_table
+
+    assert access_minutes([0.0, None, float("nan"), 90.0, 125.0]) == ["—", "—", "—", "1.5", "2.1"]
+    stock = filter_resources(store.layer("stockpiles"), store.table("inventory"), material="帐篷", min_quantity=1000)
+    d = dispatch(bb, JIASHAN, stock, counties=store.jurisdictions("county", detail="full"), contacts=store.table("contacts"), k=3)
+    zh = ranked_table(d.ranked, "zh", access=True)
+    cols = list(zh.columns)
+    assert cols[cols.index("预计到达（分钟）") + 1] == "其中接驳段（分钟）"
+    assert zh["其中接驳段（分钟）"].iloc[0] == f"{d.ranked['access_s'].iloc[0] / 60:.1f}"
+    assert "Of which access leg (min)" in ranked_table(d.ranked, "en", access=True).columns
+    assert "其中接驳段（分钟）" not in ranked_table(d.ranked, "zh").columns  # other networks: as before
+
+
+def _cli(*args):
+    out = subprocess.run([sys.executable, "-m", "geo", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_cli_route_and_nearest_on_the_backbone_say_so_and_give_the_access_leg(bb, dataset, tmp_path):
+    folder = str(gn.networks_dir(dataset) / backbone.NAME)
+    ans = _cli("route", "--network", folder, "--from", "%f,%f" % JIASHAN, "--to", "%f,%f" % XUZHOU)
+    r = routing.route(bb, JIASHAN, XUZHOU)
+    assert ans["estimate"] is True and ans["estimate_label"] == "骨干路网（估算）"
+    assert ans["access_s"] == pytest.approx(r.origin.access_time_s + r.destination.access_time_s, abs=1e-5)
+    assert ans["travel_time_s"] == pytest.approx(r.travel_time_s, abs=1e-5) and "main roads only" in ans["estimate_meaning"]
+    csv = tmp_path / "res.csv"
+    csv.write_text("id,lon,lat\nxz,%f,%f\n" % XUZHOU, encoding="utf-8")
+    near = _cli("nearest", "--network", folder, "--at", "%f,%f" % JIASHAN, "--resources", str(csv), "--k", "1")
+    assert near["estimate_label"] == "骨干路网（估算）"
+    assert near["results"][0]["estimate_label"] == "骨干路网（估算）" and near["results"][0]["access_s"] > 0
+    approx = _cli("route", "--network", str(gn.networks_dir(dataset) / "approx"), "--from", "%f,%f" % JIASHAN, "--to", "%f,%f" % PEOPLES_SQUARE)
+    assert approx["estimate_label"] == "估算" and "estimate_meaning" not in approx and "access_s" in approx
+
+
+def _no_english(texts):
+    import re
+
+    return [s for s in texts if re.search(r"[A-Za-z]{3,}", s.replace("OpenStreetMap", "").replace("OSM", ""))]
+
+
+def test_dispatch_page_on_the_backbone_finds_the_tents_in_xuzhou(open_app):
+    from pages._shared import widget_key
+    from tests.conftest import frame_with
+
+    at = open_app("pages/dispatch.py")
+    net_box = at.selectbox(key=widget_key("dis_network", "zh"))
+    assert "骨干路网，估算" in net_box.format_func("backbone")  # not the approximate network's wording
+    net_box.select("backbone").run()
+    at.selectbox(key=widget_key("dis_layer", "zh")).select("stockpiles").run()
+    at.selectbox(key=widget_key("dis_material", "zh")).select("帐篷").run()
+    at.number_input(key="dis_min_q").set_value(1000.0).run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("骨干路网（估算）：") and "30 千米/小时" in w for w in warnings), warnings
+    assert not any("当前为估算路网" in w for w in warnings)
+    ranked = frame_with(at, "其中接驳段（分钟）")
+    assert ranked["名称"].tolist() == ["徐州市救灾物资储备库"]
+    eta = ranked["预计到达（分钟）"].iloc[0]
+    assert 5 * 60 < float(eta) < 10 * 60 and float(ranked["其中接驳段（分钟）"].iloc[0]) > 0
+    texts = warnings + [i.value for i in at.info] + [c.value for c in at.caption] + [e.value for e in at.error]
+    assert _no_english(texts) == [], _no_english(texts)
+    before = ranked.to_dict("list")
+    at.sidebar.radio[0].set_value("en").run()
+    assert not at.exception and at.selectbox(key=widget_key("dis_network", "en")).value == "backbone"
+    assert any(w.value.startswith("Road backbone (骨干路网, estimate)") for w in at.warning)
+    assert frame_with(at, "Of which access leg (min)")["Name"].tolist() == ["徐州市救灾物资储备库"]
+    at.sidebar.radio[0].set_value("zh").run()
+    assert not at.exception and frame_with(at, "其中接驳段（分钟）").to_dict("list") == before
+
+
+def test_dispatch_page_says_the_island_is_a_known_gap(open_app):
+    from pages._shared import widget_key
+
+    at = open_app("pages/dispatch.py")
+    at.selectbox(key=widget_key("dis_network", "zh")).select("backbone").run()
+    at.radio(key=widget_key("dis_how", "zh")).set_value("coords").run()
+    at.text_input(key="dis_coords").set_value("%.4f,%.4f" % PEOPLES_SQUARE).run()
+    at.selectbox(key=widget_key("dis_layer", "zh")).select("bases").run()
+    at.multiselect(key=widget_key("dis_where", "zh")).set_value(["330902", "310101"]).run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    gap = [w for w in warnings if "已知数据缺口" in w]
+    assert gap and "定海区" in gap[0] and "导入该地区的 OSM 道路" in gap[0], warnings
+    assert _no_english(warnings) == [], _no_english(warnings)

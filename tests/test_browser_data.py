@@ -108,7 +108,7 @@ def test_build_a_road_network_on_the_data_page(dataset, artifacts):
             page.locator('[data-testid="stForm"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(osm))
             page.get_by_label("路网名称（字母、数字、- 或 _）").fill("sh-center")
             page.get_by_role("button", name="生成路网").click()
-            page.get_by_text("路网 sh-center 已生成").wait_for(timeout=120_000)
+            page.get_by_text("路网 sh-center 已生成").first.wait_for(timeout=120_000)
             page.screenshot(path=str(artifacts / "data_network_built.png"), full_page=True)
         assert "sh-center" in {m["name"] for m in gn.list_networks(folder)}
         assert gn.load(folder / "sh-center").n_edges > 8000
