@@ -193,41 +193,151 @@ def tiles_for(n_nodes: int, target: int) -> tuple[int, int]:
 
 
 def query_nodes(net: gn.Network) -> np.ndarray:
-    """Nodes where engine and baseline must give the same answers: see `markdown` notes.
+    """Nodes of the largest strongly connected part (every route between them exists), of every kind.
 
-    In the largest strongly connected part (every route exists) and with only two-way roads
-    at the node, so that the engine's snap to an edge end enters and leaves the network at the
-    node itself, as the baseline's snap to the node does.
+    Exact snapping (`geo.routing`) lets a point at a node leave and enter through every edge
+    at it whatever their direction, so one-way junctions, dead ends and nodes of any degree
+    are all fair query points (`node_kinds` tells them apart).
     """
     from scipy.sparse.csgraph import connected_components
 
     _, label = connected_components(net.csr(), directed=True, connection="strong")
-    ok = label == np.bincount(label).argmax()
+    return np.flatnonzero(label == np.bincount(label).argmax())
+
+
+#: Kinds of query points: at nodes (see `node_kinds`) and part-way along an edge.
+POINT_KINDS = ("one_way", "dead_end", "degree_2", "degree_3plus", "mid_edge")
+
+
+def node_kinds(net: gn.Network, nodes: np.ndarray) -> dict[str, np.ndarray]:
+    """`nodes` split by kind: 'one_way' (some road at the node is one-way), else by the number
+    of distinct neighbours over two-way roads: 'dead_end' (1), 'degree_2' (2), 'degree_3plus' (3+)."""
     u, v = np.asarray(net.edge_u, dtype=np.int64), np.asarray(net.edge_v, dtype=np.int64)
+    loop = u == v
+    u, v = u[~loop], v[~loop]
     two_way = np.isin(v * net.n_nodes + u, u * net.n_nodes + v)
-    ok[u[~two_way]] = False
-    ok[v[~two_way]] = False
-    return np.flatnonzero(ok)
+    one_way = np.zeros(net.n_nodes, dtype=bool)
+    one_way[u[~two_way]] = True
+    one_way[v[~two_way]] = True
+    pairs = np.unique(np.minimum(u, v) * net.n_nodes + np.maximum(u, v))
+    degree = np.bincount(np.concatenate([pairs // net.n_nodes, pairs % net.n_nodes]), minlength=net.n_nodes)
+    nodes = np.asarray(nodes)
+    return {
+        "one_way": nodes[one_way[nodes]],
+        "dead_end": nodes[~one_way[nodes] & (degree[nodes] == 1)],
+        "degree_2": nodes[~one_way[nodes] & (degree[nodes] == 2)],
+        "degree_3plus": nodes[~one_way[nodes] & (degree[nodes] >= 3)],
+    }
+
+
+def _gc_fraction(lon: np.ndarray, lat: np.ndarray, seg: int, t: float) -> float:
+    """Share of a polyline's great-circle length before the point at `t` of segment `seg`."""
+    seg_m = gn.haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    px, py = lon[seg] + t * (lon[seg + 1] - lon[seg]), lat[seg] + t * (lat[seg + 1] - lat[seg])
+    return float((seg_m[:seg].sum() + gn.haversine_m(lon[seg], lat[seg], px, py)) / seg_m.sum())
+
+
+def mid_edge_points(net: gn.Network, nodes: np.ndarray, n: int, rng: np.random.Generator, *, clear_m: float = 3.0) -> list[dict]:
+    """`n` points part-way along edges between `nodes`, each with the edges it lies on.
+
+    A point is the midpoint (in lon/lat, so also in the network's local metres) of a segment
+    of at least 10 m of a random edge, more than `clear_m` from both ends of the edge along it
+    and from every node, and more than `clear_m` from every edge it does not lie on (so that
+    which edges are candidates is beyond doubt; the engine uses edges within 1 m).  Found
+    independently of the engine: a shapely tree of the edge geometries.  Each point carries
+    ``cands``: [edge, fraction] for every edge through it (a two-way road: both directions),
+    fraction = the share of the edge's great-circle length before the point.
+    """
+    import shapely
+    from scipy.spatial import cKDTree
+
+    proj = net.projection
+    off = np.asarray(net.geom_offsets, dtype=np.int64)
+    glon, glat = np.asarray(net.geom_lon), np.asarray(net.geom_lat)
+    gx, gy = proj.forward(glon, glat)
+    lines = shapely.linestrings(gx, gy, indices=np.repeat(np.arange(net.n_edges), np.diff(off)))
+    tree = shapely.STRtree(lines)
+    node_tree = cKDTree(np.column_stack(proj.forward(np.asarray(net.node_lon), np.asarray(net.node_lat))))
+    ok_node = np.zeros(net.n_nodes, dtype=bool)
+    ok_node[nodes] = True
+    u, v = np.asarray(net.edge_u), np.asarray(net.edge_v)
+    pool = np.flatnonzero(ok_node[u] & ok_node[v] & (u != v))
+    out: list[dict] = []
+    for _ in range(200 * n):
+        if len(out) == n:
+            break
+        e = int(rng.choice(pool))
+        lon, lat = glon[off[e] : off[e + 1]], glat[off[e] : off[e + 1]]
+        seg_m = gn.haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:])
+        long_ = np.flatnonzero(seg_m >= 10.0)
+        if not len(long_):
+            continue
+        seg = int(rng.choice(long_))
+        f = _gc_fraction(lon, lat, seg, 0.5)
+        total = float(seg_m.sum())
+        if min(f, 1 - f) * total <= clear_m:
+            continue
+        plon, plat = (lon[seg] + lon[seg + 1]) / 2, (lat[seg] + lat[seg + 1]) / 2
+        px, py = proj.forward(plon, plat)
+        if node_tree.query_ball_point([float(px), float(py)], clear_m):
+            continue
+        pt = shapely.Point(float(px), float(py))
+        near = tree.query(pt, predicate="dwithin", distance=clear_m)
+        dist = shapely.distance(lines[near], pt)
+        on = near[dist <= 1e-3]
+        if len(on) != len(near) or e not in on:
+            continue  # another road passes within clear_m: ambiguous
+        cands = []
+        for c in on.tolist():
+            clon, clat = glon[off[c] : off[c + 1]], glat[off[c] : off[c + 1]]
+            cx, cy = gx[off[c] : off[c + 1]], gy[off[c] : off[c + 1]]
+            segs = shapely.linestrings(np.column_stack([cx[:-1], cx[1:]]).ravel(), np.column_stack([cy[:-1], cy[1:]]).ravel(), indices=np.repeat(np.arange(len(cx) - 1), 2))
+            k = int(np.argmin(shapely.distance(segs, pt)))
+            dx, dy = cx[k + 1] - cx[k], cy[k + 1] - cy[k]
+            t = float(((px - cx[k]) * dx + (py - cy[k]) * dy) / (dx * dx + dy * dy))
+            cands.append([c, _gc_fraction(clon, clat, k, min(max(t, 0.0), 1.0))])
+        out.append({"lon": float(plon), "lat": float(plat), "cands": cands})
+    if len(out) < n:
+        msg = f"found only {len(out)} of {n} unambiguous mid-edge points on network {net.name!r}."
+        raise RuntimeError(msg)
+    return out
+
+
+def query_points(net: gn.Network, n: int, rng: np.random.Generator) -> list[dict]:
+    """`n` query points, the kinds of `POINT_KINDS` in turn (a kind with no node is skipped).
+
+    Each is ``{"kind", "lon", "lat", "node", "cands"}``: `node` the node it lies on (-1 for
+    'mid_edge'), `cands` the edges a mid-edge point lies on (see `mid_edge_points`).
+    """
+    nodes = query_nodes(net)
+    kinds = {k: a for k, a in node_kinds(net, nodes).items() if len(a)}
+    order = [k for k in POINT_KINDS if k in kinds or k == "mid_edge"]
+    want = {k: len(range(i, n, len(order))) for i, k in enumerate(order)}
+    lon, lat = np.asarray(net.node_lon), np.asarray(net.node_lat)
+    by_kind: dict[str, list[dict]] = {"mid_edge": [{"kind": "mid_edge", "node": -1, **p} for p in mid_edge_points(net, nodes, want["mid_edge"], rng)]}
+    for k, arr in kinds.items():
+        picked = rng.choice(arr, size=want[k], replace=len(arr) < want[k])
+        by_kind[k] = [{"kind": k, "lon": float(lon[i]), "lat": float(lat[i]), "node": int(i), "cands": []} for i in picked]
+    return [by_kind[order[i % len(order)]][i // len(order)] for i in range(n)]
 
 
 def make_queries(net: gn.Network, *, seed: int, n_incidents: int = N_INCIDENTS, n_routes: int = N_ROUTES, n_resources: int = N_RESOURCES) -> dict:
-    """Seeded random incidents, resources and route ends, all at node positions (lon/lat)."""
+    """Seeded random incidents, resources and route ends of every kind of `POINT_KINDS` (lon/lat)."""
     rng = np.random.default_rng(seed)
-    cand = query_nodes(net)
-    lon, lat = np.asarray(net.node_lon), np.asarray(net.node_lat)
-    resources = rng.choice(cand, size=n_resources, replace=False)
-    incidents = rng.choice(cand, size=n_incidents, replace=len(cand) < n_incidents)
-    od = rng.choice(cand, size=(n_routes, 2))
-    pt = lambda nodes: [[float(lon[i]), float(lat[i])] for i in np.ravel(nodes)]  # noqa: E731
+    resources = query_points(net, n_resources, rng)
+    incidents = query_points(net, n_incidents, rng)
+    ends = query_points(net, 2 * n_routes, rng)
+    rng.shuffle(ends)  # mix the kinds of origin and destination
+    pt = lambda ps: [[p["lon"], p["lat"]] for p in ps]  # noqa: E731
     return {
-        "candidates": len(cand),
+        "candidates": len(query_nodes(net)),
         "resource_ids": [f"r{i}" for i in range(n_resources)],
-        "resource_nodes": resources.tolist(),
+        "resource_points": resources,
         "resources": pt(resources),
-        "incident_nodes": incidents.tolist(),
+        "incident_points": incidents,
         "incidents": pt(incidents),
-        "route_nodes": od.tolist(),
-        "routes": np.reshape(pt(od), (n_routes, 2, 2)).tolist(),
+        "route_points": ends,
+        "routes": np.reshape(pt(ends), (n_routes, 2, 2)).tolist(),
     }
 
 
@@ -283,6 +393,9 @@ def engine_worker(folder: Path, queries: dict) -> dict:
 def baseline_worker(folder: Path, queries: dict, *, n_nearest: int, n_routes: int) -> dict:
     """The same queries with networkx Dijkstra and osmnx node snapping, on the first few queries.
 
+    Points at nodes are snapped by osmnx; points part-way along an edge (kind 'mid_edge')
+    become nodes of their own that split the edges they lie on (`mid_edge_points` found
+    those edges and fractions, independently of the engine), once, before the queries.
     The graph is a ``networkx.DiGraph`` with the engine's edge travel times (parallel edges:
     the fastest), node positions in UTM 51N (EPSG:32651) so that `osmnx.distance.nearest_nodes`
     uses a k-d tree (scikit-learn is not installed for the unprojected ball tree).
@@ -300,20 +413,43 @@ def baseline_worker(folder: Path, queries: dict, *, n_nearest: int, n_routes: in
     G = nx.DiGraph(crs="EPSG:32651")
     G.add_nodes_from((i, {"x": xi, "y": yi}) for i, (xi, yi) in enumerate(zip(x.tolist(), y.tolist(), strict=True)))
     G.add_weighted_edges_from(zip(edges.index.get_level_values(0).tolist(), edges.index.get_level_values(1).tolist(), edges.to_numpy().tolist(), strict=True), weight="travel_time")
+    net_u, net_v, net_t = np.array(net.edge_u), np.array(net.edge_v), np.array(net.edge_time_s)
     del net, edges
     build_s = time.perf_counter() - t0
 
-    incidents = np.array(queries["incidents"][:n_nearest]).reshape(-1, 2)
-    ends = np.array(queries["routes"][:n_routes]).reshape(-1, 2)
-    res = np.array(queries["resources"])
+    n_nodes = G.number_of_nodes()
+    res_pts = queries["resource_points"]
+    inc_pts = queries["incident_points"][:n_nearest]
+    end_pts = queries["route_points"][: 2 * n_routes]
+    every = [*res_pts, *inc_pts, *end_pts]
+    # points at nodes: snapped by osmnx (batched; its time shared among them)
+    at_node = [i for i, pnt in enumerate(every) if pnt["node"] >= 0]
+    xy = np.array([[every[i]["lon"], every[i]["lat"]] for i in at_node]).reshape(-1, 2)
     t = time.perf_counter()
-    res_nodes = ox.distance.nearest_nodes(G, *to_utm.transform(res[:, 0], res[:, 1]))
-    t_res = time.perf_counter() - t
-    pts = np.vstack([incidents, ends])
+    snapped = ox.distance.nearest_nodes(G, *to_utm.transform(xy[:, 0], xy[:, 1])) if at_node else np.zeros(0, dtype=np.int64)
+    snap_s = time.perf_counter() - t
+    snap_per_point_s = snap_s / max(len(at_node), 1)
+    # points part-way along edges: a node of their own, the edge split there (all points of an
+    # edge chained in order of fraction; the unsplit edge is kept, it costs the same)
     t = time.perf_counter()
-    pt_nodes = ox.distance.nearest_nodes(G, *to_utm.transform(pts[:, 0], pts[:, 1]))
-    snap_per_point_s = (time.perf_counter() - t) / len(pts)
-    inc_nodes, end_nodes = pt_nodes[: len(incidents)], pt_nodes[len(incidents) :].reshape(-1, 2)
+    on_edge: dict[int, list[tuple[float, int]]] = {}
+    for i, pnt in enumerate(every):
+        for e, f in pnt["cands"]:
+            on_edge.setdefault(int(e), []).append((float(f), n_nodes + i))
+    eu, ev, et = np.asarray(net_u), np.asarray(net_v), np.asarray(net_t)
+    for e, pts_on in on_edge.items():
+        chain = [(0.0, int(eu[e])), *sorted(pts_on), (1.0, int(ev[e]))]
+        for (f0, a_), (f1, b_) in zip(chain[:-1], chain[1:], strict=True):
+            w = (f1 - f0) * float(et[e])
+            if not G.has_edge(a_, b_) or G[a_][b_]["travel_time"] > w:
+                G.add_edge(a_, b_, travel_time=w)
+    insert_s = time.perf_counter() - t
+    graph_node = np.array([n_nodes + i for i in range(len(every))], dtype=np.int64)
+    graph_node[at_node] = snapped
+    res_nodes = graph_node[: len(res_pts)]
+    inc_nodes = graph_node[len(res_pts) : len(res_pts) + len(inc_pts)]
+    end_nodes = graph_node[len(res_pts) + len(inc_pts) :].reshape(-1, 2)
+    t_res = snap_per_point_s * sum(1 for pnt in res_pts if pnt["node"] >= 0)
 
     R = G.reverse(copy=False)
     ids = queries["resource_ids"]
@@ -334,7 +470,7 @@ def baseline_worker(folder: Path, queries: dict, *, n_nearest: int, n_routes: in
         route_s.append(time.perf_counter() - t + 2 * snap_per_point_s)
         route_t.append(tt)
     return {
-        "build_s": build_s, "snap_resources_s": t_res, "snap_per_point_s": snap_per_point_s,
+        "build_s": build_s, "insert_mid_edge_s": insert_s, "snap_resources_s": t_res, "snap_per_point_s": snap_per_point_s,
         "snapped": {"resources": res_nodes.tolist(), "incidents": inc_nodes.tolist(), "routes": end_nodes.tolist()},
         "nearest_s": nearest_s, "nearest": answers, "resource_times": resource_times,
         "route_s": route_s, "route_time_s": route_t, "memory_mib": _proc_status(),
@@ -377,9 +513,12 @@ def compare(queries: dict, engine: dict, baseline: dict) -> dict:
     """
     out = {"nearest_checked": len(baseline["nearest"]), "routes_checked": len(baseline["route_time_s"]), "mismatches": []}
     snapped = baseline["snapped"]
-    off_node = int(np.sum(np.asarray(snapped["resources"]) != np.asarray(queries["resource_nodes"])))
-    off_node += int(np.sum(np.asarray(snapped["incidents"]) != np.asarray(queries["incident_nodes"][: out["nearest_checked"]])))
-    off_node += int(np.sum(np.asarray(snapped["routes"]).reshape(-1, 2) != np.asarray(queries["route_nodes"][: out["routes_checked"]]).reshape(-1, 2)))
+    off_node = 0
+    for key, pts_key, n in (("resources", "resource_points", None), ("incidents", "incident_points", out["nearest_checked"]), ("routes", "route_points", 2 * out["routes_checked"])):
+        got = np.asarray(snapped[key]).ravel()
+        want = np.array([pnt["node"] for pnt in queries[pts_key][:n]], dtype=np.int64)
+        at_node = want >= 0
+        off_node += int(np.sum(got[at_node] != want[at_node]))
     out["baseline_snapped_elsewhere"] = off_node
     for q, (eng, base, times) in enumerate(zip(engine["nearest"], baseline["nearest"], baseline["resource_times"], strict=False)):
         ok = len(eng) == len(base) and all(_close(t, times.get(rid, math.inf)) for rid, t in eng)
@@ -590,13 +729,17 @@ def markdown(r: dict) -> str:
         "",
         f"- Queries per network (seeded): {N_INCIDENTS} incidents for nearest-{K} among {N_RESOURCES} resources (the same "
         f"{N_RESOURCES} at every size, so on big networks the search must reach farther), {N_ROUTES} origin–destination pairs. "
-        "All points lie exactly on nodes of the largest strongly connected part whose roads are all two-way: there the "
-        "engine's snap to an edge end enters the network at the node, as the baseline's snap to the nearest node does, "
-        "so both must give the same travel times (checked to 1e-6 relative on every query the baseline ran).",
+        "Points of every kind, in turn: at nodes of the largest strongly connected part that touch a one-way road, dead "
+        "ends, two-way nodes of degree 2 and of degree 3+, and part-way along an edge (the midpoint of a segment ≥ 10 m, "
+        "more than 3 m from every node and from every road it does not lie on). The engine places them by its exact "
+        "snapping rule (`geo.routing`: a point at a node leaves and enters through every edge there; a point on an edge "
+        "leaves forwards and is reached from behind); the baseline snaps node points with osmnx and splits the edges a "
+        "mid-edge point lies on at its own node (edges and fractions found with shapely, not by the engine), so both must "
+        "give the same travel times (checked to 1e-6 relative on every query the baseline ran).",
         "- Engine: `geo.nearest.nearest` (resources snapped once by `prepare`, as the app does) and `geo.routing.route`, "
         "with route geometry assembled. Baseline: a `networkx.DiGraph` with the engine's edge travel times (fastest of "
         "parallel edges), snapping by `osmnx.distance.nearest_nodes` (batched in one call, its time shared among the "
-        "points, which favours the baseline), nearest-5 by one `single_source_dijkstra_path_length` on the reversed graph, "
+        "points, which favours the baseline; mid-edge points are inserted once before the queries, not timed), nearest-5 by one `single_source_dijkstra_path_length` on the reversed graph, "
         "route by `networkx.shortest_path` (bidirectional Dijkstra) and summing edge times. The engine also assembles "
         "the geometry of each of the 5 routes; the baseline returns times only. networkx runs the first queries only "
         "on big networks (n in the table).",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.sparse.csgraph import connected_components
 
-from benchmarks.network import SEAM_CLASS, SEAM_SPEED_KPH, query_nodes, seam_pairs, tile_network, tiles_for
+from benchmarks.network import POINT_KINDS, SEAM_CLASS, SEAM_SPEED_KPH, node_kinds, query_nodes, query_points, seam_pairs, tile_network, tiles_for
 from geo import network as gn
 from geo import routing
 from tests.conftest import shared_file
@@ -149,3 +149,25 @@ def test_bad_tile_counts_are_refused(net):
         tile_network(net, 0, 2)
     with pytest.raises(ValueError, match=r"`ny` was 1\.5"):
         tile_network(net, 2, 1.5)
+
+
+def test_query_points_cover_every_kind_and_mid_edge_points_lie_on_their_edges(net):
+    """The widened query points (issue 11): every node kind and mid-edge; mid-edge candidates as the engine snaps them."""
+    nodes = query_nodes(net)
+    kinds = node_kinds(net, nodes)
+    assert sorted(np.concatenate(list(kinds.values())).tolist()) == sorted(nodes.tolist())  # a partition
+    assert all(len(kinds[k]) for k in ("one_way", "dead_end", "degree_2", "degree_3plus"))
+    pts = query_points(net, 50, np.random.default_rng(3))
+    assert {p["kind"] for p in pts} == set(POINT_KINDS)
+    mid = [p for p in pts if p["kind"] == "mid_edge"]
+    assert len(mid) == 10 and any(len(p["cands"]) == 2 for p in mid) and any(len(p["cands"]) == 1 for p in mid)
+    for p in mid:
+        s = routing.snap(net, p["lon"], p["lat"])
+        assert s.node == -1 and s.distance_m < 0.01
+        got = dict(zip(s.cand_edge, s.cand_fraction, strict=True))
+        assert set(got) == {e for e, _ in p["cands"]}
+        for e, f in p["cands"]:
+            assert got[e] == pytest.approx(f, rel=1e-6, abs=1e-9)
+    for p in pts:
+        if p["node"] >= 0:
+            assert routing.snap(net, p["lon"], p["lat"]).node == p["node"]
