@@ -37,7 +37,7 @@ browser:
 	fi
 	@/usr/bin/chromium --version
 
-# The embedded dataset: rebuilt when its sources or builder change (offline, ~10 s).
+# The embedded dataset and its road networks (approximate, backbone): rebuilt when their sources or builder change (offline, ~25 s).
 data: $(DATASET)
 $(DATASET): $(VENV)/.installed data/build.py data/store.py geo/crs.py geo/network.py geo/backbone.py $(wildcard data/samples/*.csv)
 	$(BIN)/python -m data build
