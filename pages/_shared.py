@@ -77,9 +77,10 @@ def _sync(key: str, wkey: str, then, args, kwargs) -> None:
         then(*(args or ()), **(kwargs or {}))
 
 
-def _selection(widget, label: str, options, *, key: str, default, multi: bool, on_change=None, args=None, kwargs=None, **kw):
+def _seed(options: list, *, key: str, default, multi: bool) -> str:
+    """Keep ``st.session_state[key]`` a valid choice of `options` and seed this language's widget
+    from it; return the widget's key."""
     ss = st.session_state
-    options = list(options)
     wkey = widget_key(key)
     value = ss.get(key, default)
     if multi:
@@ -89,7 +90,33 @@ def _selection(widget, label: str, options, *, key: str, default, multi: bool, o
     ss[key] = value
     if wkey not in ss or ss[wkey] != value:
         ss[wkey] = value
+    return wkey
+
+
+def _selection(widget, label: str, options, *, key: str, default, multi: bool, on_change=None, args=None, kwargs=None, **kw):
+    options = list(options)
+    wkey = _seed(options, key=key, default=default, multi=multi)
     return widget(label, options, key=wkey, on_change=_sync, args=(key, wkey, on_change, args, kwargs), **kw)
+
+
+def form_choice(widget, label: str, options, *, key: str, default=None, multi: bool = False, **kw):
+    """`widget` (st.selectbox, st.multiselect, st.radio) inside a form, its choice kept like `selectbox`'s.
+
+    Streamlit refuses an on_change callback inside a form, so the form's submit callback reads
+    the choice with `form_chosen`, which stores it back under `key`.
+    """
+    options = list(options)
+    wkey = _seed(options, key=key, default=list(default or ()) if multi else default, multi=multi)
+    return widget(label, options, key=wkey, **kw)
+
+
+def form_chosen(key: str):
+    """The choice submitted in a `form_choice` widget (call it in the form's submit callback), now kept under `key`."""
+    ss = st.session_state
+    wkey = widget_key(key)
+    if wkey in ss:
+        ss[key] = ss[wkey]
+    return ss.get(key)
 
 
 def selectbox(label: str, options, *, key: str, default=None, **kw):

@@ -62,36 +62,6 @@ def _say(kind: str, message: str) -> None:
     ss["inc_msg"] = (kind, message, time.monotonic() + FLASH_S if kind == "success" else float("inf"))
 
 
-def _in_form(widget, label: str, options, *, key: str, default=None, multi: bool = False, **kw):
-    """`widget` (st.selectbox, st.multiselect, st.radio) inside a form, its choice kept across a language switch.
-
-    Streamlit keeps a choice as its label, so a keyed widget comes back from a language switch
-    holding the other language's label.  `_shared.selectbox` & co. avoid that through an
-    on_change callback, which Streamlit refuses inside a form; here the widget has the same
-    per-language key (`_shared.widget_key`), seeded from ``ss[key]``, and the form's submit
-    callback reads the choice with `_chosen`, which stores it back under `key`.
-    """
-    options = list(options)
-    value = ss.get(key, list(default or ()) if multi else default)
-    if multi:
-        value = [v for v in (value or []) if v in options]
-    elif value not in options:
-        value = default if default in options else (options[0] if options else None)
-    ss[key] = value
-    wkey = _shared.widget_key(key)
-    if wkey not in ss or ss[wkey] != value:
-        ss[wkey] = value
-    return widget(label, options, key=wkey, **kw)
-
-
-def _chosen(key: str):
-    """The choice submitted in an `_in_form` widget (in its form's submit callback), now kept under `key`."""
-    wkey = _shared.widget_key(key)
-    if wkey in ss:
-        ss[key] = ss[wkey]
-    return ss.get(key)
-
-
 def _show_message() -> None:
     kind, message, until = ss.get("inc_msg") or ("", "", 0.0)
     if message and time.monotonic() < until:
@@ -147,7 +117,7 @@ place_label = dict(zip(places["id"], places["name"] + " · " + places["county_na
 
 
 def _open_incident() -> None:
-    kind, level, phase, departments = (_chosen(k) for k in ("inc_f_kind", "inc_f_level", "inc_f_phase", "inc_f_depts"))
+    kind, level, phase, departments = (_shared.form_chosen(k) for k in ("inc_f_kind", "inc_f_level", "inc_f_phase", "inc_f_depts"))
     how = ss["inc_where"]
     if how == "county":
         pt = counties.loc[counties["code"] == ss["inc_f_county"]].geometry.iloc[0].representative_point()
@@ -183,9 +153,9 @@ def _new_incident() -> None:
         st.text_input(t("inc.f_title", lang), key="inc_f_title", max_chars=100)
         c1, c2 = st.columns(2)
         with c1:
-            _in_form(st.selectbox, t("inc.f_kind", lang), INCIDENT_KINDS, key="inc_f_kind", format_func=lambda k: label_or("inc.kind", k, lang))
+            _shared.form_choice(st.selectbox, t("inc.f_kind", lang), INCIDENT_KINDS, key="inc_f_kind", format_func=lambda k: label_or("inc.kind", k, lang))
         with c2:
-            _in_form(st.selectbox, t("inc.f_level", lang), LEVELS, default=LEVELS[3], key="inc_f_level", format_func=lambda k: label_or("inc.level", k, lang))
+            _shared.form_choice(st.selectbox, t("inc.f_level", lang), LEVELS, default=LEVELS[3], key="inc_f_level", format_func=lambda k: label_or("inc.level", k, lang))
         if how == "county":
             codes = counties["code"].tolist()
             st.selectbox(t("dis.by_jurisdiction", lang), codes, index=codes.index("330421"), key="inc_f_county", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})")
@@ -194,11 +164,11 @@ def _new_incident() -> None:
         else:
             st.selectbox(t("dis.coords_crs", lang), list(CRS_NAMES), key="inc_f_crs", format_func=lambda c: {"wgs84": "WGS84 / CGCS2000", "gcj02": "GCJ-02（高德/腾讯）", "bd09": "BD-09（百度）"}[c])
             st.text_input(t("dis.coords", lang), value="120.9070,30.8410", key="inc_f_coords")
-        _in_form(st.selectbox, t("inc.f_phase", lang), PHASES[:3], default=PHASES[1], key="inc_f_phase", format_func=lambda p: label_or("inc.phase", p, lang))
+        _shared.form_choice(st.selectbox, t("inc.f_phase", lang), PHASES[:3], default=PHASES[1], key="inc_f_phase", format_func=lambda p: label_or("inc.phase", p, lang))
         _when("inc_f_when")
         st.multiselect(t("inc.f_jurisdictions", lang), counties["code"].tolist(), key="inc_f_jur", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})",
                        placeholder=t("inc.f_jur_placeholder", lang), select_all=False)  # fmt: skip
-        _in_form(st.multiselect, t("inc.f_departments", lang), DEPARTMENTS_ORDER, default=["emergency", "fire"], multi=True, key="inc_f_depts",
+        _shared.form_choice(st.multiselect, t("inc.f_departments", lang), DEPARTMENTS_ORDER, default=["emergency", "fire"], multi=True, key="inc_f_depts",
                  format_func=lambda d: label_or("dept", d, lang), placeholder=t("inc.depts_placeholder", lang))  # fmt: skip
         st.text_area(t("inc.f_description", lang), key="inc_f_desc", max_chars=2000)
         st.form_submit_button(t("inc.f_open", lang), type="primary", on_click=_open_incident)
@@ -226,13 +196,13 @@ def _phase_control(board: boards.Board) -> None:
     with st.form("inc_phase_form", border=False):
         c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
         with c1:
-            _in_form(st.selectbox, t("inc.phase_to", lang), allowed, key="inc_phase_to", format_func=lambda p: label_or("inc.phase", p, lang))
+            _shared.form_choice(st.selectbox, t("inc.phase_to", lang), allowed, key="inc_phase_to", format_func=lambda p: label_or("inc.phase", p, lang))
         c2.text_input(t("inc.phase_note", lang), key="inc_phase_note", max_chars=2000)
         c3.form_submit_button(t("inc.phase_go", lang), on_click=_change_phase, args=(board.incident_id,))
 
 
 def _change_phase(incident_id: str) -> None:
-    target = _chosen("inc_phase_to")
+    target = _shared.form_chosen("inc_phase_to")
     if _write(log.transition, incident_id, target, text=ss["inc_phase_note"], done=lambda i: t("inc.phase_changed", lang, phase=label_or("inc.phase", target, lang), id=i)):
         ss["inc_phase_note"] = ""
 
@@ -241,7 +211,7 @@ def _board_tab(board: boards.Board) -> None:
     with st.form("inc_entry_form"):
         c1, c2 = st.columns([1, 3])
         with c1:
-            _in_form(st.selectbox, t("inc.entry_kind", lang), NOTE_KINDS, key="inc_entry_kind", format_func=lambda k: label_or("inc.entry", k, lang))
+            _shared.form_choice(st.selectbox, t("inc.entry_kind", lang), NOTE_KINDS, key="inc_entry_kind", format_func=lambda k: label_or("inc.entry", k, lang))
         c2.text_area(t("inc.entry_text", lang), key="inc_entry_text", height=80)
         # a number, not a list of ids: new rows from other sessions would reset a list's choice on refresh
         st.number_input(t("inc.entry_corrects", lang), min_value=0, step=1, key="inc_entry_corrects")
@@ -263,7 +233,7 @@ def _board_tab(board: boards.Board) -> None:
 
 def _add_note(incident_id: str) -> None:
     corrects = int(ss["inc_entry_corrects"]) or None
-    if _write(log.note, incident_id, _chosen("inc_entry_kind"), ss["inc_entry_text"], corrects=corrects, done=lambda i: t("inc.entry_saved", lang, id=i)):
+    if _write(log.note, incident_id, _shared.form_chosen("inc_entry_kind"), ss["inc_entry_text"], corrects=corrects, done=lambda i: t("inc.entry_saved", lang, id=i)):
         ss["inc_entry_text"] = ""  # kept when refused: nothing typed is lost
         ss["inc_entry_corrects"] = 0
 
@@ -277,7 +247,7 @@ def _warnings_tab(board: boards.Board) -> None:
             with st.form("inc_warn_form"):
                 c1, c2 = st.columns([1, 3])
                 with c1:
-                    _in_form(st.selectbox, t("inc.warn_colour", lang), WARNING_COLOURS, key="inc_warn_colour", format_func=lambda c: label_or("inc.colour", c, lang))
+                    _shared.form_choice(st.selectbox, t("inc.warn_colour", lang), WARNING_COLOURS, key="inc_warn_colour", format_func=lambda c: label_or("inc.colour", c, lang))
                 c2.text_area(t("inc.warn_text", lang), key="inc_warn_text", height=80)
                 if area_kind == "buffer":
                     st.number_input(t("inc.warn_radius", lang), min_value=0.1, max_value=100.0, value=5.0, step=0.5, key="inc_warn_radius")
@@ -285,7 +255,7 @@ def _warnings_tab(board: boards.Board) -> None:
                     st.number_input(t("inc.warn_minutes", lang), min_value=1, max_value=180, value=15, key="inc_warn_minutes")
                 else:
                     st.text_area(t("inc.warn_polygon", lang), key="inc_warn_polygon", height=100)
-                _in_form(st.multiselect, t("inc.warn_departments", lang), DEPARTMENTS_ORDER, default=list(inc["departments"]) or ["emergency"], multi=True,
+                _shared.form_choice(st.multiselect, t("inc.warn_departments", lang), DEPARTMENTS_ORDER, default=list(inc["departments"]) or ["emergency"], multi=True,
                          key="inc_warn_depts", format_func=lambda d: label_or("dept", d, lang), placeholder=t("inc.depts_placeholder", lang))  # fmt: skip
                 st.form_submit_button(t("inc.warn_issue", lang), type="primary", on_click=_issue_warning, args=(board.incident_id, inc["lon"], inc["lat"]))
     if board.warnings.empty:
@@ -310,13 +280,13 @@ def _warnings_tab(board: boards.Board) -> None:
         return
     unit = dict(zip(waiting["contact_id"], waiting["unit"] + " · " + waiting["jurisdiction_code"].map(lambda c: names.get(c, c)) + " · " + waiting["department"].map(lambda d: label_or("dept", d, lang)), strict=True))
     with st.form("inc_ack_form"):
-        _in_form(st.selectbox, t("inc.ack_pick", lang), list(unit), key="inc_ack_contact", format_func=unit.get)
+        _shared.form_choice(st.selectbox, t("inc.ack_pick", lang), list(unit), key="inc_ack_contact", format_func=unit.get)
         _when("inc_ack_when")
         st.form_submit_button(t("inc.ack_go", lang), type="primary", on_click=_acknowledge, args=(board.incident_id, int(warning_id), unit))
 
 
 def _acknowledge(incident_id: str, warning_id: int, unit: dict[str, str]) -> None:
-    contact = _chosen("inc_ack_contact")
+    contact = _shared.form_chosen("inc_ack_contact")
     _write(log.acknowledge, incident_id, warning_id, contact, at=_when_value("inc_ack_when"), done=lambda _: t("inc.ack_saved", lang, unit=lc.plain(unit[contact])))
 
 
@@ -346,10 +316,10 @@ def _issue_warning(incident_id: str, lon: float, lat: float) -> None:
     if hit.empty:
         _say("error", t("inc.warn_no_county", lang))
         return
-    departments = _chosen("inc_warn_depts")
+    departments = _shared.form_chosen("inc_warn_depts")
     calls = call_list(hit["code"].tolist(), departments, contacts)
     warning_id = _write(
-        log.issue_warning, incident_id, colour=_chosen("inc_warn_colour"), text=ss["inc_warn_text"], area_kind=area_kind, area=shapely.geometry.mapping(area),
+        log.issue_warning, incident_id, colour=_shared.form_chosen("inc_warn_colour"), text=ss["inc_warn_text"], area_kind=area_kind, area=shapely.geometry.mapping(area),
         counties=hit["code"].tolist(), departments=departments, calls=calls.to_dict("records"), radius_m=ss["inc_warn_radius"] * 1000 if area_kind == "buffer" else None,
         minutes=ss["inc_warn_minutes"] if area_kind == "isochrone" else None,
         done=lambda i: t("inc.warn_issued", lang, id=i, calls=len(calls), counties="、".join(hit["name"])),
@@ -374,7 +344,7 @@ def _requests_tab(board: boards.Board) -> None:
                 if found.get("incident") == board.incident_id and found["rows"]:
                     rows = {r["id"]: r for r in found["rows"]}
                     with st.form("inc_req_form"):
-                        _in_form(st.selectbox, t("inc.req_pick", lang), list(rows), key="inc_req_pick", format_func=lambda i: t(
+                        _shared.form_choice(st.selectbox, t("inc.req_pick", lang), list(rows), key="inc_req_pick", format_func=lambda i: t(
                             "inc.req_option", lang, name=rows[i]["name"], county=names.get(rows[i]["county_code"], rows[i]["county_code"]), eta=boards.minutes(rows[i]["eta_s"]),
                             est=f"（{t('dis.estimate', lang)}）" if rows[i]["estimate"] else ""))  # fmt: skip
                         st.text_input(t("inc.req_text", lang), key="inc_req_text", max_chars=2000)
@@ -391,16 +361,16 @@ def _requests_tab(board: boards.Board) -> None:
         c1, c2 = st.columns(2)
         label = dict(zip(open_["id"], [f"#{i} {n} · {label_or('inc.status', s, lang)}" for i, n, s in zip(open_["id"], open_["resource_name"], open_["status"], strict=True)], strict=True))
         with c1:
-            _in_form(st.selectbox, t("inc.req_which", lang), list(label), key="inc_req_adv_pick", format_func=label.get)
+            _shared.form_choice(st.selectbox, t("inc.req_which", lang), list(label), key="inc_req_adv_pick", format_func=label.get)
         with c2:
-            _in_form(st.selectbox, t("inc.req_status", lang), ["approved", "dispatched", "arrived", "declined"], key="inc_req_adv_status",
+            _shared.form_choice(st.selectbox, t("inc.req_status", lang), ["approved", "dispatched", "arrived", "declined"], key="inc_req_adv_status",
                      format_func=lambda s: label_or("inc.status", s, lang))  # fmt: skip
         _when("inc_req_when")
         st.form_submit_button(t("inc.req_advance_go", lang), on_click=_advance, args=(board.incident_id,))
 
 
 def _request(incident_id: str, lead_code: str, layer: str, rows: dict[str, dict]) -> None:
-    r = rows[_chosen("inc_req_pick")]
+    r = rows[_shared.form_chosen("inc_req_pick")]
     if _write(log.request, incident_id, resource_id=r["id"], resource_name=r["name"], resource_layer=layer, from_code=r["county_code"], to_code=lead_code,
               text=ss["inc_req_text"], eta_s=r["eta_s"], estimate=r["estimate"], route=r["route"], crossed=r["crossed"], provider_department=r["department"],
               done=lambda i: t("inc.req_saved", lang, id=i, eta=boards.minutes(r["eta_s"]))):  # fmt: skip
@@ -408,7 +378,7 @@ def _request(incident_id: str, lead_code: str, layer: str, rows: dict[str, dict]
 
 
 def _advance(incident_id: str) -> None:
-    rid, status = int(_chosen("inc_req_adv_pick")), _chosen("inc_req_adv_status")
+    rid, status = int(_shared.form_chosen("inc_req_adv_pick")), _shared.form_chosen("inc_req_adv_status")
     _write(log.advance_request, incident_id, rid, status, at=_when_value("inc_req_when"), done=lambda _: t("inc.req_advanced", lang, id=rid, status=label_or("inc.status", status, lang)))
 
 
