@@ -165,9 +165,11 @@ def look(page, *, lang: str, where: str) -> list[str]:
 
 def deck_count(page, *, timeout_ms: int = 15_000) -> int:
     """Number of deck.gl maps drawn (a pydeck chart holding a canvas), waiting up to `timeout_ms` for the first."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     charts = page.locator('[data-testid="stDeckGlJsonChart"]:has(canvas)')
     try:
         charts.first.wait_for(state="attached", timeout=timeout_ms)
-    except Exception:  # noqa: BLE001 (playwright's TimeoutError: no map drawn)
+    except PlaywrightTimeout:  # no map drawn
         return 0
     return charts.count()
