@@ -248,6 +248,6 @@ def test_served_settings_take_effect(dataset):
 
 
 def test_allow_list_catches_english_and_lets_names_through():
-    assert english_words(["每个文件不超过 50MB • CSV, XLSX", "© OpenStreetMap contributors, ODbL", "WGS84 / CGCS2000"]) == []
+    assert english_words(["每个文件不超过 50MB • CSV, XLSX", "© OpenStreetMap contributors, ODbL", "WGS84 / CGCS2000", "GN1805419", "T-3f2a9c1b0d4e"]) == []
     found = english_words(["Select all", "Choose options", "坐标无法识别：is not LON,LAT"])
     assert [w.split(" in ")[0] for w in found] == ["'Select all'", "'Choose options'", "'is not'"]

@@ -43,6 +43,7 @@ ALLOWED_WORDS = {
 }
 
 _PATH = re.compile(r"[\w.*-]+/[\w./*-]+")  # file paths such as data/samples/*.csv
+_CODE = re.compile(r"(?<![A-Za-z])[A-Za-z]{1,4}[-_]?\d[\w-]*")  # record ids and codes: GN1805419, T-3f2a9c, YRD-20261201-001
 _WORD = re.compile(r"[A-Za-z][A-Za-z]+|(?<![A-Za-z0-9])[A-Za-z](?![A-Za-z0-9])")
 _RAW = re.compile(r"(?<![A-Za-z])(None|nan|NaN|NaT|undefined|null|Traceback)(?![A-Za-z])")
 _HAS_HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -140,7 +141,7 @@ def english_words(texts: list[str]) -> list[str]:
     """Each text of `texts` with English words not on the allow-list (for the Chinese UI): "'w1 w2' in 'text'"."""
     found = []
     for text in dict.fromkeys(texts):
-        words = [w for w in _WORD.findall(_PATH.sub(" ", text)) if w not in ALLOWED_WORDS]
+        words = [w for w in _WORD.findall(_CODE.sub(" ", _PATH.sub(" ", text))) if w not in ALLOWED_WORDS]
         if words:
             found.append(f"{' '.join(dict.fromkeys(words))!r} in {text[:100]!r}")
     return found
