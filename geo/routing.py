@@ -346,34 +346,31 @@ def _at_node(s: Snap) -> list[Access]:
     return [Access(s.node, 0.0, 0.0, -1, 0.0, 0.0, s.snap_lon, s.snap_lat, s.distance_m, 0.0)]
 
 
-def exits(net: Network, s: Snap, weights: np.ndarray) -> list[Access]:
-    """Ways to leave snapped point `s` onto the network: from its node through every edge out
-    of it, or forwards along each candidate edge to its head (module docstring)."""
+def _along(net: Network, s: Snap, weights: np.ndarray, *, leave: bool) -> list[Access]:
+    """The candidate edges of `s` as accesses: forwards to each edge's head (`leave`), or from each edge's tail."""
     if s.node >= 0:
         return _at_node(s)
     out = []
-    head, length = net.edge_v, net.edge_length_m
+    end = net.edge_v if leave else net.edge_u
     for e, f, x, y, d in zip(s.cand_edge, s.cand_fraction, s.cand_lon, s.cand_lat, s.cand_distance_m, strict=True):
         w = float(weights[e])
         if math.isfinite(w):
             extra = (d - s.distance_m) / s.access_mps
-            out.append(Access(int(head[e]), (1 - f) * w + extra, (1 - f) * float(length[e]), e, f, 1.0, x, y, d, extra))
+            share, f_from, f_to = (1 - f, f, 1.0) if leave else (f, 0.0, f)
+            out.append(Access(int(end[e]), share * w + extra, share * float(net.edge_length_m[e]), e, f_from, f_to, x, y, d, extra))
     return out
+
+
+def exits(net: Network, s: Snap, weights: np.ndarray) -> list[Access]:
+    """Ways to leave snapped point `s` onto the network: from its node through every edge out
+    of it, or forwards along each candidate edge to its head (module docstring)."""
+    return _along(net, s, weights, leave=True)
 
 
 def entries(net: Network, s: Snap, weights: np.ndarray) -> list[Access]:
     """Ways to reach snapped point `s` from the network: at its node through every edge into
     it, or along each candidate edge from its tail (module docstring)."""
-    if s.node >= 0:
-        return _at_node(s)
-    out = []
-    tail, length = net.edge_u, net.edge_length_m
-    for e, f, x, y, d in zip(s.cand_edge, s.cand_fraction, s.cand_lon, s.cand_lat, s.cand_distance_m, strict=True):
-        w = float(weights[e])
-        if math.isfinite(w):
-            extra = (d - s.distance_m) / s.access_mps
-            out.append(Access(int(tail[e]), f * w + extra, f * float(length[e]), e, 0.0, f, x, y, d, extra))
-    return out
+    return _along(net, s, weights, leave=False)
 
 
 def direct(outs: list[Access], ins: list[Access], weights: np.ndarray) -> tuple[float, Access | None, Access | None]:
