@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import backbone, consultation, importing, machine, network, planning, situation, zones
+from benchmarks import backbone, consultation, importing, machine, network, pbf, planning, situation, zones
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("situation", "network", "backbone", "zones", "planning", "importing", "consultation")
+SECTIONS = ("situation", "network", "backbone", "pbf", "zones", "planning", "importing", "consultation")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(network.markdown(network.run()))
     if "backbone" in run:
         sections.append(backbone.markdown(backbone.run()))
+    if "pbf" in run:
+        sections.append(pbf.markdown(pbf.run()))
     if "zones" in run:
         sections.append(zones.markdown(zones.run()))
     if "planning" in run:
