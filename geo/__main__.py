@@ -4,6 +4,7 @@
     python -m geo route   --network F --from LON,LAT --to LON,LAT [--crs wgs84|gcj02|bd09] [--avoid POLYGONS.geojson]
     python -m geo nearest --network F --at LON,LAT --resources R.geojson|R.csv --k K [--crs ...] [--avoid ...]
     python -m geo network --network F --out edges.gpkg
+    python -m geo stitch  [--dir DIR] [--join-m M]
     python -m geo list    [--dir DIR]
     python -m geo zones      --network F --facilities P [--area A.geojson] [--out Z.geojson]
     python -m geo isochrones --network F --facilities P [--breaks 15,30,60] [--per-facility] [--out I.geojson]
@@ -31,6 +32,10 @@ from geo import routing
 from geo.nearest import nearest, prepare
 
 
+#: What an answer on the stitched network (local OSM streets + the backbone) says it is.
+STITCHED_LABEL_ZH = "骨干路网＋本地路网（部分估算）"
+
+
 class CliError(ValueError):
     """A bad argument or input file; the message says what to fix."""
 
@@ -43,12 +48,24 @@ def default_networks_dir() -> Path:
     return gn.networks_dir(dataset)
 
 
-def open_network(spec: str, *, networks: Path | None = None, emergency_factor: float = 1.0) -> gn.Network:
-    """A network from an OSM file, a saved network folder, or the name of a saved network."""
+def open_network(spec: str | None, *, networks: Path | None = None, emergency_factor: float = 1.0) -> gn.Network:
+    """A network from an OSM file, a saved network folder, or the name of a saved network;
+    without `spec`, the default saved network (the first of `geo.network.list_networks`:
+    the stitched network, else the backbone …)."""
+    if spec is None:
+        metas = gn.list_networks(networks or default_networks_dir())
+        if not metas:
+            msg = f"no saved network under {networks or default_networks_dir()}: build the dataset (`make data`) or give `--network`."
+            raise CliError(msg)
+        return gn.load(metas[0]["path"])
     path = Path(spec)
     if path.is_dir():
         return gn.load(path)
     if path.is_file():
+        if path.name.lower().endswith(".pbf"):  # streams in bounded memory
+            from geo import osm_stream
+
+            return osm_stream.build_network(path, name=path.name, source=str(path), emergency_factor=emergency_factor)
         return gn.build_from_graph(gn.read_osm(path), name=path.name, source=str(path), emergency_factor=emergency_factor)
     folder = (networks or default_networks_dir()) / spec
     if folder.is_dir():
@@ -118,11 +135,14 @@ def _closure_report(net: gn.Network, baseline: routing.Route | None, polygons: l
 
 
 def estimate_label(net: gn.Network) -> str:
-    """What an answer on `net` says it is: 骨干路网（估算） on the backbone, 估算 on another estimate, else ''."""
+    """What an answer on `net` says it is: 骨干路网（估算） on the backbone, 骨干路网＋本地路网（部分估算）
+    on the stitched network, 估算 on another estimate, else ''."""
     from geo import backbone
 
     if backbone.is_backbone(net.meta):
         return backbone.LABEL_ZH
+    if net.meta.get("kind") == "stitched":
+        return STITCHED_LABEL_ZH
     return "估算" if net.estimate else ""
 
 
@@ -212,7 +232,14 @@ def cmd_build(args) -> dict:
         msg = "give exactly one of `--osm FILE` or `--polygon AREA.geojson`."
         raise CliError(msg)
     if args.osm:
-        net = gn.build_osm(args.osm, name=args.name, folder=folder, emergency_factor=args.emergency_factor)
+        import time
+
+        t0 = time.monotonic()
+
+        def progress(phase: str, fraction: float) -> None:  # one line a step on stderr, stdout stays JSON
+            print(f"build {args.name}: {phase} {fraction:4.0%} ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+        net = gn.build_osm(args.osm, name=args.name, folder=folder, emergency_factor=args.emergency_factor, progress=progress)
     else:
         import shapely
 
@@ -221,7 +248,32 @@ def cmd_build(args) -> dict:
         graph = gn.download_polygon(shapely.union_all(polygons))
         net = gn.build_from_graph(graph, name=args.name, source=f"OSM download for {Path(args.polygon).name}", emergency_factor=args.emergency_factor)
         gn.save(net, folder / args.name)
-    return {"network": net.name, "path": str(folder / args.name), "nodes": net.n_nodes, "edges": net.n_edges}
+    return {"network": net.name, "path": str(folder / args.name), "nodes": net.n_nodes, "edges": net.n_edges, **_restitch(folder)}
+
+
+def _restitch(folder: Path, *, join_m: float | None = None) -> dict:
+    """Rebuild the stitched network of `folder` (`geo.stitch.rebuild`): its summary under
+    ``stitched`` (None when there is no backbone or no local network), or, when it cannot be
+    made (e.g. two local areas overlap), ``stitched_error`` with the code and the reason."""
+    from geo import stitch
+
+    try:
+        net = stitch.rebuild(folder) if join_m is None else stitch.rebuild(folder, join_m=join_m)
+    except gn.NetworkError as exc:
+        return {"stitched": None, "stitched_error": {"code": exc.code, "message": str(exc)}}
+    if net is None:
+        return {"stitched": None}
+    keys = ("join_m", "crossings", "crossings_unjoined", "nodes_joined", "joins")
+    return {"stitched": {"network": net.name, "path": str(folder / net.name), "nodes": net.n_nodes, "edges": net.n_edges, **{k: net.meta[k] for k in keys}}}
+
+
+def cmd_stitch(args) -> dict:
+    """(Re)build the stitched network (backbone + every local network) of the networks folder."""
+    folder = Path(args.dir) if args.dir else default_networks_dir()
+    out = _restitch(folder, join_m=args.join_m)
+    if "stitched_error" in out:
+        raise gn.NetworkError(out["stitched_error"]["code"], out["stitched_error"]["message"])
+    return out
 
 
 def _facilities(args, net):
@@ -343,18 +395,24 @@ def cmd_plan(args) -> dict:
 
 
 def cmd_list(args) -> dict:
-    """Saved networks; the backbone's entry adds its kind, what it means and its connectivity audit."""
+    """Saved networks, the default first (``default``: true); the backbone's entry adds its kind, what it means and its connectivity audit."""
     from geo import backbone
 
     folder = Path(args.dir) if args.dir else default_networks_dir()
     out = []
-    for m in gn.list_networks(folder):
+    for i, m in enumerate(gn.list_networks(folder)):
         entry = {k: m[k] for k in ("name", "source", "estimate", "n_nodes", "n_edges", "created", "path")}
+        entry["default"] = i == 0  # what pages and commands use unless told otherwise
         if backbone.is_backbone(m):
             entry["kind"] = m["kind"]
             entry["estimate_label"] = backbone.LABEL_ZH
             entry["meaning"] = backbone.MEANING
             entry["audit"] = m.get("audit", [])
+        elif m.get("kind") == "stitched":
+            entry["kind"] = m["kind"]
+            entry["estimate_label"] = STITCHED_LABEL_ZH
+            entry["parts"] = [{k: p.get(k) for k in ("name", "kind", "source")} for p in m.get("parts", [])]
+            entry["joins"], entry["join_m"] = m.get("joins"), m.get("join_m")
         out.append(entry)
     return {"networks": out}
 
@@ -364,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p, *, crs=True):
-        p.add_argument("--network", required=True, help="OSM file, network folder, or saved network name")
+        p.add_argument("--network", help="OSM file, network folder, or saved network name (default: the default saved network, see `list`)")
         p.add_argument("--emergency-factor", type=float, default=1.0, help="speed factor for emergency vehicles (OSM input only)")
         if crs:
             p.add_argument("--crs", choices=gcrs.CRS_NAMES, default="wgs84", help="CRS of given coordinates and files")
@@ -385,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     for name, help_ in (("zones", "responsibility zones: the area each facility reaches first (GeoJSON)"), ("isochrones", "service areas at time breaks (GeoJSON)"), ("coverage", "share of demand points within a time (JSON)")):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--network", required=True)
+        p.add_argument("--network", help="default: the default saved network")
         p.add_argument("--facilities", required=True, help="GeoJSON points (id or name) or CSV with id, lon, lat")
         p.add_argument("--crs", choices=gcrs.CRS_NAMES, default="wgs84")
         if name == "coverage":
@@ -400,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--breaks", default="15,30,60", help="minutes, comma-separated")
             p.add_argument("--per-facility", action="store_true", help="also one set of bands per facility")
     p = sub.add_parser("plan", help="choose sites for new bases: mclp, lscp or pmedian (exact, HiGHS)")
-    p.add_argument("--network", required=True)
+    p.add_argument("--network", help="default: the default saved network")
     p.add_argument("--model", choices=("mclp", "lscp", "pmedian"), required=True)
     p.add_argument("--candidates", required=True, help="GeoJSON points (id or name) or CSV with id, lon, lat")
     p.add_argument("--demand", required=True, help="GeoJSON points, optional `weight` property")
@@ -415,12 +473,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", required=True)
     p.add_argument("--emergency-factor", type=float, default=1.0)
     p.add_argument("--dir", help="networks folder (default: networks/ beside the dataset)")
+    p = sub.add_parser("stitch", help="(re)build the stitched network: the backbone outside, every local network inside its area (geo.stitch)")
+    p.add_argument("--dir", help="networks folder (default: networks/ beside the dataset)")
+    p.add_argument("--join-m", type=float, default=None, help="join distance (m) between the backbone and a local network (default 2000)")
     p = sub.add_parser("list", help="list saved networks")
     p.add_argument("--dir")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     commands = {
-        "route": cmd_route, "nearest": cmd_nearest, "network": cmd_network, "build": cmd_build, "list": cmd_list,
+        "route": cmd_route, "nearest": cmd_nearest, "network": cmd_network, "build": cmd_build, "stitch": cmd_stitch, "list": cmd_list,
         "zones": cmd_zones, "isochrones": cmd_isochrones, "coverage": cmd_coverage, "plan": cmd_plan,
     }  # fmt: skip
     try:

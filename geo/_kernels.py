@@ -284,7 +284,11 @@ def snap_candidates(
     `lon`, `lat`), and whether its nearest position is within `node_m` of an end node.
 
     Rings of grid cells are searched outwards, as in `nearest_segment`, until every segment
-    closer than the nearest distance + `tie_m` has been seen.  Per edge the nearest segment
+    closer than the nearest distance + `tie_m` has been seen.  Distances and positions on
+    segments are worked out in a local equirectangular frame around the point itself (east
+    metres scaled by cos(`lat`), not by the cos(`lat0`) of the network's grid frame, which is
+    only the index): on a network spanning several degrees of latitude the nearest position
+    does not drift by metres with the distance from `lat0`.  Per edge the nearest segment
     counts.  An edge's fraction is the share of its great-circle length (along its geometry)
     before the snapped position; the position on its segment is linear in lon/lat.
 
@@ -298,6 +302,10 @@ def snap_candidates(
     gx = max(ox - px, 0.0, px - (ox + nx * cell))
     gy = max(oy - py, 0.0, py - (oy + ny * cell))
     radius = max(int(max(gx, gy) // cell) - 1, 0)
+    # grid-frame east metres × r = east metres in the point's own frame; a local distance D
+    # is at most D / rmin in the grid frame, which bounds the rings to search
+    r = np.cos(np.radians(lat)) / np.cos(np.radians(lat0))
+    rmin = min(r, 1.0)
     best_d = np.inf
     cap = 16
     buf_s = np.empty(cap, dtype=np.int64)
@@ -317,16 +325,18 @@ def snap_candidates(
                     s = cell_seg[j]
                     if use_blocked and blocked[seg_edge[s]]:
                         continue
-                    dx = x2[s] - x1[s]
-                    dy = y2[s] - y1[s]
+                    ax = (x1[s] - px) * r  # segment ends relative to the point, in its own frame
+                    ay = y1[s] - py
+                    dx = (x2[s] - px) * r - ax
+                    dy = (y2[s] - py) - ay
                     l2 = dx * dx + dy * dy
                     t = 0.0
                     if l2 > 0:
-                        t = ((px - x1[s]) * dx + (py - y1[s]) * dy) / l2
+                        t = -(ax * dx + ay * dy) / l2
                         t = min(max(t, 0.0), 1.0)
-                    qx = x1[s] + t * dx
-                    qy = y1[s] + t * dy
-                    d = np.sqrt((px - qx) ** 2 + (py - qy) ** 2)
+                    qx = ax + t * dx
+                    qy = ay + t * dy
+                    d = np.sqrt(qx * qx + qy * qy)
                     if d > best_d + tie_m:
                         continue
                     if d < best_d:
@@ -352,9 +362,9 @@ def snap_candidates(
                     buf_d[m] = d
                     buf_t[m] = t
                     m += 1
-        if m > 0 and best_d + tie_m < radius * cell:
+        if m > 0 and (best_d + tie_m) / rmin < radius * cell:
             break
-        if radius * cell > max_dist or (x0 == 0 and y0 == 0 and x_1 == nx - 1 and y_1 == ny - 1):
+        if radius * cell * rmin > max_dist or (x0 == 0 and y0 == 0 and x_1 == nx - 1 and y_1 == ny - 1):
             break
         radius += 1
     # the nearest segment of each edge within the tie window

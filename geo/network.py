@@ -100,7 +100,9 @@ class NetworkError(ValueError):
     - 'too_few_places': an approximate network over ``n`` places (at least 3 are needed);
     - 'download_failed': osmnx could not download the roads (no internet);
     - 'not_found', 'damaged', 'incomplete': no saved network, a damaged one, or one lacking
-      arrays (``missing``), at ``folder`` whose folder name is ``name``.
+      arrays (``missing``), at ``folder`` whose folder name is ``name``;
+    - 'overlap', 'reserved_name' (`geo.stitch`): the areas of local networks ``name`` and
+      ``other`` overlap, or a local network is called ``name`` = 'stitched'.
     """
 
     def __init__(self, code: str, message: str, **params: object) -> None:
@@ -451,6 +453,8 @@ def read_osm(path: str | os.PathLike):
     """An osmnx MultiDiGraph from an OSM file: ``.osm``/``.osm.bz2`` (XML) or ``.osm.pbf``.
 
     One-way tags are respected; the largest weakly connected part is kept (osmnx default).
+    The whole graph is held in memory: for a large ``.osm.pbf`` use `build_osm`, which
+    streams it (`geo.osm_stream`).
     """
     import osmnx as ox
 
@@ -586,11 +590,33 @@ def check_name(name: str) -> str:
     return str(name)
 
 
-def build_osm(path: str | os.PathLike, *, name: str, folder: str | os.PathLike, source: str | None = None, emergency_factor: float = 1.0) -> Network:
-    """Read an OSM file, build its network and save it as `folder`/`name` (see `read_osm`, `save`)."""
+def build_osm(
+    path: str | os.PathLike, *, name: str, folder: str | os.PathLike, source: str | None = None, emergency_factor: float = 1.0, progress=None
+) -> Network:
+    """Read an OSM file, build its network and save it as `folder`/`name` (see `read_osm`, `save`).
+
+    A ``.osm.pbf`` streams in bounded memory (`geo.osm_stream.build_network`: two passes
+    with pyosmium, then numpy), so a whole-province extract builds; XML (``.osm``,
+    ``.osm.bz2``) is read by osmnx (`read_osm`).  `progress`, if given, is called with
+    (phase, fraction 0..1) about every second: 'ways', 'nodes', 'simplify', 'index' for a
+    PBF ('read' for XML), then 'save'.
+    """
     check_name(name)
-    net = build_from_graph(read_osm(path), name=name, source=source or Path(path).name, emergency_factor=emergency_factor)
+    if Path(path).name.lower().endswith(".pbf"):
+        from geo import osm_stream
+
+        net = osm_stream.build_network(path, name=name, source=source or Path(path).name, emergency_factor=emergency_factor, progress=progress)
+    else:
+        if progress is not None:
+            progress("read", 0.0)
+        net = build_from_graph(read_osm(path), name=name, source=source or Path(path).name, emergency_factor=emergency_factor)
+        if progress is not None:
+            progress("read", 1.0)
+    if progress is not None:
+        progress("save", 0.0)
     save(net, Path(folder) / name)
+    if progress is not None:
+        progress("save", 1.0)
     return net
 
 
@@ -599,8 +625,21 @@ def networks_dir(dataset: str | os.PathLike) -> Path:
     return Path(dataset).parent / "networks"
 
 
+#: Order in which saved networks are offered, the default first: the backbone stitched with
+#: local OSM extracts, the regional backbone, local OSM networks (they cover only their
+#: extract), and the place-to-place approximation last (the last resort where no road data
+#: reaches).  Keys are ``meta["kind"]`` ('stitched', 'backbone'), else 'real' / 'estimate'.
+NETWORK_ORDER = ("stitched", "backbone", "real", "estimate")
+
+
+def network_rank(meta: dict) -> int:
+    """Position of a network's kind in `NETWORK_ORDER` (0 = the default)."""
+    kind = meta.get("kind") or ("estimate" if meta.get("estimate") else "real")
+    return NETWORK_ORDER.index(kind) if kind in NETWORK_ORDER else len(NETWORK_ORDER)
+
+
 def list_networks(folder: str | os.PathLike) -> list[dict]:
-    """Metadata of every saved network under `folder`, the approximate one first."""
+    """Metadata of every saved network under `folder`, in `NETWORK_ORDER` (the default first), then by name."""
     folder = Path(folder)
     metas = []
     for meta_file in sorted(folder.glob("*/meta.json")):
@@ -612,4 +651,4 @@ def list_networks(folder: str | os.PathLike) -> list[dict]:
             continue
         meta["path"] = str(meta_file.parent)
         metas.append(meta)
-    return sorted(metas, key=lambda m: (not m.get("estimate"), m["name"]))
+    return sorted(metas, key=lambda m: (network_rank(m), m["name"]))

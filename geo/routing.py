@@ -25,8 +25,11 @@ demand point) is placed on the road network, not on the nearest node:
    is added, per candidate, at the network's stated access rule: straight line ×
    ``meta["access_circuity"]`` at ``meta["access_speed_kph"]`` (the backbone states 1.3 at
    30 km/h, see `geo.backbone`); a network that states none uses × 1.0 at
-   `geo.network.ACCESS_SPEED_KPH` (15 km/h).  A point farther than the
-   network's snap limit from every road is off the network (`OffNetwork`).
+   `geo.network.ACCESS_SPEED_KPH` (15 km/h).  A network that states the rule per road class
+   (``meta["access_by_class"]``: the stitched network, `geo.stitch`) uses the rule of the
+   class of the point's **nearest** candidate edge for every candidate of that point (local
+   streets × 1.0 at 15 km/h, backbone and connector edges the backbone's rule).  A point
+   farther than the network's snap limit from every road is off the network (`OffNetwork`).
 
 Searches start from (or end at) *all* of these seeds at once, each with its partial cost:
 routes, the k nearest resources (`geo.nearest`), zones and isochrones (`geo.zones`) and the
@@ -56,20 +59,26 @@ NODE_SNAP_M = 1.0
 _ACCESS_MPS = ACCESS_SPEED_KPH / 3.6
 
 
-def access_mps(meta: dict) -> float:
+def access_mps(meta: dict, *, edge_class: str | None = None) -> float:
     """Straight-line speed (m/s) of the access leg of a network with `meta`: the access speed
     divided by the circuity, so that the leg's time is ``distance_m / access_mps(meta)``.
 
     ``meta["access_circuity"]`` (default 1.0) × the straight line at ``meta["access_speed_kph"]``
-    (km/h; default `geo.network.ACCESS_SPEED_KPH`).
+    (km/h; default `geo.network.ACCESS_SPEED_KPH`).  A network whose meta has
+    ``access_by_class`` (class name → ``{"circuity", "speed_kph"}``; the stitched network,
+    `geo.stitch`) states the rule per road class: the rule of `edge_class`, the class of the
+    point's nearest candidate edge, applies where it is listed; elsewhere, and on every
+    network without that entry, the network's one rule.
 
     Raises
     ------
     ValueError
         If either value is not a positive number.
     """
-    circuity = float(meta.get("access_circuity", 1.0))
-    speed_kph = float(meta.get("access_speed_kph", ACCESS_SPEED_KPH))
+    rule = meta.get("access_by_class", {}).get(edge_class) if edge_class is not None else None
+    source = meta if rule is None else {"access_circuity": rule.get("circuity", 1.0), "access_speed_kph": rule.get("speed_kph", ACCESS_SPEED_KPH)}
+    circuity = float(source.get("access_circuity", 1.0))
+    speed_kph = float(source.get("access_speed_kph", ACCESS_SPEED_KPH))
     if not (circuity > 0 and speed_kph > 0 and math.isfinite(circuity) and math.isfinite(speed_kph)):
         msg = f"network meta `access_circuity` ({circuity!r}) and `access_speed_kph` ({speed_kph!r}) must be positive numbers."
         raise ValueError(msg)
@@ -301,7 +310,7 @@ def _snap(net: Network, lon: float, lat: float, *, limit_m: float | None, blocke
     return Snap(
         float(lon), float(lat), int(c_edge[i]), float(c_frac[i]), snap_lon, snap_lat, distance, node,
         tuple(c_edge.tolist()), tuple(c_frac.tolist()), tuple(c_lon.tolist()), tuple(c_lat.tolist()), tuple(c_dist.tolist()),
-        access_mps(meta),
+        access_mps(meta, edge_class=meta["classes"][int(net.edge_class[int(c_edge[i])])] if "access_by_class" in meta else None),
     )  # fmt: skip
 
 

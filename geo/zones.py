@@ -88,7 +88,8 @@ class Cells:
 def node_cells(net: Network, area) -> Cells:
     """Voronoi cells of the nodes, clipped to `area` (a polygon, EPSG:4326).
 
-    Built in the network's local metric projection, so cells are not skewed by degrees.
+    Built in the network's local metric projection, so cells are not skewed by degrees.  Each
+    cell is a polygon (or empty): slivers of line or point left by the clipping are dropped.
     """
     proj = net.projection
     x, y = proj.forward(net.node_lon, net.node_lat)
@@ -103,10 +104,21 @@ def node_cells(net: Network, area) -> Cells:
     env = shapely.envelope(shapely.union(shapely.envelope(shapely.multipoints(np.column_stack([x, y]))), shapely.envelope(area_xy))).buffer(1000)
     vor = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(np.column_stack([x, y])), extend_to=env, ordered=True))
     shapely.prepare(area_xy)
-    clipped = shapely.intersection(vor, area_xy)
+    clipped = _polygonal(shapely.intersection(vor, area_xy))
     back = shapely.transform(clipped, lambda c: np.column_stack(proj.inverse(c[:, 0], c[:, 1])))
     del pts
     return Cells(np.asarray(back, dtype=object))
+
+
+def _polygonal(geoms: np.ndarray) -> np.ndarray:
+    """Only the areas of each geometry: a cell clipped where it touches the area's edge may come
+    back as a polygon plus a line or point (a GeometryCollection), which unions and overlays refuse."""
+    out = np.asarray(geoms, dtype=object).copy()
+    mixed = np.flatnonzero(shapely.get_type_id(out) == 7)  # GeometryCollection
+    for i in mixed:
+        parts = [p for p in shapely.get_parts(out[i]) if shapely.get_type_id(p) in (3, 6)]
+        out[i] = shapely.union_all(parts) if parts else shapely.Polygon()
+    return out
 
 
 def dissolve_cells(cells: Cells, mask: np.ndarray):

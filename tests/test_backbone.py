@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -49,7 +50,7 @@ def test_builds_offline_from_the_installed_package(store, monkeypatch):
 
 
 def test_saved_backbone_is_two_way_in_metres_at_one_speed(bb, dataset):
-    assert [m["name"] for m in gn.list_networks(gn.networks_dir(dataset))][0] == "approx"  # the default stays first
+    assert [m["name"] for m in gn.list_networks(gn.networks_dir(dataset))] == ["backbone", "approx"]  # the default first, the approximation last
     u, v = np.asarray(bb.edge_u), np.asarray(bb.edge_v)
     forward = set(zip(u.tolist(), v.tolist(), strict=True))
     assert all((b, a) in forward for a, b in forward)  # both directions of every road
@@ -157,7 +158,8 @@ def test_geo_list_prints_the_audit(dataset):
         [sys.executable, "-m", "geo", "list", "--dir", str(gn.networks_dir(dataset))], cwd=ROOT, capture_output=True, text=True, check=True
     )
     nets = {n["name"]: n for n in json.loads(out.stdout)["networks"]}
-    assert list(nets)[0] == "approx" and "audit" not in nets["approx"]
+    assert list(nets) == ["backbone", "approx"] and nets["backbone"]["default"] and not nets["approx"]["default"]
+    assert "audit" not in nets["approx"]
     entry = nets["backbone"]
     assert entry["estimate_label"] == "骨干路网（估算）" and "main roads only" in entry["meaning"]
     assert any(a["kind"] == "component" and "定海区" in a["county_names"] for a in entry["audit"])
@@ -259,8 +261,8 @@ def test_dispatch_page_on_the_backbone_finds_the_tents_in_xuzhou(open_app):
 
     at = open_app("pages/dispatch.py")
     net_box = at.selectbox(key=widget_key("dis_network", "zh"))
+    assert net_box.value == "backbone"  # the default network
     assert "骨干路网，估算" in net_box.format_func("backbone")  # not the approximate network's wording
-    net_box.select("backbone").run()
     at.selectbox(key=widget_key("dis_layer", "zh")).select("stockpiles").run()
     at.selectbox(key=widget_key("dis_material", "zh")).select("帐篷").run()
     at.number_input(key="dis_min_q").set_value(1000.0).run()
@@ -297,3 +299,24 @@ def test_dispatch_page_says_the_island_is_a_known_gap(open_app):
     gap = [w for w in warnings if "已知数据缺口" in w]
     assert gap and "定海区" in gap[0] and "导入该地区的 OSM 道路" in gap[0], warnings
     assert _no_english(warnings) == [], _no_english(warnings)
+    # the last resort: the place-to-place approximation gives the island's bases a time, marked as such
+    assert any(c.value.startswith("最后手段") and "approx" in c.value for c in at.caption)
+    fallback = [d.value for d in at.dataframe if "预计到达（分钟）" in d.value.columns and "舟山" in "".join(map(str, d.value["名称"]))]
+    assert fallback and fallback[0]["预计到达（分钟）"].map(float).gt(60).all(), [d.value for d in at.dataframe]
+
+
+def test_cli_commands_use_the_default_network_without_network(bb, dataset, tmp_path):
+    """Without `--network` the CLI answers on the default saved network (the backbone here), as the pages do."""
+    env = {**os.environ, "YRD_DATASET": str(dataset)}
+    run = subprocess.run(
+        [sys.executable, "-m", "geo", "route", "--from", "%f,%f" % JIASHAN, "--to", "%f,%f" % XUZHOU], cwd=ROOT, capture_output=True, text=True, check=True, env=env
+    )
+    ans = json.loads(run.stdout)
+    assert ans["estimate_label"] == "骨干路网（估算）"
+    assert ans["travel_time_s"] == pytest.approx(routing.route(bb, JIASHAN, XUZHOU).travel_time_s, abs=1e-5)
+    empty = tmp_path / "none" / "yrd.duckdb"
+    bad = subprocess.run(
+        [sys.executable, "-m", "geo", "route", "--from", "%f,%f" % JIASHAN, "--to", "%f,%f" % XUZHOU], cwd=ROOT, capture_output=True, text=True, check=False,
+        env={**os.environ, "YRD_DATASET": str(empty)},
+    )  # fmt: skip
+    assert bad.returncode != 0 and "no saved network" in bad.stderr and "Traceback" not in bad.stderr

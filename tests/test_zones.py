@@ -265,3 +265,18 @@ def test_water_rescue_team_on_the_river_is_outranked_not_zero(store, dataset):
     assert zones.at["T003", "status"] == "outranked" and zones.at["T003", "area_km2"] == 0
     assert zones.index[zones.at["T003", "first_other"]] == "T002"
     assert zones.at["T002", "status"] == "ok" and zones.at["T002", "area_km2"] > 100
+
+
+def test_cells_are_polygons_and_isochrones_work_on_the_whole_backbone(dataset):
+    """Clipping Voronoi cells to the area used to leave a polygon plus a line at two nodes of the
+    backbone near 徐州 (117.094, 35.094): isochrones then failed ("Overlay input is mixed-dimension")."""
+    net = gn.load(gn.networks_dir(dataset) / "backbone")
+    area = shapely.box(*net.meta["bounds"])
+    cells = gz.node_cells(net, area)
+    kinds = set(shapely.get_type_id(cells.cells[~shapely.is_empty(cells.cells)]).tolist())
+    assert kinds <= {3, 6}, kinds  # Polygon, MultiPolygon
+    near = int(np.argmin(np.hypot(np.asarray(net.node_lon) - 117.094, np.asarray(net.node_lat) - 35.094)))
+    assert shapely.get_type_id(cells.cells[near]) in (3, 6) and shapely.area(cells.cells[near]) > 0
+    snap = routing.snap(net, float(net.node_lon[near]), float(net.node_lat[near]))
+    bands = gz.isochrones(gz.times_from(net, snap), cells, breaks_min=(30, 60))
+    assert len(bands) == 2 and all(g.is_valid and not g.is_empty for g in bands.geometry)
