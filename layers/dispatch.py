@@ -259,6 +259,24 @@ def ranked_table(ranked: pd.DataFrame, lang: str, names: dict[str, str] | None =
     return table
 
 
+def network_meaning(meta: dict, lang: str) -> str:
+    """What answers on the network of `meta` rest on, in `lang` ("" for a network of real roads):
+    the backbone's rule (`geo.backbone`), the stitched network's parts (`geo.stitch`), or the
+    place-to-place approximation."""
+    kind = meta.get("kind")
+    if kind in ("backbone", "stitched"):
+        rule = t(
+            "bb.meaning", lang, speed=meta.get("speed_kph", 70.0), circuity=meta.get("access_circuity", 1.3),
+            access_speed=meta.get("access_speed_kph", 30.0), snap_km=float(meta.get("snap_limit_m", 30_000.0)) / 1000,
+        )  # fmt: skip
+        if kind == "backbone":
+            return rule
+        sep = "、" if lang == "zh" else ", "
+        local = sep.join(str(p.get("name")) for p in meta.get("parts", []) if isinstance(p, dict) and p.get("kind") != "backbone") or MISSING
+        return t("stitch.meaning", lang, local=local, join_m=float(meta.get("join_m", 0.0)), rule=rule)
+    return t("dis.estimate_note", lang) if meta.get("estimate") else ""
+
+
 def gap_message(gap: dict, resource_names: list[str], lang: str) -> str:
     """The message, in `lang`, for resources with no road route because of a known data gap
     of the backbone (`gap`: a row of the connectivity audit, see `geo.backbone.known_gap`)."""
@@ -408,6 +426,7 @@ def closure_message(exc: ClosureError, lang: str) -> str:
 #: Label key of each `geo.network.NetworkError` code (all are ``net.err.<code>``).
 _NETWORK_CODES = (
     "bad_name", "file_missing", "file_type", "unreadable", "no_edges", "bad_arrays", "too_few_places", "download_failed", "not_found", "damaged", "incomplete",
+    "overlap", "reserved_name",
 )  # fmt: skip
 
 
@@ -417,4 +436,4 @@ def network_message(exc: NetworkError, lang: str) -> str:
     name as given is in it, so escape it before Markdown)."""
     code = exc.code if exc.code in _NETWORK_CODES else "bad_arrays"
     p = exc.params
-    return t(f"net.err.{code}", lang, name=p.get("name", MISSING), file=p.get("file", MISSING), n=p.get("n", 0))
+    return t(f"net.err.{code}", lang, name=p.get("name", MISSING), file=p.get("file", MISSING), n=p.get("n", 0), other=p.get("other", MISSING))

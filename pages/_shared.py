@@ -302,7 +302,7 @@ def boundary_urls() -> dict[str, str]:
 
 
 def networks() -> list[dict]:
-    """Saved road networks beside the dataset, the approximate one first."""
+    """Saved road networks beside the dataset, the default first (`geo.network.NETWORK_ORDER`)."""
     from geo.network import list_networks, networks_dir
 
     return list_networks(networks_dir(dataset_path()))
@@ -320,12 +320,16 @@ def networks_or_stop() -> list[dict]:
 def pick_network(metas: list[dict], key: str) -> dict:
     """The road-network selectbox shared by the analysis pages (the choice, a network's name, is kept in `key`).
 
-    The backbone (meta ``kind`` 'backbone') is labelled as such, other estimates as the approximate network.
+    The first network (the default of `geo.network.NETWORK_ORDER`) is chosen until the user picks
+    another.  The stitched network and the backbone (meta ``kind``) are labelled as such, other
+    estimates as the approximate network.
     """
 
     def _network_label_key(meta: dict) -> str:
         if meta.get("kind") == "backbone":  # geo.backbone.KIND
             return "dis.network_backbone"
+        if meta.get("kind") == "stitched":  # geo.stitch.KIND
+            return "dis.network_stitched"
         return "dis.network_estimate" if meta.get("estimate") else "dis.network_real"
 
     by_name = {m["name"]: m for m in metas}
@@ -335,6 +339,16 @@ def pick_network(metas: list[dict], key: str) -> dict:
         format_func=lambda n: t(_network_label_key(by_name[n]), language, name=n, nodes=by_name[n]["n_nodes"], edges=by_name[n]["n_edges"]),
     )  # fmt: skip
     return by_name[name]
+
+
+def network_note(net) -> None:
+    """Say, above a page's answers, what they rest on: the backbone or the stitched network
+    (main roads, one estimated speed, an access leg), or the approximation; nothing for real roads."""
+    from layers.dispatch import network_meaning
+
+    text = network_meaning(net.meta, lang())
+    if text:
+        st.warning(text)
 
 
 @st.cache_resource(max_entries=8)

@@ -18,7 +18,7 @@ from geo.jurisdiction import near_view
 from geo.routing import NoRoute, OffNetwork
 from geo.warning import affected_counties, buffer_area, call_list, isochrone_area, polygon_area
 from layers import consultation as lc
-from layers.dispatch import incident_layer, off_network_message
+from layers.dispatch import incident_layer, network_meaning, off_network_message
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
 from pages import _shared
@@ -53,6 +53,8 @@ with st.sidebar:
     overdue_min = st.number_input(t("inc.overdue_min", lang), min_value=1, max_value=240, value=boards.OVERDUE_AFTER_S // 60, key="inc_overdue")
     metas = _shared.networks()
     meta = _shared.pick_network(metas, "inc_network") if metas else None
+    if meta is not None and (meaning := network_meaning(meta, lang)):
+        st.caption(meaning)
 
 
 # Writes run in the submit buttons' callbacks, before the rerun they cause: the board that

@@ -132,12 +132,8 @@ with st.sidebar:
 closures = [p for _, p in ss["dis_closures"]] + uploaded
 closure_names = [n or f"{t('dis.closure', lang)} {i}" for i, (n, _) in enumerate(ss["dis_closures"], start=1)] + uploaded_names
 net = _shared.network(meta)
-on_backbone = backbone.is_backbone(net.meta)
-if on_backbone:  # main roads only, one estimated speed, an access leg: say what that means
-    bm = net.meta
-    st.warning(t("bb.meaning", lang, speed=bm["speed_kph"], circuity=bm["access_circuity"], access_speed=bm["access_speed_kph"], snap_km=bm["snap_limit_m"] / 1000))
-elif net.estimate:
-    st.warning(t("dis.estimate_note", lang))
+on_backbone = net.meta.get("kind") in ("backbone", "stitched")  # answers say how much of the ETA is access leg; known gaps apply
+_shared.network_note(net)  # main roads only, one estimated speed, an access leg: say what that means
 
 # ---- compute -----------------------------------------------------------------------------
 incident = ss["dis_incident"]
@@ -180,6 +176,18 @@ if result is not None:
         for comp in sorted({g["component"] for g in gaps.values()}):
             ids = [r for r in unreachable if r in gaps and gaps[r]["component"] == comp]
             st.warning(gap_message(gaps[ids[0]], [res_names.get(r, r) for r in ids], lang))
+        approx_meta = next((m for m in metas if m.get("estimate") and m.get("kind") is None), None)
+        if gaps and approx_meta is not None:  # the last resort where the backbone does not reach: place-to-place estimates
+            try:
+                fallback = dispatch(
+                    _shared.network(approx_meta), incident, resources[resources["id"].astype(str).isin(list(gaps))],
+                    counties=counties, contacts=_shared.table("contacts"), k=len(gaps),
+                )  # fmt: skip
+            except (OffNetwork, NoRoute):
+                fallback = None
+            if fallback is not None and not fallback.ranked.empty:
+                st.caption(t("dis.fallback", lang, network=approx_meta["name"]))
+                st.dataframe(ranked_table(fallback.ranked, lang, names), hide_index=True, width="stretch")
         rest = [r for r in unreachable if r not in gaps]
         if rest:
             st.warning(unreachable_message(rest, res_names, lang, closures_in_force=bool(result.closed_edges)))
@@ -191,12 +199,12 @@ if result is not None:
         st.dataframe(style_ranks(ranked_table(result.ranked, lang, names, access=on_backbone), lang), hide_index=True, width="stretch")
 
 # ---- map ---------------------------------------------------------------------------------
-# The view frames the incident and the ranked resources.  It is worked out again only when
+# The view frames the incident, the ranked resources and their routes.  It is worked out again only when
 # those change, and not when a click on the map changed them: the user chose where to look
 # (Streamlit keeps the user's pan and zoom as long as the initial view state stays the same).
 points = [incident] if incident else []
 if result is not None:
-    points += [tuple(c) for coords in result.routes for c in (coords[0], coords[-1])]
+    points += [tuple(c) for coords in result.routes for c in coords]  # the whole routes: a detour stays in view
 if points:
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     pad = 0.02

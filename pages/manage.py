@@ -15,7 +15,7 @@ from geo.backbone import is_backbone
 from layers.consultation import plain
 from layers.dispatch import network_message, network_table
 from layers.imports import closure_layer, crs_name, field_label, imports_table, issue_text, layer_label, report_table
-from layers.labels import t
+from layers.labels import label_or, t
 from layers.situation import boundary_layers, make_deck, point_layer, view_for_bounds
 from pages import _shared
 
@@ -255,9 +255,13 @@ def _networks_tab() -> None:
 
     from data.store import dataset_path
     from geo.network import NetworkError, build_osm, networks_dir
+    from geo.stitch import rebuild
 
     if "net_built" in st.session_state:
         st.success(st.session_state.pop("net_built"))
+    if "net_stitch" in st.session_state:  # what became of "backbone + local networks" after the build
+        kind, text = st.session_state.pop("net_stitch")
+        {"success": st.success, "warning": st.warning}.get(kind, st.info)(text)
     metas = _shared.networks()
     st.dataframe(network_table(metas, lang), hide_index=True, width="stretch")
     st.caption(t("net.howto", lang))
@@ -277,12 +281,30 @@ def _networks_tab() -> None:
     with st.status(t("net.building", lang, name=name), expanded=False) as status, tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / upload.name
         path.write_bytes(upload.getvalue())
+        bar = st.progress(0.0, text=t("net.phase.read", lang))
+
+        def progress(phase: str, fraction: float) -> None:  # phases of geo.network.build_osm
+            bar.progress(min(max(float(fraction), 0.0), 1.0), text=f"{label_or('net.phase', phase, lang)} {fraction:.0%}")
+
         try:
-            net = build_osm(path, name=name, folder=networks_dir(dataset_path()), source=upload.name, emergency_factor=float(factor))
+            net = build_osm(path, name=name, folder=networks_dir(dataset_path()), source=upload.name, emergency_factor=float(factor), progress=progress)
         except NetworkError as exc:
             status.update(label=t("net.failed", lang), state="error")
             st.error(plain(network_message(exc, lang)))
             return
+        status.update(label=t("net.stitching", lang), state="running")
+        folder = networks_dir(dataset_path())
+        try:
+            stitched = rebuild(folder)
+        except NetworkError as exc:  # e.g. the new area overlaps another local network's
+            st.session_state["net_stitch"] = ("warning", t("net.stitch_failed", lang) + plain(network_message(exc, lang)))
+        else:
+            if stitched is None:
+                st.session_state["net_stitch"] = ("info", t("net.stitch_none", lang))
+            else:
+                m = stitched.meta
+                st.session_state["net_stitch"] = ("success", t("net.stitched", lang, name=stitched.name, nodes=stitched.n_nodes, crossings=m["crossings"],
+                                                               joins=m["joins"], join_m=m["join_m"], unjoined=m["crossings_unjoined"]))  # fmt: skip
         status.update(label=t("net.built", lang, name=net.name, nodes=net.n_nodes, edges=net.n_edges), state="complete")
     st.session_state["net_built"] = t("net.built", lang, name=net.name, nodes=net.n_nodes, edges=net.n_edges)
     st.rerun()  # list the new network

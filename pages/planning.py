@@ -135,8 +135,7 @@ with st.status(t("pln.costs", lang, n=len(demand), m=len(s_lon)), expanded=False
         st.stop()
     status.update(label=t("pln.done", lang, status=label_or("pln.status", result.status, lang), gap=result.mip_gap * 100, secs=result.runtime_s), state="complete")
 
-if _shared.network(meta).estimate:
-    st.warning(t("dis.estimate_note", lang))
+_shared.network_note(_shared.network(meta))
 
 # The status quo: every existing team in service, nothing new, the same demand and time limit;
 # its times are cut at the limit only where the matrix is, and filled from an unlimited search,

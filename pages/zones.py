@@ -94,8 +94,7 @@ def analyse(stamp: tuple, net_path: str, net_created: str, fac_ids: tuple[str, .
 
 
 net = _shared.network(meta)
-if net.estimate:
-    st.warning(t("dis.estimate_note", lang))
+_shared.network_note(net)
 stamp = _shared.data_key()
 threshold_s = float(threshold_min * 60)
 with st.spinner(t("zon.running", lang)):

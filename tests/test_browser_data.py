@@ -109,10 +109,16 @@ def test_build_a_road_network_on_the_data_page(dataset, artifacts):
             page.get_by_label("路网名称（字母、数字、- 或 _）").fill("sh-center")
             page.get_by_role("button", name="生成路网").click()
             page.get_by_text("路网 sh-center 已生成").first.wait_for(timeout=120_000)
+            page.get_by_text("已更新“骨干路网＋本地路网”").first.wait_for(timeout=120_000)  # and stitched onto the backbone
+            wait_idle(page)
             page.screenshot(path=str(artifacts / "data_network_built.png"), full_page=True)
-        assert "sh-center" in {m["name"] for m in gn.list_networks(folder)}
+        metas = gn.list_networks(folder)
+        assert "sh-center" in {m["name"] for m in metas} and metas[0]["name"] == "stitched"  # the new default
         assert gn.load(folder / "sh-center").n_edges > 8000
     finally:
         import shutil
 
+        from geo import stitch
+
         shutil.rmtree(folder / "sh-center", ignore_errors=True)
+        stitch.rebuild(folder)  # no local network left: the stitched one goes, other tests see the backbone as default

@@ -27,7 +27,7 @@ def counties(store):
 
 def test_dataset_build_saves_the_approximate_network(dataset, approx):
     assert approx.estimate and approx.name == "approx"
-    assert [m["name"] for m in gn.list_networks(gn.networks_dir(dataset))] == ["approx", "backbone"]  # approx stays first: the pages' default until the backbone is made the default (issue 11)
+    assert [m["name"] for m in gn.list_networks(gn.networks_dir(dataset))] == ["backbone", "approx"]  # the backbone is the default, the approximation last
 
 
 def test_dispatch_ranks_marks_estimate_and_lists_contacts(approx, store, counties):
@@ -109,7 +109,9 @@ def test_dispatch_page_default_answer(page):
     frames = [df.value for df in page.dataframe]
     ranked = frames[0]
     assert len(ranked) == 5 and (ranked["估算"] == "估算").all()
-    assert "估算路网" in page.warning[0].value
+    assert page.selectbox(key=widget_key("dis_network", "zh")).value == "backbone"  # the default network
+    assert page.warning[0].value.startswith("骨干路网（估算）：")  # what its answers rest on
+    assert "其中接驳段（分钟）" in ranked.columns  # and how much of each ETA is access leg
     assert any("嘉善县" in c.value for c in page.caption)
 
 
@@ -171,8 +173,8 @@ def test_dispatch_choices_survive_a_language_switch(page):
     page.number_input(key="dis_min_q").set_value(1000.0).run()
     page.radio(key=widget_key("dis_click_mode", "zh")).set_value("closure").run()
     before = _answer(page)
-    # the one store of 1000 tents is in 徐州: the approximate network has no road to 嘉善, and it is listed as unreachable
-    assert any("徐州市救灾物资储备库" in w and "没有道路可达事发地" in w for w in before[1]), before[1]
+    # the one store of 1000 tents is in 徐州: the default network (the backbone) drives there
+    assert before[0][0]["名称"] == ["徐州市救灾物资储备库"], before
     for lang in ("en", "zh"):
         page.sidebar.radio[0].set_value(lang).run()
         assert not page.exception
@@ -181,7 +183,8 @@ def test_dispatch_choices_survive_a_language_switch(page):
         assert page.number_input(key="dis_min_q").value == 1000.0
         assert page.radio(key=widget_key("dis_click_mode", lang)).value == "closure"
         if lang == "en":
-            assert any("no road route to the incident" in w.value for w in page.warning), [w.value for w in page.warning]
+            assert page.selectbox(key=widget_key("dis_network", lang)).value == "backbone"
+            assert "ETA (min)" in page.dataframe[0].value.columns and page.dataframe[0].value["Name"].tolist() == ["徐州市救灾物资储备库"]
     assert _answer(page) == before
 
 

@@ -29,15 +29,20 @@ def test_zones_page_shows_zones_aid_and_coverage(page, store):
     assert cov["区县"].iloc[-1] == "合计"
     assert ((cov["覆盖率（%）"] >= 0) & (cov["覆盖率（%）"] <= 100)).all()
     assert {"可达但超时", "无路可达", "需求（平方公里）"} <= set(cov.columns)  # territory by default, late and no road apart
-    assert "估算路网" in page.warning[0].value
+    assert page.selectbox(key=widget_key("zon_network", "zh")).value == "backbone"  # the default network
+    assert page.warning[0].value.startswith("骨干路网（估算）：")  # and what its answers rest on
     assert len(page.get("deck_gl_json_chart")) == 4
 
 
-def test_no_zone_of_zero_km2_without_a_reason(page):
-    """The Chongming water-search team (on the river, 1.6 km from the road) used to show '0.0 km²'."""
+@pytest.mark.parametrize("network", ["backbone", "approx"])
+def test_no_zone_of_zero_km2_without_a_reason(page, network):
+    """The Chongming water-search team (on the river, 1.6 km from the approximate network's road) used to show '0.0 km²'."""
+    page.selectbox(key=widget_key("zon_network", "zh")).select(network).run()
+    assert not page.exception
     zones = frame_with(page, "面积（平方公里）").set_index("名称")
-    assert zones.at["长江口崇明水上搜救专业队", "面积（平方公里）"] == "—"
-    assert "崇明区防汛抢险专业队" in zones.at["长江口崇明水上搜救专业队", "说明"]
+    if network == "approx":
+        assert zones.at["长江口崇明水上搜救专业队", "面积（平方公里）"] == "—"
+        assert "崇明区防汛抢险专业队" in zones.at["长江口崇明水上搜救专业队", "说明"]
     for name, row in zones.iterrows():
         if row["面积（平方公里）"] != "—":
             assert float(row["面积（平方公里）"].replace(",", "")) > 0, name
