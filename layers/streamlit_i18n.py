@@ -123,18 +123,28 @@ _SCRIPT = """
 
 #: deck.gl picks nothing on the first click of a map that no pointer has moved over yet (its
 #: picking pass is first drawn on hover), so the first click on the dispatch map was lost.  A
-#: synthetic pointer move over the corner of every new map canvas draws that pass beforehand.
+#: synthetic pointer move over the corner of every map canvas draws that pass beforehand: on a new
+#: map, and again after every rerun (a new layer such as the click grid needs a new pass), unless a
+#: real pointer is over the map.
 _DECK_WARMUP = """
 <script>
 (() => {
   const w = window;
   if (w.__yrdDeckWarmup) return;
   const warm = (canvas) => {
-    if (canvas.__yrdWarm) return;
-    canvas.__yrdWarm = true;
-    const r = canvas.getBoundingClientRect();
-    const at = {bubbles: true, clientX: r.left + 2, clientY: r.top + 2, pointerType: "mouse"};
-    setTimeout(() => ["pointermove", "mousemove"].forEach((type) => canvas.dispatchEvent(new PointerEvent(type, at))), 300);
+    if (!canvas.__yrdWired) {  // a real pointer over the map: deck.gl draws its picking pass itself
+      canvas.__yrdWired = true;
+      canvas.addEventListener("pointerenter", (e) => { if (e.isTrusted) canvas.__yrdHover = true; });
+      canvas.addEventListener("pointerleave", (e) => { if (e.isTrusted) canvas.__yrdHover = false; });
+    }
+    // again after every rerun (new layers, e.g. the click grid, need a new picking pass), debounced
+    clearTimeout(canvas.__yrdTimer);
+    canvas.__yrdTimer = setTimeout(() => {
+      if (canvas.__yrdHover || !canvas.isConnected) return;
+      const r = canvas.getBoundingClientRect();
+      const at = {bubbles: true, clientX: r.left + 2, clientY: r.top + 2, pointerType: "mouse"};
+      ["pointermove", "mousemove"].forEach((type) => canvas.dispatchEvent(new PointerEvent(type, at)));
+    }, 300);
   };
   const scan = () => document.querySelectorAll('[data-testid="stDeckGlJsonChart"] canvas').forEach(warm);
   w.__yrdDeckWarmup = new MutationObserver(scan);
