@@ -6,12 +6,12 @@ BIN    := $(VENV)/bin
 DATASET := data/build/yrd.duckdb
 PORT   ?= 8501
 
-.PHONY: run test setup setup-dev browser data bench clean
+.PHONY: run test setup setup-dev browser postgres data bench clean
 
 run: setup data
 	$(BIN)/python serve.py --server.port $(PORT)
 
-test: setup-dev browser data
+test: setup-dev browser postgres data
 	$(BIN)/python -m pytest
 
 setup: $(VENV)/.installed
@@ -36,6 +36,14 @@ browser:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-zenhei >/dev/null; \
 	fi
 	@/usr/bin/chromium --version
+
+# PostgreSQL 15 + PostGIS server binaries: the tests start a throwaway cluster of their own (tests/conftest.py); no service runs (Debian packages; needs root or sudo).
+postgres:
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || [ ! -f /usr/share/postgresql/15/extension/postgis.control ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql postgresql-15-postgis-3 >/dev/null; \
+	fi
+	@/usr/lib/postgresql/15/bin/postgres --version
 
 # The embedded dataset and its road networks (approximate, backbone): rebuilt when their sources or builder change (offline, ~25 s).
 data: $(DATASET)

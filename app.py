@@ -6,6 +6,7 @@ import streamlit as st
 
 from layers.labels import LANGUAGES, t
 from layers.streamlit_i18n import deck_warmup_html, translator_html
+from pages import _shared
 
 st.set_page_config(page_title="长三角应急协同一张图", page_icon="🗺️", layout="wide")
 # A link may carry the language (?lang=en); afterwards the sidebar switch decides.
@@ -14,6 +15,7 @@ if "lang" not in st.session_state:
 
 with st.sidebar:
     st.radio(t("app.language", st.session_state["lang"]), list(LANGUAGES), format_func=LANGUAGES.get, key="lang", horizontal=True)
+    _shared.account_panel()  # sign in, sign out, forced password change
     # Streamlit's own widget texts ("Select all", "Upload", ...) in the chosen language; drawn hidden.
     with st.container(key="yrd_i18n"):
         st.html(translator_html(st.session_state["lang"]) + deck_warmup_html(), unsafe_allow_javascript=True)
@@ -31,6 +33,7 @@ pages = [
     st.Page("pages/consultation.py", title=t("page.consultation", lang), icon=":material/groups:", url_path="consultation"),
     st.Page("pages/zones.py", title=t("page.zones", lang), icon=":material/hexagon:", url_path="zones"),
     st.Page("pages/planning.py", title=t("page.planning", lang), icon=":material/add_location_alt:", url_path="planning"),
+    st.Page("pages/accounts.py", title=t("page.accounts", lang), icon=":material/manage_accounts:", url_path="accounts"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m data build|import|export|template|imports|remove|incidents|briefing``.
+"""Command line: ``python -m data build|import|export|template|imports|remove|incidents|briefing|accounts``.
 
 ::
 
@@ -10,10 +10,14 @@
     python -m data remove IMPORT_ID
     python -m data incidents
     python -m data briefing INCIDENT_ID --out FILE.docx|FILE.pdf [--format docx|pdf]
+    python -m data accounts create --username U --department D --jurisdiction CODE --role R [--role R ...] [--password-file F]
+    python -m data accounts list
 
 ``import`` exits with status 1 when nothing was imported (the report says why, row by
 row), 3 when the workspace is held by a running app.  ``briefing`` exits with status 2
-for an unknown incident or format.
+for an unknown incident or format.  ``accounts create`` makes the first system administrator
+(only while no enabled one exists; the password is read with getpass, or from the first line
+of ``--password-file``, never from the command line) and exits with status 2 when refused.
 """
 
 from __future__ import annotations
@@ -89,6 +93,24 @@ def _parser() -> argparse.ArgumentParser:
     p_brief.add_argument("--out", required=True, help="output file; .docx or .pdf gives the format")
     p_brief.add_argument("--format", choices=("docx", "pdf"), help="format when the extension does not say")
     places(p_brief)
+
+    from data.authority import ROLES
+    from data.build import DEPARTMENTS
+
+    p_acc = sub.add_parser("accounts", help="bootstrap the first system administrator; list the accounts")
+    acc_sub = p_acc.add_subparsers(dest="accounts_command", required=True)
+    p_acc_create = acc_sub.add_parser("create", help="create the first system administrator (refused once an enabled one exists)",
+                                      allow_abbrev=False)  # `--password X` must not pass for `--password-file X`
+    p_acc_create.add_argument("--username", required=True)
+    p_acc_create.add_argument("--display-name", help="the holder's name (default: the username)")
+    p_acc_create.add_argument("--department", required=True, choices=DEPARTMENTS)
+    p_acc_create.add_argument("--jurisdiction", required=True, help="jurisdiction code of the dataset, e.g. 310000 (上海市)")
+    p_acc_create.add_argument("--role", action="append", required=True, choices=ROLES, help="a role (repeatable); sysadmin is required")
+    p_acc_create.add_argument("--password-file", help="read the password from the first line of this file (default: ask with getpass)")
+    p_acc_create.add_argument("--must-change", action="store_true", help="make the holder change the password at first sign-in")
+    places(p_acc_create)
+    p_acc_list = acc_sub.add_parser("list", help="list the accounts (roles, state, last sign-in)")
+    places(p_acc_list)
     return parser
 
 
@@ -129,7 +151,8 @@ def _with_store(args) -> int:
         return EXIT_WORKSPACE
     try:
         with store.Store(args.dataset, workspace=workspace) as st:
-            commands = {"import": _import, "export": _export, "imports": _list, "remove": _remove, "incidents": _incidents, "briefing": _briefing}
+            commands = {"import": _import, "export": _export, "imports": _list, "remove": _remove, "incidents": _incidents, "briefing": _briefing,
+                        "accounts": _accounts}  # fmt: skip
             return commands[args.command](args, st, workspace)
     except store.DatasetError as exc:
         print(f"数据集不可用 / {exc}", file=sys.stderr)
@@ -252,6 +275,48 @@ def _briefing(args, st, workspace) -> int:
         print(f"简报写入失败 / cannot write {out}: {exc}", file=sys.stderr)
         return 2
     print(f"briefing of {args.incident_id} written to {out} ({len(data) / 1024:,.0f} KiB)")
+    return 0
+
+
+def _password(args) -> str | None:
+    """The new account's password: the first line of `--password-file`, else typed twice (None when the two differ)."""
+    if args.password_file:
+        lines = Path(args.password_file).read_text(encoding="utf-8").splitlines()
+        return lines[0] if lines else ""
+    first = getpass.getpass("密码 / password: ")
+    if getpass.getpass("再次输入 / again: ") != first:
+        return None
+    return first
+
+
+def _accounts(args, st, workspace) -> int:
+    from data.accounts import Accounts, AuthError
+
+    accounts = Accounts(workspace, jurisdictions=set(st.jurisdictions()["code"]))
+    if args.accounts_command == "list":
+        items = accounts.accounts()
+        if not items:
+            print("no accounts in the workspace")
+        for a in items:
+            state = "disabled" if a.disabled else "must change password" if a.must_change_password else "active"
+            print(f"{a.username}  {a.display_name}  {a.department}  {a.jurisdiction}  {','.join(a.roles)}  {state}  last sign-in {a.last_sign_in or '—'}")
+        return 0
+    try:
+        password = _password(args)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"`--password-file` {args.password_file!r} cannot be read: {exc}", file=sys.stderr)
+        return 2
+    if password is None:
+        print("两次输入的密码不一致 / the two passwords differ; nothing was created.", file=sys.stderr)
+        return 2
+    try:
+        account = accounts.bootstrap(username=args.username, display_name=args.display_name or args.username, department=args.department,
+                                     jurisdiction=args.jurisdiction, roles=args.role, password=password, by=f"cli:{getpass.getuser()}",
+                                     must_change=args.must_change)  # fmt: skip
+    except AuthError as exc:
+        print(f"账户未创建 / account not created: {exc}", file=sys.stderr)
+        return 2
+    print(f"account {account.username} created ({','.join(account.roles)}, {account.department}, {account.jurisdiction})")
     return 0
 
 

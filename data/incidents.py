@@ -14,29 +14,42 @@ its content chained to the previous row's hash.  The class offers no way to chan
 (`update` and `delete` raise `AppendOnly`); a change made behind its back with SQL breaks
 the chain, and `verify` names the first row that no longer matches.
 
-Times are Beijing time (UTC+8, no daylight saving) as naive datetimes.  Writes from the
-threads of one process (the app's sessions) are serialised by a lock, and each is one
-DuckDB transaction: when a method returns, the row is committed to the write-ahead log and
-survives the process being killed.
+Times are Beijing time (UTC+8, no daylight saving) as naive datetimes.  Each write method
+is one transaction, its checks of the current state included: the threads of one process
+(the app's sessions) are serialised by a lock and, on PostgreSQL, the servers sharing the
+database by ``LOCK TABLE incident_log IN EXCLUSIVE MODE`` (readers go on), so the next id
+and the previous hash are taken safely and two servers cannot both move a phase on.  When a
+method returns, the row is committed (DuckDB: to the write-ahead log) and survives the
+process being killed.
+
+On PostgreSQL the database itself refuses UPDATE, DELETE and TRUNCATE on the log (a
+trigger, beside the hash chain), and every committed row is announced with
+``NOTIFY yrd_incident_log, '<incident_id>:<id>'``: `watch` and `wait_for_change` hear it
+from any server within milliseconds; on DuckDB they poll the newest id instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import logging
+import queue
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from data.workspace import Workspace
+from data.workspace import Workspace, WorkspaceError
 
 log = logging.getLogger(__name__)
 
+#: PostgreSQL channel announcing each committed row as ``<incident_id>:<id>``.
+CHANNEL = "yrd_incident_log"
 BEIJING = timezone(timedelta(hours=8))
 
 #: The four phases of a response (应急准备; 信息报告与预警; 应急响应与处置; 应急终止与善后).
@@ -121,6 +134,24 @@ class Problem:
     params: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Change:
+    """A row committed to the log, as a watcher hears of it.
+
+    ``via`` says how: 'notify' (PostgreSQL's NOTIFY), 'poll' (DuckDB: the newest id was
+    read again) or 'check' (the row was already there when the wait began).
+    """
+
+    incident_id: str
+    entry_id: int
+    via: str
+
+
+def _change(payload: str, via: str) -> Change:
+    incident_id, _, entry_id = payload.rpartition(":")
+    return Change(incident_id, int(entry_id), via)
+
+
 def now_beijing() -> datetime:
     """The current Beijing time, naive, to the second."""
     return datetime.now(BEIJING).replace(tzinfo=None, microsecond=0)
@@ -156,12 +187,13 @@ def _choice(name: str, value: object, allowed: Iterable[str]) -> str:
 
 
 def _serialised(method):
-    """Run `method` under the log's lock: its checks of the current state and its write are one step,
-    so two sessions cannot both move a phase or a request on, or answer the same call twice."""
+    """Run `method` as one write (`IncidentLog._writing`): its checks of the current state and its row are
+    one step, so two sessions (or servers) cannot both move a phase or a request on, or answer the same call twice."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        with self._lock:
+        incident_id = args[0] if args else kwargs.get("incident_id")
+        with self._writing(f"entry for incident {incident_id} was not saved ({{exc}}); try again."):
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -186,10 +218,26 @@ class IncidentLog:
         self.workspace = workspace
         self.clock = clock
         self._lock = threading.RLock()
+        self._cur = None  # the cursor of the write under way (set while `_lock` is held)
         cols = ", ".join(f'"{c}" {t}' for c, t in _COLUMNS.items())
         with workspace.transaction("incident log cannot be created in the workspace ({exc}).") as cur:
             cur.execute(f"CREATE TABLE IF NOT EXISTS incident_log ({cols})")
             cur.execute("CREATE INDEX IF NOT EXISTS incident_log_incident ON incident_log (incident_id)")
+        workspace.append_only("incident_log")
+
+    @contextlib.contextmanager
+    def _writing(self, failed: str) -> Iterator:
+        """The transaction of one write, holding the log's lock (and on PostgreSQL the table's) until it commits; re-entrant."""
+        with self._lock:
+            if self._cur is not None:
+                yield self._cur
+                return
+            with self.workspace.transaction(failed, lock="incident_log") as cur:
+                self._cur = cur
+                try:
+                    yield cur
+                finally:
+                    self._cur = None
 
     # ---- writing -------------------------------------------------------------------------
     def _append(self, incident_id: str, kind: str, *, who: str, department: str, at: datetime | None, text: str = "",
@@ -203,16 +251,16 @@ class IncidentLog:
         if not_before is not None and at < not_before[1]:
             raise IncidentError("before", field="at", value=_fmt(at), what=not_before[0], limit=_fmt(not_before[1]))
         payload = json.dumps(data or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        with self._lock:
-            last = self.workspace.query("SELECT id, hash FROM incident_log ORDER BY id DESC LIMIT 1")
-            entry_id = int(last["id"].iloc[0]) + 1 if len(last) else 1
-            prev = str(last["hash"].iloc[0]) if len(last) else _GENESIS
+        with self._writing(f"entry for incident {incident_id} was not saved ({{exc}}); try again.") as cur:
+            last = cur.execute("SELECT id, hash FROM incident_log ORDER BY id DESC LIMIT 1").fetchone()
+            entry_id = int(last[0]) + 1 if last else 1
+            prev = str(last[1]) if last else _GENESIS
             row = {"id": entry_id, "incident_id": incident_id, "kind": kind, "at": at, "recorded_at": max(now, at), "who": who,
                    "department": department, "text": text, "data": payload, "ref": ref, "corrects": corrects, "prev_hash": prev}  # fmt: skip
             row["hash"] = _hash(prev, row)
             names = ", ".join(f'"{c}"' for c in _COLUMNS)
-            with self.workspace.transaction(f"entry for incident {incident_id} was not saved ({{exc}}); try again.") as cur:
-                cur.execute(f"INSERT INTO incident_log ({names}) VALUES ({', '.join('?' * len(_COLUMNS))})", [row[c] for c in _COLUMNS])
+            cur.execute(f"INSERT INTO incident_log ({names}) VALUES ({', '.join('?' * len(_COLUMNS))})", [row[c] for c in _COLUMNS])
+            self.workspace.notify(cur, CHANNEL, f"{incident_id}:{entry_id}")  # delivered when the transaction commits
         log.info("incident %s: %s #%d by %s (%s)", incident_id, kind, entry_id, who, department)
         return entry_id
 
@@ -239,7 +287,7 @@ class IncidentLog:
         }  # fmt: skip
         description = _text("description", description, required=False)
         day = (at or self.clock()).strftime("%Y%m%d")
-        with self._lock:  # the id's counter and the row are taken under one lock
+        with self._writing(f"new incident {title!r} was not saved ({{exc}}); try again."):  # the id's counter and the row in one write
             n = int(self.workspace.query("SELECT count(*) AS n FROM incident_log WHERE kind = 'incident' AND incident_id LIKE ?", [f"YRD-{day}-%"])["n"].iloc[0])
             incident_id = f"YRD-{day}-{n + 1:03d}"
             self._append(incident_id, "incident", who=who, department=department, at=at, text=description, data=data)
@@ -378,7 +426,7 @@ class IncidentLog:
         """One row per incident: id, title, kind, level, lead, time, current phase, last entry id."""
         rows = self.workspace.query(
             "SELECT l.incident_id, l.\"at\", l.data, p.data AS phase_data, m.last_id FROM incident_log l "
-            "LEFT JOIN (SELECT incident_id, arg_max(data, id) AS data FROM incident_log WHERE kind = 'phase' GROUP BY incident_id) p USING (incident_id) "
+            "LEFT JOIN (SELECT incident_id, data FROM incident_log WHERE id IN (SELECT max(id) FROM incident_log WHERE kind = 'phase' GROUP BY incident_id)) p USING (incident_id) "
             "JOIN (SELECT incident_id, max(id) AS last_id FROM incident_log GROUP BY incident_id) m USING (incident_id) "
             "WHERE l.kind = 'incident' ORDER BY l.id DESC"
         )
@@ -394,13 +442,85 @@ class IncidentLog:
         """Id of the incident's newest row (0 when none): a cheap change stamp for refreshing a board."""
         return int(self.workspace.query("SELECT coalesce(max(id), 0) AS n FROM incident_log WHERE incident_id = ?", [incident_id])["n"].iloc[0])
 
+    def latest_id(self) -> int:
+        """Id of the newest row of the whole log (0 when empty)."""
+        return int(self.workspace.query("SELECT coalesce(max(id), 0) AS n FROM incident_log")["n"].iloc[0])
+
+    def _newer(self, after_id: int, incident_id: str | None, via: str) -> Change | None:
+        where, params = ("id > ?", [int(after_id)]) if incident_id is None else ("id > ? AND incident_id = ?", [int(after_id), incident_id])
+        rows = self.workspace.query(f"SELECT id, incident_id FROM incident_log WHERE {where} ORDER BY id LIMIT 1", params)
+        return Change(str(rows["incident_id"].iloc[0]), int(rows["id"].iloc[0]), via) if len(rows) else None
+
+    def watch(self, callback: Callable[[Change], None], *, poll_s: float = 1.0) -> Callable[[], None]:
+        """Call ``callback(change)`` for every row committed from now on, by any process; return a function that stops watching.
+
+        PostgreSQL: a listening connection hears each NOTIFY (``via='notify'``); DuckDB: a
+        thread reads the newest id every `poll_s` seconds (``via='poll'``).  The callback runs
+        on that thread: keep it short (e.g. set a flag that a session's rerun reads).
+        """
+        stop = self.workspace.listen(CHANNEL, lambda payload: callback(_change(payload, "notify")))
+        if stop is not None:
+            return stop
+        halt, seen = threading.Event(), [self.latest_id()]
+
+        def poll() -> None:
+            while not halt.wait(poll_s):
+                try:
+                    rows = self.workspace.query("SELECT id, incident_id FROM incident_log WHERE id > ? ORDER BY id", [seen[0]])
+                except WorkspaceError as exc:  # the workspace was closed: nothing more to watch
+                    log.warning("incident log: watching stopped (%s)", exc)
+                    return
+                for r in rows.itertuples():
+                    seen[0] = int(r.id)
+                    callback(Change(str(r.incident_id), int(r.id), "poll"))
+
+        thread = threading.Thread(target=poll, name="incident-log-poll", daemon=True)
+        thread.start()
+
+        def stop_polling() -> None:
+            halt.set()
+            thread.join(timeout=poll_s + 5)
+
+        return stop_polling
+
+    def wait_for_change(self, timeout_s: float, *, after_id: int | None = None, incident_id: str | None = None, poll_s: float = 0.25) -> Change | None:
+        """Wait up to `timeout_s` seconds for a row newer than `after_id` (default: the newest now), of `incident_id` if given.
+
+        Returns the first such row as a `Change`, or None after `timeout_s`.  PostgreSQL:
+        woken by the NOTIFY of the commit (``via='notify'``), a row already there is returned
+        at once (``via='check'``); DuckDB: the newest id is read every `poll_s` seconds (``via='poll'``).
+        """
+        heard: queue.Queue[Change] = queue.Queue()
+        stop = self.workspace.listen(CHANNEL, lambda payload: heard.put(_change(payload, "notify")))
+        try:
+            after = self.latest_id() if after_id is None else int(after_id)
+            deadline = time.monotonic() + float(timeout_s)
+            if stop is None:
+                while (found := self._newer(after, incident_id, "poll")) is None and (left := deadline - time.monotonic()) > 0:
+                    time.sleep(min(poll_s, left))
+                return found
+            if (found := self._newer(after, incident_id, "check")) is not None:  # listening already: nothing can slip between
+                return found
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    change = heard.get(timeout=left)
+                except queue.Empty:
+                    return None
+                if change.entry_id > after and incident_id in (None, change.incident_id):
+                    return change
+            return None
+        finally:
+            if stop is not None:
+                stop()
+
     def size(self) -> int:
         """Rows in the whole log."""
         return int(self.workspace.query("SELECT count(*) AS n FROM incident_log")["n"].iloc[0])
 
     def rows(self, incident_id: str) -> pd.DataFrame:
         """All rows of one incident in the order they were written."""
-        rows = self.workspace.query("SELECT * EXCLUDE (prev_hash, hash) FROM incident_log WHERE incident_id = ? ORDER BY id", [incident_id])
+        names = ", ".join(f'"{c}"' for c in _COLUMNS if c not in ("prev_hash", "hash"))
+        rows = self.workspace.query(f"SELECT {names} FROM incident_log WHERE incident_id = ? ORDER BY id", [incident_id])
         if rows.empty:
             raise IncidentError("unknown_incident", value=incident_id)
         return rows

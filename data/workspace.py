@@ -1,10 +1,15 @@
-"""The user-data workspace: a DuckDB file, apart from the embedded dataset, holding imported records and their provenance.
+"""The user-data workspace: imported records and their provenance, apart from the embedded dataset, in DuckDB or PostgreSQL.
 
 The embedded dataset is rebuilt by ``make data`` and opened read-only; users' imports live
-here instead (default ``data/build/workspace.duckdb``, or ``$YRD_WORKSPACE``) so a rebuild
-never loses them.  Each imported file is written in one transaction: its records, its
-provenance row and the workspace version are committed together or not at all.
-DuckDB allows one read-write process per file: a second process gets `WorkspaceBusy`.
+here instead so a rebuild never loses them.  Each imported file is written in one
+transaction: its records, its provenance row and the workspace version are committed
+together or not at all.
+
+Two backends (`data.storage`): by default a DuckDB file (``data/build/workspace.duckdb``, or
+``$YRD_WORKSPACE``), which one read-write process may open at a time (a second gets
+`WorkspaceBusy`); with a database URL configured (``$YRD_DATABASE_URL`` or the site
+config's ``[storage] database_url``) a PostgreSQL/PostGIS database that any number of app
+servers and command-line imports share.
 """
 
 from __future__ import annotations
@@ -15,19 +20,21 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import duckdb
 import geopandas as gpd
 import pandas as pd
 
 from data.build import _INTEGER, SAMPLE_SCHEMAS
-from data.store import POINT_LAYERS, ROOT, connect, with_geometry
+from data.storage import Backend, WorkspaceBusy, WorkspaceError, database_url, is_database_url, open_backend
+from data.storage.duck import BUSY_MESSAGE
+from data.store import POINT_LAYERS, ROOT, with_geometry
+
+__all__ = ["BUSY_MESSAGE", "IMPORT_COLUMNS", "WORKSPACE_LAYERS", "Workspace", "WorkspaceBusy", "WorkspaceError", "columns", "empty_layer", "workspace_path"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKSPACE = ROOT / "data" / "build" / "workspace.duckdb"
 #: Bumped when the workspace tables change.
 WORKSPACE_SCHEMA = 1
-BUSY_MESSAGE = "workspace in use by a running app; import from the data page or stop the app"
 
 #: Tables that hold imported records, by layer.
 WORKSPACE_LAYERS = (*POINT_LAYERS, "inventory", "contacts", "closures")
@@ -41,18 +48,12 @@ IMPORT_COLUMNS: dict[str, str] = {
     "rows_total": "BIGINT", "rows_accepted": "BIGINT", "rows_rejected": "BIGINT", "source": "VARCHAR",
     "licence": "VARCHAR", "real": "BOOLEAN",
 }
-
-
-class WorkspaceError(RuntimeError):
-    """The workspace cannot be opened or written; the message says why and what to do."""
-
-
-class WorkspaceBusy(WorkspaceError):
-    """Another process (a running app) holds the workspace file."""
+#: Tables whose rows are never changed or removed: on PostgreSQL the database refuses it (`Workspace.append_only`).
+APPEND_ONLY_TABLES = ("incident_log", "auth_audit")
 
 
 def workspace_path(path: str | os.PathLike | None = None) -> Path:
-    """Return the workspace path: `path`, else ``$YRD_WORKSPACE``, else ``data/build/workspace.duckdb``."""
+    """Return the DuckDB workspace path: `path`, else ``$YRD_WORKSPACE``, else ``data/build/workspace.duckdb``."""
     if path is not None:
         return Path(path)
     env = os.environ.get("YRD_WORKSPACE")
@@ -75,52 +76,85 @@ def _sql_type(column: str) -> str:
 
 
 class Workspace:
-    """Read-write access to the workspace file (created, with its tables, when missing).
+    """Read-write access to the workspace (created, with its tables, when missing), on DuckDB or PostgreSQL.
 
     Use one instance per process and a cursor per query (the app shares one through
     ``st.cache_resource``).
 
+    Parameters
+    ----------
+    path : path-like or str, optional
+        The DuckDB file (default `workspace_path`), or a ``postgresql://`` URL.  A database
+        URL configured in ``$YRD_DATABASE_URL`` or ``[storage] database_url`` takes
+        precedence over a file path: one setting moves the app, the CLI and the benchmarks
+        onto the shared database.
+    url : str, optional
+        A PostgreSQL URL, taking precedence over everything (keyword-only).
+    pool_max : int
+        PostgreSQL only: most pooled connections of this process (keyword-only).
+
+    Attributes
+    ----------
+    path : Path or str
+        The DuckDB file, or the database URL without its password: shown in messages and a
+        stable cache key.
+    kind : str
+        'duckdb' or 'postgres'.
+    shared : bool
+        Whether other processes may open the same workspace meanwhile (PostgreSQL).
+
     Raises
     ------
     WorkspaceBusy
-        When another process holds the file.
+        When another process holds the DuckDB file.
     WorkspaceError
-        When the file is not a workspace of this version.
+        When the workspace cannot be opened or is not a workspace of this version.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None):
-        self.path = workspace_path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: str | os.PathLike | None = None, *, url: str | None = None, pool_max: int = 8):
+        if url is None:
+            url = str(path) if is_database_url(path) else database_url()
+        self._backend: Backend = open_backend(url, pool_max=pool_max) if url else open_backend(workspace_path(path))
+        self.kind, self.shared = self._backend.kind, self._backend.shared
+        self.path: Path | str = self._backend.path if self.kind == "duckdb" else self._backend.label
         try:
-            self._con = connect(self.path, read_only=False)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise WorkspaceBusy(f"{BUSY_MESSAGE} ({self.path}).") from exc
-            raise WorkspaceError(f"workspace {self.path} cannot be opened ({exc}); move the file away to start an empty workspace.") from exc
-        except duckdb.Error as exc:
-            raise WorkspaceError(f"workspace {self.path} cannot be opened ({exc}); move the file away to start an empty workspace.") from exc
-        self._setup()
+            self._setup()
+        except BaseException:
+            self._backend.close()
+            raise
+
+    @property
+    def _con(self):
+        """The DuckDB connection (DuckDB only: raw access for tests and maintenance)."""
+        return self._backend.con
 
     def _setup(self) -> None:
+        b = self._backend
         ddl = ["CREATE TABLE IF NOT EXISTS ws_meta (schema_version INTEGER, version BIGINT)"]
-        ddl.append("CREATE TABLE IF NOT EXISTS imports (" + ", ".join(f'"{c}" {t}' for c, t in IMPORT_COLUMNS.items()) + ")")
+        ddl.append("CREATE TABLE IF NOT EXISTS imports (" + ", ".join(f'"{c}" {b.sql_type(t.split()[0])}{t[len(t.split()[0]):]}' for c, t in IMPORT_COLUMNS.items()) + ")")
         for layer in WORKSPACE_LAYERS:
-            cols = [f'"{c}" {_sql_type(c)}' + (" PRIMARY KEY" if c == "id" and layer in _KEYED else "") for c in columns(layer)]
-            cols += ['"import_id" VARCHAR NOT NULL', '"seq" BIGINT'] + (['"geom" GEOMETRY'] if layer in _SPATIAL else [])
+            cols = [f'"{c}" {b.sql_type(_sql_type(c))}' + (" PRIMARY KEY" if c == "id" and layer in _KEYED else "") for c in columns(layer)]
+            cols += ['"import_id" VARCHAR NOT NULL', '"seq" BIGINT'] + ([f'"geom" {b.sql_type("GEOMETRY")}'] if layer in _SPATIAL else [])
             ddl.append(f'CREATE TABLE IF NOT EXISTS "{layer}" ({", ".join(cols)})')
         with self.transaction(f"workspace {self.path} is not usable ({{exc}}); move the file away to start an empty workspace.") as cur:
             for sql in ddl:
                 cur.execute(sql)
+            for layer in _SPATIAL:
+                b.spatial_index(cur, layer)
             if cur.execute("SELECT count(*) FROM ws_meta").fetchone()[0] == 0:
                 cur.execute("INSERT INTO ws_meta VALUES (?, 0)", [WORKSPACE_SCHEMA])
+            existing = {r[0] for r in cur.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         schema = int(self.query("SELECT schema_version FROM ws_meta")["schema_version"].iloc[0])
         if schema != WORKSPACE_SCHEMA:
             msg = f"workspace {self.path} has schema {schema}, the app needs {WORKSPACE_SCHEMA}; export its layers with the matching app version, then move it away."
             raise WorkspaceError(msg)
+        for table in APPEND_ONLY_TABLES:
+            if table in existing:
+                self.append_only(table)
 
     def close(self) -> None:
-        """Close the connection."""
-        self._con.close()
+        """Close the connection (PostgreSQL: the pool and any listener)."""
+        self._backend.close()
 
     def __enter__(self) -> Workspace:
         return self
@@ -129,34 +163,38 @@ class Workspace:
         self.close()
 
     @contextlib.contextmanager
-    def transaction(self, failed: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, failed: str, *, lock: str | None = None) -> Iterator:
         """A cursor inside one transaction: committed when the block ends, rolled back on any error.
 
-        A DuckDB error (in the block or at commit, e.g. a key written meanwhile by another
-        session) becomes `WorkspaceError` with the message `failed` (``{exc}`` is the cause).
+        The cursor takes ``cur.execute(sql, params)`` with ``?`` placeholders (on either
+        backend), then ``cur.fetchone()`` / ``cur.fetchall()``.  A database error (in the
+        block or at commit, e.g. a key written meanwhile by another session) becomes
+        `WorkspaceError` with the message `failed` (``{exc}`` is the cause).  `lock` names a
+        table that other writers (other processes too, on PostgreSQL) wait for until this
+        transaction ends; readers are not held up.
         """
-        cur = self._con.cursor()
-        try:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")  # a commit that fails is rolled back by DuckDB itself
-        except duckdb.Error as exc:
-            raise WorkspaceError(failed.format(exc=exc)) from exc
-        finally:
-            cur.close()
+        with self._backend.transaction(failed, lock=lock) as cur:
+            yield cur
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        cur = self._con.cursor()
-        try:
-            return cur.execute(sql, params or []).df()
-        except duckdb.Error as exc:
-            raise WorkspaceError(f"workspace {self.path} query failed ({exc}).") from exc
-        finally:
-            cur.close()
+        """Run one read (``?`` placeholders) and return its rows as a data frame."""
+        return self._backend.query(sql, params)
+
+    def append_only(self, table: str) -> bool:
+        """Have the database refuse UPDATE, DELETE and TRUNCATE on `table` from now on.
+
+        Returns True on PostgreSQL (a trigger); False on DuckDB, which has no triggers (there
+        the hash chain of the incident log is what shows a change).
+        """
+        return self._backend.append_only(table)
+
+    def listen(self, channel: str, callback) -> object:
+        """Call ``callback(payload)`` on every notification of `channel` (PostgreSQL); returns a stop function, or None on DuckDB."""
+        return self._backend.listen(channel, callback)
+
+    def notify(self, cur, channel: str, payload: str) -> None:
+        """Notify listeners of `channel` with `payload` once `cur`'s transaction commits (PostgreSQL; nothing on DuckDB)."""
+        self._backend.notify(cur, channel, payload)
 
     def version(self) -> int:
         """A counter that grows with every committed import or removal."""
@@ -168,7 +206,7 @@ class Workspace:
         order = "ORDER BY import_id, seq"
         if name not in _SPATIAL:
             return self.query(f'SELECT {cols}, import_id AS origin FROM "{name}" {order}')
-        return with_geometry(self.query(f'SELECT {cols}, import_id AS origin, ST_AsWKB(geom) AS _wkb FROM "{name}" {order}'))
+        return with_geometry(self.query(f'SELECT {cols}, import_id AS origin, {self._backend.wkb_of("geom")} AS _wkb FROM "{name}" {order}'))
 
     def imports(self) -> pd.DataFrame:
         """One row per committed import: who, when, file, CRS, counts, source and licence."""
@@ -210,7 +248,7 @@ class Workspace:
         Raises
         ------
         WorkspaceError
-            When DuckDB refuses the write (e.g. an id written by a concurrent import).
+            When the database refuses the write (e.g. an id written by a concurrent import).
         """
         cols = columns(layer) + (["geom_wkb"] if layer in _SPATIAL else [])
         missing = [c for c in cols if c not in frame.columns]
@@ -221,14 +259,12 @@ class Workspace:
             msg = f"`record` has keys {sorted(record)}, expected {sorted(IMPORT_COLUMNS)}."
             raise ValueError(msg)
         incoming = frame[cols].reset_index(drop=True)
-        incoming["seq"] = range(len(incoming))
-        targets = ", ".join(f'"{c}"' for c in columns(layer)) + ', "import_id", "seq"' + (', "geom"' if layer in _SPATIAL else "")
-        values = ", ".join(f'"{c}"' for c in columns(layer)) + ", ?, seq" + (", ST_GeomFromWKB(geom_wkb)" if layer in _SPATIAL else "")
+        incoming.insert(len(columns(layer)), "import_id", record["import_id"])
+        incoming.insert(len(columns(layer)) + 1, "seq", range(len(incoming)))
         names = ", ".join(f'"{c}"' for c in IMPORT_COLUMNS)
         with self.transaction(f"import of {len(incoming):,} rows into {layer} failed ({{exc}}); nothing was written.") as cur:
             cur.execute(f"INSERT INTO imports ({names}) VALUES ({', '.join('?' * len(IMPORT_COLUMNS))})", [record[c] for c in IMPORT_COLUMNS])
-            cur.register("_incoming", incoming)
-            cur.execute(f'INSERT INTO "{layer}" ({targets}) SELECT {values} FROM _incoming', [record["import_id"]])
+            self._backend.insert_frame(cur, layer, incoming, wkb="geom_wkb" if layer in _SPATIAL else None)
             cur.execute("UPDATE ws_meta SET version = version + 1")
         log.info("workspace: import %s wrote %s rows into %s", record["import_id"], f"{len(incoming):,}", layer)
 
@@ -240,7 +276,8 @@ class Workspace:
             raise ValueError(msg)
         layer = str(found["layer"].iloc[0])
         with self.transaction(f"removing import {import_id} failed ({{exc}}); nothing was changed.") as cur:
-            n = cur.execute(f'DELETE FROM "{layer}" WHERE import_id = ?', [import_id]).fetchone()[0]
+            n = cur.execute(f'SELECT count(*) FROM "{layer}" WHERE import_id = ?', [import_id]).fetchone()[0]
+            cur.execute(f'DELETE FROM "{layer}" WHERE import_id = ?', [import_id])
             cur.execute("DELETE FROM imports WHERE import_id = ?", [import_id])
             cur.execute("UPDATE ws_meta SET version = version + 1")
         return int(n)

@@ -18,7 +18,7 @@ import streamlit as st
 from data.settings import Settings, SettingsError, load_settings
 from data.store import POINT_LAYERS, DatasetError, Store, dataset_path
 from data.workspace import Workspace, WorkspaceError, workspace_path
-from layers.labels import t
+from layers.labels import label_or, t
 from layers.situation import boundary_features
 
 if TYPE_CHECKING:  # imported where used: the situation page, first in line, needs none of them
@@ -186,6 +186,181 @@ def workspace() -> Workspace | None:
     """The shared workspace for imports, or None when another process holds it or it is unusable."""
     ws, _ = _ws()
     return _workspace(ws) if ws else None
+
+
+@st.cache_resource(max_entries=4)
+def _accounts(path: str, codes: tuple[str, ...]):
+    from data.accounts import Accounts
+
+    return Accounts(_workspace(path), jurisdictions=codes)  # one per process: its lock serialises the sessions' writes
+
+
+def accounts():
+    """The accounts of the workspace (`data.accounts.Accounts`), or None when the workspace is unusable."""
+    ws, _ = _ws()
+    if not ws:
+        return None
+    return _accounts(ws, tuple(sorted(jurisdictions()["code"])))
+
+
+def sso_enabled() -> bool:
+    """True when Streamlit's ``[auth]`` section (.streamlit/secrets.toml) configures single sign-on (`data.sso.configured`).
+
+    Without it nothing of single sign-on is shown or called.
+    """
+    from data.sso import configured
+
+    if not st.secrets.load_if_toml_exists():
+        return False
+    auth = st.secrets.get("auth")
+    return configured(auth.to_dict() if hasattr(auth, "to_dict") else auth)
+
+
+def sso_issuer() -> str:
+    """The configured provider's issuer URL (`data.sso.issuer_of` of ``[auth] server_metadata_url``), '' when
+    single sign-on is not configured or the URL is not a discovery URL."""
+    from data.sso import issuer_of
+
+    if not sso_enabled():
+        return ""
+    try:
+        return issuer_of(st.secrets["auth"]["server_metadata_url"])
+    except ValueError:
+        return ""
+
+
+def _sso_user() -> bool:
+    """True when ``st.user`` holds an identity from the provider (after ``st.login``)."""
+    return sso_enabled() and st.user.get("is_logged_in") is True
+
+
+def _sign_on(acc):
+    """Map the provider's identity in ``st.user`` to its account (`Accounts.authenticate_oidc`), once per
+    identity and browser session; the new `Session`, or None with the reason in the panel."""
+    from data.accounts import AuthError
+    from data.incidents import now_beijing
+    from data.sso import identity
+
+    ss = st.session_state
+    try:
+        who = identity(st.user.to_dict())
+    except AuthError as exc:
+        ss["acc_panel_msg"] = exc
+        return None
+    tried = (who.issuer, who.subject, who.issued_at)
+    if ss.get("acc_sso_tried") == tried:  # refused or ended already in this browser session: sign in again to retry
+        return None
+    ss["acc_sso_tried"] = tried
+    try:
+        session = acc.authenticate_oidc(who.issuer, who.subject, now=now_beijing(), issued_at=who.issued_at)
+    except AuthError as exc:
+        ss["acc_panel_msg"] = exc
+        return None
+    ss.pop("acc_panel_msg", None)
+    ss["account"] = session
+    return session
+
+
+def signed_in():
+    """The signed-in `data.accounts.Session`, renewed and checked on every run (expiry, disabled,
+    reset); None when nobody is signed in or the session has just ended (the panel says why).
+
+    With single sign-on configured, an identity the provider has just signed in (``st.user``)
+    becomes the session of the account linked to it (`_sign_on`).
+    """
+    from data.accounts import AuthError, Session
+    from data.incidents import now_beijing
+
+    session = st.session_state.get("account")
+    acc = accounts()
+    if acc is None:
+        return None
+    if not isinstance(session, Session):
+        return _sign_on(acc) if _sso_user() else None
+    try:
+        session = acc.check(session, now=now_beijing(), allow_must_change=True)
+    except AuthError as exc:
+        st.session_state.pop("account", None)
+        st.session_state["acc_panel_msg"] = exc
+        return None
+    st.session_state["account"] = session
+    return session
+
+
+def _sign_in() -> None:
+    from data.accounts import AuthError
+    from data.incidents import now_beijing
+
+    ss = st.session_state
+    try:
+        ss["account"] = accounts().authenticate(ss.get("acc_user", ""), ss.get("acc_pw", ""), now=now_beijing())
+        ss.pop("acc_panel_msg", None)
+    except AuthError as exc:
+        ss["acc_panel_msg"] = exc
+    ss["acc_pw"] = ""
+
+
+def _sign_out() -> None:
+    from data.incidents import now_beijing
+
+    session = st.session_state.pop("account", None)
+    if session is not None and accounts() is not None:
+        accounts().sign_out(session, now=now_beijing())
+    if _sso_user():  # also end the provider's identity here (Streamlit's cookie, then the provider's end-session page)
+        st.logout()
+
+
+def _change_password() -> None:
+    from data.accounts import AuthError
+    from data.incidents import now_beijing
+
+    ss = st.session_state
+    try:
+        ss["account"] = accounts().change_password(ss["account"], ss.get("acc_cur_pw", ""), ss.get("acc_new_pw1", ""), now=now_beijing())
+        ss.pop("acc_panel_msg", None)
+    except AuthError as exc:
+        ss["acc_panel_msg"] = exc
+    ss["acc_cur_pw"] = ss["acc_new_pw1"] = ""
+
+
+def account_panel() -> None:
+    """The sidebar's sign-in, sign-out and forced password change (every page)."""
+    from layers.accounts import error_text
+
+    language = lang()
+    try:
+        _store(_stamp(), "")
+    except DatasetError:
+        return  # the page itself says what is wrong with the dataset
+    if accounts() is None:
+        return
+    session = signed_in()
+    problem = st.session_state.get("acc_panel_msg")
+    names = dict(zip(jurisdictions()["code"], jurisdictions()["name"], strict=True))
+    if problem is not None:
+        st.warning(error_text(problem, language, names))
+    if session is None:
+        if sso_enabled():
+            st.button(t("acc.sso_sign_in", language), key="acc_sso", on_click=st.login, type="primary", width="stretch")
+            if _sso_user():  # signed in at the provider, but not here: let another person use this browser
+                st.button(t("acc.sso_sign_out", language), key="acc_sso_out", on_click=st.logout)
+        with st.expander(t("acc.panel_sign_in", language)), st.form("acc_sign_in"):
+            st.text_input(t("acc.col.username", language), key="acc_user", max_chars=32)
+            st.text_input(t("acc.password", language), key="acc_pw", type="password")
+            st.form_submit_button(t("acc.panel_sign_in", language), on_click=_sign_in)
+        return
+    me = session.account
+    st.caption(t("acc.panel_signed_in", language, name=me.display_name, user=me.username, department=label_or("dept", me.department, language),
+                 jurisdiction=names.get(me.jurisdiction, me.jurisdiction)))  # fmt: skip
+    if session.method == "oidc":
+        st.caption(t("acc.panel_via_sso", language))
+    if session.must_change:
+        with st.form("acc_change"):
+            st.info(t("acc.err.must_change", language))
+            st.text_input(t("acc.current_password", language), key="acc_cur_pw", type="password")
+            st.text_input(t("acc.new_password_own", language), key="acc_new_pw1", type="password")
+            st.form_submit_button(t("acc.change_password", language), on_click=_change_password)
+    st.button(t("acc.sign_out", language), key="acc_sign_out", on_click=_sign_out)
 
 
 def data_key() -> tuple[str, str, int]:

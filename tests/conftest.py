@@ -98,3 +98,123 @@ def store(dataset):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+# ---- storage backends: DuckDB (the workspace file) and a throwaway PostgreSQL 15 + PostGIS cluster ----
+
+PG_BIN = Path(os.environ.get("YRD_PG_BIN", "/usr/lib/postgresql/15/bin"))
+POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
+
+
+def _postgres_missing(reason: str):
+    """PostgreSQL cannot be started: fail under REQUIRE_SHARED_DATA=1 (CI), else skip with `reason`."""
+    reason += " (install it with `make postgres`)"
+    if os.environ.get("REQUIRE_SHARED_DATA") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of this test run: unix socket in its own folder, databases made from a PostGIS template."""
+
+    def __init__(self, root: Path, port: int):
+        self.root, self.port = root, port
+        self._n = 0
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://postgres@/{dbname}?host={self.root}&port={self.port}"
+
+    def create_database(self) -> str:
+        """A new empty database with PostGIS; returns its URL."""
+        import psycopg
+
+        self._n += 1
+        name = f"ws_{self._n}"
+        with psycopg.connect(self.url("postgres"), autocommit=True) as con:
+            con.execute(f'CREATE DATABASE "{name}" TEMPLATE yrd_template')
+        return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        import psycopg
+
+        name = url.split("/")[3].split("?")[0]
+        with psycopg.connect(self.url("postgres"), autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """Start a throwaway PostgreSQL 15 cluster (initdb/pg_ctl under a temporary folder, as the `postgres`
+    user when run as root), with a template database holding PostGIS; stop and remove it after the run."""
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    if not (PG_BIN / "initdb").exists():
+        _postgres_missing(f"PostgreSQL 15 server binaries are not in {PG_BIN}")
+    if not POSTGIS_CONTROL.exists():
+        _postgres_missing(f"PostGIS for PostgreSQL 15 is not installed ({POSTGIS_CONTROL} is missing)")
+    try:
+        import psycopg
+    except ImportError:
+        _postgres_missing("psycopg is not installed in the venv")
+    root = Path(tempfile.mkdtemp(prefix="yrd-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(root)
+            _postgres_missing("running as root and there is no `postgres` user to run the server as")
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data, logfile = root / "data", root / "server.log"
+    options = f"-p {port} -k {root} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+    try:
+        subprocess.run([*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"],
+                       check=True, capture_output=True, text=True, timeout=120)  # fmt: skip
+        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(logfile), "-w", "-t", "60", "-o", options, "start"],
+                       check=True, capture_output=True, text=True, timeout=90)  # fmt: skip
+    except subprocess.CalledProcessError as exc:
+        log = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else ""
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.fail(f"the test PostgreSQL cluster did not start: {exc.stderr or exc.stdout}\n{log}")
+    cluster = PostgresCluster(root, port)
+    try:
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as con:
+            con.execute("CREATE DATABASE yrd_template")
+        with psycopg.connect(cluster.url("yrd_template"), autocommit=True) as con:
+            con.execute("CREATE EXTENSION postgis")
+        yield cluster
+    finally:
+        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True, timeout=90, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_database(postgres_cluster) -> str:
+    """The URL of a new, empty PostgreSQL database with PostGIS, dropped after the test."""
+    url = postgres_cluster.create_database()
+    yield url
+    postgres_cluster.drop_database(url)
+
+
+@pytest.fixture(autouse=True)
+def _embedded_workspace_unless_told(monkeypatch):
+    """Tests use the DuckDB workspace file unless they ask for PostgreSQL (`backend`): a database URL
+    in the developer's environment or config.toml never receives test data."""
+    monkeypatch.setenv("YRD_DATABASE_URL", "")
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def backend(request, monkeypatch) -> str:
+    """Run the test on both storage backends: 'duckdb' (the workspace file, `workspace_path`) or 'postgres'
+    (a fresh database of this run's cluster in $YRD_DATABASE_URL, which `Workspace(...)` then opens, as the app and CLI do)."""
+    if request.param == "postgres":
+        monkeypatch.setenv("YRD_DATABASE_URL", request.getfixturevalue("postgres_database"))
+    return request.param

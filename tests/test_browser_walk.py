@@ -20,7 +20,8 @@ from tests.walk import Watch, deck_count, english_words, look
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["situation", "manage", "dispatch", "consultation", "zones", "planning"]
+PAGES = ["situation", "manage", "dispatch", "consultation", "zones", "planning", "accounts"]
+ADMIN_PW = "管理员-初始口令-2025"
 
 
 # ---- what each page's user does ----------------------------------------------------------------
@@ -104,7 +105,25 @@ def walk_planning(page, lang, checks):
     walk_generic(page, lang, checks, "planning")
 
 
+def walk_accounts(page, lang, checks):
+    """Sign in through the sidebar (a wrong password first), then every tab of the accounts page."""
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    label = {"zh": ("登录", "用户名", "密码"), "en": ("Sign in", "Username", "Password")}[lang]
+    for password in ("wrong-password-123", ADMIN_PW):
+        if not sidebar.get_by_label(label[1], exact=True).is_visible():
+            sidebar.locator('[data-testid="stExpander"] summary').first.click()
+            wait_idle(page)
+        sidebar.get_by_label(label[1], exact=True).fill("admin")
+        sidebar.get_by_label(label[2], exact=True).fill(password)
+        sidebar.get_by_role("button", name=label[0], exact=True).click()
+        wait_idle(page)
+        checks("sign-in with a wrong password" if password != ADMIN_PW else "signed in")
+    page.wait_for_selector('[data-testid="stMain"] [role="tab"]', timeout=30_000)  # the administrator's tabs
+    _tabs(page, checks, "accounts")
+
+
 WALKS = {
+    "accounts": walk_accounts,
     "situation": walk_situation,
     "dispatch": walk_dispatch,
     "manage": lambda p, lang, c: walk_generic(p, lang, c, "manage"),
@@ -115,6 +134,18 @@ WALKS = {
 
 
 # ---- a workspace with an incident in progress ------------------------------------------------------
+def seed_admin() -> None:
+    """The first system administrator (Argon2 with its production parameters)."""
+    from data.accounts import Accounts
+    from data.workspace import Workspace
+
+    ws = Workspace()
+    try:
+        Accounts(ws).bootstrap(username="admin", display_name="系统管理员", department="emergency", jurisdiction="310000", roles=["sysadmin"], password=ADMIN_PW, by="系统运维")
+    finally:
+        ws.close()
+
+
 def seed_incident(store) -> None:
     """An incident in 嘉善县 with a warning (one call answered, the others not) and a request."""
     from data.incidents import IncidentLog, now_beijing
@@ -197,6 +228,7 @@ def shots(artifacts):
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_every_page_as_a_user_sees_it(dataset, store, shots, lang):
     seed_incident(store)
+    seed_admin()
     with serve(dataset) as url:
         problems = walk(url, lang, PAGES, shots)
     assert not problems, "\n".join(problems)

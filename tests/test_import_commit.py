@@ -1,10 +1,12 @@
-"""Committing imports: all-or-nothing vs valid rows, one transaction, provenance, the store's union, the CLI."""
+"""Committing imports: all-or-nothing vs valid rows, one transaction, provenance, the store's union, the CLI; on DuckDB and PostgreSQL (`backend`)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 
 import pandas as pd
 import pytest
@@ -18,9 +20,13 @@ from tests.conftest import ROOT
 from tests.import_files import TEAM_HEADERS_ZH, csv_bytes, team_rows
 
 
+#: How each backend words a second row with key U0005.
+DUPLICATE_U0005 = {"duckdb": r'duplicate key "U0005"', "postgres": r"Key \(id\)=\(U0005\) already exists"}
+
+
 @pytest.fixture
-def ws(tmp_path):
-    w = Workspace(tmp_path / "ws.duckdb")
+def ws(backend, tmp_path):
+    w = Workspace(tmp_path / "ws.duckdb")  # on 'postgres' the database URL set by `backend` takes precedence
     yield w
     w.close()
 
@@ -81,14 +87,14 @@ def test_one_bad_row_rejects_the_file_in_all_or_nothing_mode_and_not_in_the_othe
     assert row_status[4] == ("rejected", False) and row_status[2] == ("accepted", True)
 
 
-def test_a_failure_mid_way_leaves_the_store_unchanged(both, store):
+def test_a_failure_mid_way_leaves_the_store_unchanged(both, store, backend):
     """The provenance row is written, then inserting the records fails (a duplicate key half-way
     through, as a concurrent import of the same ids would cause): everything is rolled back."""
     st, ws = both
     report = _report(st, csv_bytes(_rows_zh(team_rows(store, 10))))
     report.accepted = pd.concat([report.accepted, report.accepted.iloc[[4]]], ignore_index=True)
     before = _snapshot(st)
-    with pytest.raises(WorkspaceError, match=r"duplicate key \"U0005\"\); nothing was written"):
+    with pytest.raises(WorkspaceError, match=DUPLICATE_U0005[backend] + r"\); nothing was written"):
         commit(report, ws, mode="all", who="me")
     assert _snapshot(st) == before
     assert not report.committed
@@ -123,7 +129,7 @@ def test_removing_an_import_restores_the_store(both, store):
         ws.remove("imp-nope")
 
 
-def test_the_workspace_survives_reopening_and_a_dataset_rebuild_never_touches_it(dataset, tmp_path, store):
+def test_the_workspace_survives_reopening_and_a_dataset_rebuild_never_touches_it(dataset, tmp_path, store, backend):
     path = tmp_path / "ws.duckdb"
     with Workspace(path) as ws, Store(dataset, workspace=ws) as st:
         commit(_report(st, csv_bytes(_rows_zh(team_rows(store, 2)))), ws, mode="all", who="me")
@@ -139,11 +145,12 @@ def test_base_only_store_has_origin_and_no_imports(store):
 
 
 def _cli(*args, env_ws=None, cwd=ROOT, dataset=None):
-    env = {"PATH": "/usr/bin:/bin", "YRD_DATASET": str(dataset)} | ({"YRD_WORKSPACE": str(env_ws)} if env_ws else {})
+    env = {"PATH": "/usr/bin:/bin", "YRD_DATASET": str(dataset), "YRD_DATABASE_URL": os.environ.get("YRD_DATABASE_URL", "")}
+    env |= {"YRD_WORKSPACE": str(env_ws)} if env_ws else {}
     return subprocess.run([sys.executable, "-m", "data", *map(str, args)], cwd=cwd, capture_output=True, text=True, env=env, check=False)
 
 
-def test_cli_imports_a_gbk_csv_and_writes_every_rows_outcome(dataset, store, tmp_path):
+def test_cli_imports_a_gbk_csv_and_writes_every_rows_outcome(dataset, store, tmp_path, backend):
     rows = _rows_zh(team_rows(store, 4))
     rows[2][5] = "999999"
     src = tmp_path / "队伍.csv"
@@ -185,11 +192,16 @@ def test_cli_refused_file_gets_a_report_and_a_clear_message(dataset, tmp_path):
     assert unmapped.returncode == 2 and "FIELD=COLUMN" in unmapped.stderr
 
 
-def test_cli_says_the_workspace_is_in_use_by_a_running_app(dataset, tmp_path, store):
+def test_cli_imports_while_the_app_runs_only_on_the_shared_database(dataset, tmp_path, store, backend):
+    """DuckDB: the CLI says the workspace is in use by a running app; PostgreSQL: it imports, and the app sees the rows."""
     src = tmp_path / "t.csv"
     src.write_bytes(csv_bytes(_rows_zh(team_rows(store, 1))))
-    with Workspace(tmp_path / "ws.duckdb"):  # held by this process, as the app holds it
+    with Workspace(tmp_path / "ws.duckdb") as app:  # held by this process, as the app holds it
         proc = _cli("import", src, "--layer", "teams", "--report", tmp_path / "r.json", env_ws=tmp_path / "ws.duckdb", dataset=dataset)
+        if backend == "postgres":
+            assert proc.returncode == 0, proc.stderr
+            assert app.version() == 1 and app.layer("teams")["id"].tolist() == team_rows(store, 1)["id"].tolist()
+            return
     assert proc.returncode == 3
     assert "workspace in use by a running app; import from the data page or stop the app" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -204,12 +216,31 @@ def test_workspace_busy_is_raised_in_another_process(tmp_path):
     assert issubclass(WorkspaceBusy, WorkspaceError)
 
 
-def test_a_concurrent_commit_of_the_same_ids_fails_cleanly(both, store):
-    """Two sessions validate the same file; the second commit loses at COMMIT time and writes nothing."""
+def test_a_concurrent_commit_of_the_same_ids_fails_cleanly(both, store, backend):
+    """Two sessions validate the same file; the one that commits second loses and writes nothing.
+
+    DuckDB checks at COMMIT (optimistic); PostgreSQL makes the second writer of a key wait for the
+    first one's transaction and then refuses it."""
     st, ws = both
     data = csv_bytes(_rows_zh(team_rows(store, 3)))
     first, second = _report(st, data), _report(st, data)
     before = _snapshot(st)
+    if backend == "postgres":
+        outcome: list = []
+        with ws.transaction("first session failed ({exc})") as cur:  # the first session has written its rows, not yet committed ...
+            for r in first.accepted.itertuples():
+                cur.execute("INSERT INTO teams (id, name, department, import_id, seq, geom) VALUES (?, ?, ?, 'imp-x', 0, ST_GeomFromWKB(?, 4326))",
+                            [r.id, r.name, r.department, r.geom_wkb])  # fmt: skip
+            racer = threading.Thread(target=lambda: outcome.append(_attempt(lambda: commit(second, ws, mode="all", who="second"))))
+            racer.start()  # ... the second commit waits on those keys ...
+            racer.join(timeout=1.5)
+            assert racer.is_alive(), outcome
+        racer.join(timeout=30)  # ... and fails once the first commits
+        assert len(outcome) == 1 and isinstance(outcome[0], WorkspaceError) and "nothing was written" in str(outcome[0]), outcome
+        assert "already exists" in str(outcome[0]) and not second.committed
+        assert (st.layer("teams")["origin"] != "base").sum() == 3
+        assert ws.version() == before["version"] and ws.imports().empty
+        return
     with pytest.raises(WorkspaceError, match=r"second session failed \(.*Failed to commit.*duplicate key"):
         with ws.transaction("second session failed ({exc})") as cur:  # the second session writes its rows ...
             cur.register("_incoming", second.accepted)
@@ -217,3 +248,10 @@ def test_a_concurrent_commit_of_the_same_ids_fails_cleanly(both, store):
             commit(first, ws, mode="all", who="first")  # ... the first commits meanwhile; the second's COMMIT fails
     assert (st.layer("teams")["origin"] != "base").sum() == 3
     assert ws.version() == before["version"] + 1 and len(ws.imports()) == 1
+
+
+def _attempt(call):
+    try:
+        return call()
+    except WorkspaceError as exc:
+        return exc

@@ -1,4 +1,4 @@
-"""The incident log on a real DuckDB workspace file: phases, append-only trace, validation, concurrency, durability, board and review."""
+"""The incident log on a real workspace, DuckDB file and PostgreSQL database (`backend`): phases, append-only trace, validation, concurrency, durability, board and review."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from data import board as boards
 from data.incidents import AppendOnly, IncidentError, IncidentLog, TRANSITIONS
-from data.workspace import Workspace
+from data.workspace import Workspace, WorkspaceError
 from tests.conftest import ROOT
 
 T0 = datetime(2026, 11, 22, 9, 0)
@@ -42,8 +42,8 @@ def clock():
 
 
 @pytest.fixture
-def log(workspace_path, clock):
-    ws = Workspace(workspace_path)
+def log(backend, workspace_path, clock):
+    ws = Workspace(workspace_path)  # on 'postgres' the database URL that `backend` sets takes precedence, as in the app
     yield IncidentLog(ws, clock=clock)
     ws.close()
 
@@ -118,7 +118,7 @@ def test_closed_incident_takes_no_warning_or_request(log):
     assert log.note(iid, "log", "善后：现场移交属地", **ME) > 0  # entries are still taken
 
 
-def test_update_and_delete_are_refused_and_tampering_is_found(log, workspace_path):
+def test_update_and_delete_are_refused_and_tampering_is_found(log, backend):
     iid = _open(log)
     entry = log.note(iid, "event", "发现第二泄漏点", **ME)
     with pytest.raises(AppendOnly, match="append-only"):
@@ -131,6 +131,11 @@ def test_update_and_delete_are_refused_and_tampering_is_found(log, workspace_pat
     row = board.entries.set_index("id")
     assert row.at[entry, "corrected_by"] == fix and row.at[fix, "corrects"] == entry
     assert row.at[entry, "text"] == "发现第二泄漏点"  # the original is kept as it was
+    if backend == "postgres":  # the database itself refuses changes (tests/test_storage_backends.py tries them all)
+        with pytest.raises(WorkspaceError, match="append-only: UPDATE refused"), log.workspace.transaction("tampering failed ({exc})") as cur:
+            cur.execute("UPDATE incident_log SET text = '没有泄漏' WHERE id = ?", [entry])
+        assert log.verify() == [] and log.rows(iid).set_index("id").at[entry, "text"] == "发现第二泄漏点"
+        return
     # a change made behind the log's back (raw SQL on the file) breaks the chain at that row
     con = log.workspace._con
     con.execute("UPDATE incident_log SET text = '没有泄漏' WHERE id = ?", [entry])
@@ -327,8 +332,8 @@ while True:
 """
 
 
-def test_kill_9_while_writing_loses_no_saved_entry(tmp_path):
-    path = tmp_path / "crash.duckdb"
+def test_kill_9_while_writing_loses_no_saved_entry(backend, tmp_path):
+    path = tmp_path / "crash.duckdb"  # on 'postgres' the writer and the check use the database (the URL is inherited)
     proc = subprocess.Popen([sys.executable, "-c", _WRITER.format(root=str(ROOT), path=str(path))], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     saved: list[int] = []
     deadline = time.monotonic() + 120
@@ -347,7 +352,7 @@ def test_kill_9_while_writing_loses_no_saved_entry(tmp_path):
     saved += [int(line.split()[1]) for line in proc.stdout.read().splitlines() if line.startswith("saved")]  # told before the kill
     proc.stdout.close()
     assert incident and len(saved) >= 150, "the writer did not get going"
-    ws = Workspace(path)  # reopening replays DuckDB's write-ahead log
+    ws = Workspace(path)  # reopening replays DuckDB's write-ahead log; PostgreSQL rolled the killed client's open transaction back
     try:
         log = IncidentLog(ws)
         ids = set(log.rows(incident)["id"])
@@ -357,14 +362,20 @@ def test_kill_9_while_writing_loses_no_saved_entry(tmp_path):
         ws.close()
 
 
-def test_a_second_process_cannot_write_while_the_app_holds_the_file(log, workspace_path):
+def test_a_second_process_writes_only_on_the_shared_database(log, workspace_path, backend):
+    """DuckDB: the app holds the file and a second process is told so; PostgreSQL: the second process writes beside the app."""
     from data.workspace import WorkspaceBusy
 
-    _open(log)
+    iid = _open(log)
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfrom data.workspace import Workspace\nfrom data.incidents import IncidentLog\n"
-            f"try:\n    IncidentLog(Workspace({str(workspace_path)!r}))\nexcept Exception as e:\n    print(type(e).__name__, e)")
+            f"try:\n    print('saved', IncidentLog(Workspace({str(workspace_path)!r})).note({iid!r}, 'log', '第二个进程', who='李四', department='fire'))\n"
+            f"except Exception as e:\n    print(type(e).__name__, e)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120).stdout
-    assert out.startswith(WorkspaceBusy.__name__) and "in use by a running app" in out
+    if backend == "duckdb":
+        assert out.startswith(WorkspaceBusy.__name__) and "in use by a running app" in out
+    else:
+        assert out.split() == ["saved", "2"], out
+        assert log.rows(iid)["text"].tolist()[-1] == "第二个进程" and log.verify() == []
 
 
 def test_log_rows_are_stored_as_given(log, workspace_path):
@@ -378,9 +389,15 @@ def test_log_rows_are_stored_as_given(log, workspace_path):
     assert raw["title"] == "<b>粗体</b>标题"
 
 
-def test_the_log_lives_in_the_workspace_file(log, workspace_path):
+def test_the_log_lives_in_the_workspace_file(log, workspace_path, backend):
     iid = _open(log)
     log.note(iid, "decision", "启动Ⅱ级响应", **ME)
+    if backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(os.environ["YRD_DATABASE_URL"]) as con:
+            assert con.execute("SELECT count(*) FROM incident_log").fetchone()[0] == 2
+        return
     log.workspace.close()
     con = duckdb.connect(str(workspace_path), read_only=True)
     try:

@@ -35,7 +35,11 @@ ALLOWED_WORDS = {
     # models and indicators
     "MCLP", "LSCP", "ETA", "ID", "id", "p", "median", "SHA",
     # the app's own network names and level marks
-    "approx", "backbone", "qingpu", "YRD", "Ⅰ", "Ⅱ", "Ⅲ", "Ⅳ",
+    "approx", "backbone", "stitched", "qingpu", "YRD", "Ⅰ", "Ⅱ", "Ⅲ", "Ⅳ",
+    # acronyms inside real place and facility names (嘉兴LNG应急调峰储运站)
+    "LNG",
+    # account usernames are identifiers (lower-case letters and digits by policy)
+    "admin",
     # date and time input masks
     "yyyy", "mm", "dd", "HH", "YYYY", "MM", "DD",
     # the language switch names both languages
