@@ -6,10 +6,27 @@ BIN    := $(VENV)/bin
 DATASET := data/build/yrd.duckdb
 PORT   ?= 8501
 
-.PHONY: run test setup setup-dev browser postgres data bench clean
+.PHONY: run run-cluster cluster-settings test setup setup-dev browser postgres data bench clean
 
 run: setup data
 	$(BIN)/python serve.py --server.port $(PORT)
+
+# N app servers (ports PORT, PORT+1, ...) on one PostgreSQL: make run-cluster N=3 YRD_DATABASE_URL=postgresql://user:pw@host/yrd
+# Each runs in the foreground group; Ctrl-C stops them all. Put them behind a reverse proxy with sticky sessions (README).
+N ?= 2
+run-cluster: cluster-settings setup data
+	@pids=""; trap 'kill $$pids 2>/dev/null' INT TERM EXIT; \
+	for i in $$(seq 0 $$(( $(N) - 1 ))); do \
+		port=$$(( $(PORT) + i )); echo "server $$((i + 1))/$(N): http://127.0.0.1:$$port"; \
+		YRD_DATABASE_URL='$(YRD_DATABASE_URL)' $(BIN)/python serve.py --server.port $$port --server.headless true & pids="$$pids $$!"; \
+	done; \
+	wait
+
+# Refuses before anything is installed or built.
+cluster-settings:
+	@case "$(YRD_DATABASE_URL)" in postgresql://*|postgres://*) ;; \
+		*) echo "run-cluster needs one shared PostgreSQL: make run-cluster N=$(N) YRD_DATABASE_URL=postgresql://user:password@host:5432/yrd" >&2; exit 2;; esac
+	@case "$(N)" in ''|*[!0-9]*|0) echo "run-cluster: N must be a whole number of servers, 1 or more (got '$(N)')" >&2; exit 2;; esac
 
 test: setup-dev browser postgres data
 	$(BIN)/python -m pytest

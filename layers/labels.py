@@ -621,6 +621,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "inc.none": ("还没有事件。请在下方新建一个。", "No incident yet. Open one below."),
     "inc.refresh": ("自动刷新间隔（秒）", "Auto refresh every (s)"),
     "inc.overdue_min": ("未叫应超过多少分钟标红", "Flag unanswered calls after (min)"),
+    "inc.refreshed_push": ("看板随新记录即时更新（共享数据库推送）；共 {n:,} 条记录，最新 #{last}（{at}）。", "The board updates as rows arrive (pushed by the shared database); {n:,} rows, newest #{last} ({at})."),
     "inc.refreshed": ("看板每 {s} 秒自动刷新；共 {n:,} 条记录，最新 #{last}（{at}）。", "The board refreshes every {s} s; {n:,} rows, newest #{last} ({at})."),
     "inc.new_title": ("新建事件", "Open an incident"),
     "inc.f_title": ("事件名称", "Title"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -571,11 +573,107 @@ def incident_log() -> IncidentLog | None:
     return _incident_log(path)
 
 
+# ---- how a board learns of new rows ----------------------------------------------------------
+# The rule: on PostgreSQL each app process listens once (`IncidentFeed`, one `IncidentLog.watch`
+# per process) and keeps the newest id it has heard of per incident, from the NOTIFY of any
+# server; a board reruns every `PUSH_CHECK_S` seconds, looks at that number (`incident_stamp`:
+# a dictionary read, no query) and re-reads its rows only when it moved.  A NOTIFY missed while
+# the listening connection reconnects is caught by a `last_id` query at most once per fallback
+# interval per incident and process.  On DuckDB (one process, no notifications) every board
+# refresh asks `last_id`, as before.
+
+#: How often a pushed board (PostgreSQL) looks at the process's newest heard id, in seconds.
+PUSH_CHECK_S = 0.5
+
+
+class IncidentFeed:
+    """What one app process has heard of the incident log: a change counter and the newest id per incident.
+
+    Parameters
+    ----------
+    log : IncidentLog
+        The process's log on a shared (PostgreSQL) workspace; `IncidentLog.watch` is called once
+        and its callback (on the listening thread) only updates two numbers under a lock.
+    """
+
+    def __init__(self, log: IncidentLog):
+        self._log = log
+        self._lock = threading.Lock()
+        self._changes = 0
+        self._newest: dict[str, int] = {}
+        self._checked_s: dict[str, float] = {}  # monotonic time of the last `last_id` query, by incident
+        self.stop = log.watch(self._heard)
+
+    def _heard(self, change) -> None:
+        with self._lock:
+            self._changes += 1
+            self._newest[change.incident_id] = max(self._newest.get(change.incident_id, 0), change.entry_id)
+
+    @property
+    def changes(self) -> int:
+        """Rows heard of since the process started listening (all incidents)."""
+        with self._lock:
+            return self._changes
+
+    def heard(self, incident_id: str) -> int:
+        """The newest id of `incident_id` this process knows of (0 when none), without asking the database."""
+        with self._lock:
+            return self._newest.get(incident_id, 0)
+
+    def stamp(self, incident_id: str, *, fallback_s: float) -> int:
+        """The newest id of `incident_id` known to this process; asks the database (`last_id`) first
+        for an incident not yet asked about, then at most every `fallback_s` seconds."""
+        now_s = time.monotonic()
+        with self._lock:
+            due = now_s - self._checked_s.get(incident_id, -float("inf")) >= fallback_s
+            if due:
+                self._checked_s[incident_id] = now_s  # one query per interval, however many sessions look
+        if due:
+            try:
+                last = self._log.last_id(incident_id)
+            except BaseException:
+                with self._lock:
+                    self._checked_s.pop(incident_id, None)
+                raise
+            with self._lock:
+                self._newest[incident_id] = max(self._newest.get(incident_id, 0), last)
+        with self._lock:
+            return self._newest.get(incident_id, 0)
+
+
+@st.cache_resource(max_entries=4)
+def _incident_feed(path: str) -> IncidentFeed | None:
+    log = _incident_log(path)
+    return IncidentFeed(log) if log.workspace.shared else None  # DuckDB: the boards poll `last_id` instead
+
+
+def incident_pushed() -> bool:
+    """Whether boards hear of new rows by notification (PostgreSQL) rather than by polling (DuckDB)."""
+    path, why = _ws()
+    return not why and _incident_feed(path) is not None
+
+
+def incident_stamp(incident_id: str, *, fallback_s: float) -> int:
+    """The change stamp of one incident's board: the newest row id known (see the rule above).
+
+    Parameters
+    ----------
+    incident_id : str
+        The incident shown.
+    fallback_s : float
+        PostgreSQL: the database is asked at most this often (seconds) per incident and
+        process, for notifications missed; DuckDB: ignored, the database is asked every time.
+    """
+    path, _ = _ws()
+    feed = _incident_feed(path)
+    return _incident_log(path).last_id(incident_id) if feed is None else feed.stamp(incident_id, fallback_s=fallback_s)
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def _incident_rows(path: str, incident_id: str, last_id: int) -> pd.DataFrame:
     return _incident_log(path).rows(incident_id)
 
 
 def incident_rows(incident_id: str, last_id: int) -> pd.DataFrame:
-    """The rows of one incident up to `last_id` (the change stamp), cached per stamp; do not mutate."""
+    """The rows of one incident up to `last_id` (the change stamp, `incident_stamp`), cached per stamp; do not mutate."""
     return _incident_rows(str(workspace_path()), incident_id, last_id)

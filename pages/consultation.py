@@ -1,4 +1,9 @@
-"""Joint consultation: one shared incident file (一事一档), its warnings and 叫应, resource requests, the briefing and the review."""
+"""Joint consultation: one shared incident file (一事一档), its warnings and 叫应, resource requests, the briefing and the review.
+
+The board is pushed on PostgreSQL: it reruns every 0.5 s, looks at the newest id its app process
+heard by NOTIFY from any server (no query) and re-reads rows only when that moved; on DuckDB it
+polls `last_id` every refresh interval (sidebar), which on PostgreSQL is the fallback's interval.
+"""
 
 from __future__ import annotations
 
@@ -471,9 +476,14 @@ def _brief_tab(board: boards.Board) -> None:
     _verification()
 
 
-@st.fragment(run_every=f"{int(refresh_s)}s")
+# The board's refresh (`pages._shared.incident_stamp`): on PostgreSQL it reruns every
+# `_shared.PUSH_CHECK_S` seconds, a look at the newest id this process heard by NOTIFY (no
+# query), and re-reads rows only when that moved (the database is asked at most every
+# `refresh_s` seconds, for a missed notification); on DuckDB it reruns every `refresh_s` seconds
+# and asks `last_id`.
+@st.fragment(run_every=_shared.PUSH_CHECK_S if _shared.incident_pushed() else float(int(refresh_s)))
 def incident_view(incident_id: str) -> None:
-    last = log.last_id(incident_id)
+    last = _shared.incident_stamp(incident_id, fallback_s=float(refresh_s))
     board = boards.build(_shared.incident_rows(incident_id, last), now=now_beijing(), overdue_after_s=float(overdue_min) * 60)
     inc = board.incident
     _show_message()
@@ -481,7 +491,8 @@ def incident_view(incident_id: str) -> None:
     st.caption(t("inc.summary", lang, kind=label_or("inc.kind", inc["kind"], lang), level=label_or("inc.level", inc["level"], lang), lead=inc["lead_name"], at=f"{inc['at']:%Y-%m-%d %H:%M}"))
     st.markdown(f"**{t('inc.phase_now', lang, phase=label_or('inc.phase', board.phase, lang), since=f'{board.phase_since:%m-%d %H:%M}')}**")
     _phase_control(board)
-    st.caption(t("inc.refreshed", lang, s=int(refresh_s), n=len(board.entries), last=board.last_id, at=f"{board.entries['recorded_at'].iloc[-1]:%H:%M:%S}"))
+    st.caption(t("inc.refreshed_push" if _shared.incident_pushed() else "inc.refreshed", lang, s=int(refresh_s), n=len(board.entries), last=board.last_id,
+                 at=f"{board.entries['recorded_at'].iloc[-1]:%H:%M:%S}"))  # fmt: skip
     with st.container(border=True):
         st.markdown(f"**{t('inc.feed', lang)}**  \n" + "  \n".join(lc.feed_lines(boards.timeline(board, limit=5), lang, names, _resources(board))))
     # A radio, not st.tabs: its choice is session state, so the timed refresh keeps the section open;
