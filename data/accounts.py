@@ -137,6 +137,11 @@ def _assign(columns: Iterable[str]) -> str:
 _SELECT = _names(c for c in _ACCOUNT_COLUMNS if c != "password_hash")
 
 
+#: Every write takes this table lock: audit ids are the next number, so writers of several
+#: servers on one PostgreSQL database take them one at a time (a no-op on DuckDB's one process).
+AUDIT_LOCK = "auth_audit"
+
+
 class AuthError(ValueError):
     """A refused sign-in or account change; ``code`` and ``params`` give the message in any language, nothing was changed
     (but the audit row and a failed sign-in's count)."""
@@ -280,6 +285,7 @@ class Accounts:
         with self.workspace.transaction("the accounts tables cannot be created ({exc}).") as cur:
             for sql in ddl:
                 cur.execute(sql)
+        self.workspace.append_only("auth_audit")  # PostgreSQL refuses UPDATE/DELETE on the audit (DuckDB: no triggers)
 
     # ---- reading ---------------------------------------------------------------------------
     def get(self, username: str) -> Account | None:
@@ -313,7 +319,7 @@ class Accounts:
         cur.execute("INSERT INTO auth_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [int(n) + 1, at, actor[:MAX_NAME], subject[:MAX_NAME], event, outcome, code, text])
 
     def _record(self, **row) -> None:
-        with self._lock, self.workspace.transaction("writing the audit failed ({exc}).") as cur:
+        with self._lock, self.workspace.transaction("writing the audit failed ({exc}).", lock=AUDIT_LOCK) as cur:
             self._audit(cur, **row)
 
     def require(self, actor: Actor, action: str, *, now: datetime | None = None, **context: object) -> Decision:
@@ -359,7 +365,7 @@ class Accounts:
         row = {**fields, "password_hash": digest, "disabled": False, "must_change_password": must_change, "failed_count": 0, "locked_until": None,
                "last_sign_in": None, "password_changed_at": now, "created_at": now, "created_by": by, "changed_at": now, "changed_by": by,
                "oidc_issuer": None, "oidc_subject": None}  # fmt: skip
-        with self._lock, self.workspace.transaction("creating the account failed ({exc}); nothing was saved.") as cur:
+        with self._lock, self.workspace.transaction("creating the account failed ({exc}); nothing was saved.", lock=AUDIT_LOCK) as cur:
             if first and self._enabled_sysadmins(cur):
                 raise AuthError("bootstrap_done")
             if _fetch(cur, "fetchone", "SELECT count(*) FROM accounts WHERE username = ?", [fields["username"]])[0]:
@@ -403,7 +409,7 @@ class Accounts:
     def _change(self, by: Session, username: str, event: str, sets: dict, *, now: datetime | None, guard=None, detail: dict | None = None) -> Account:
         now = now or now_beijing()
         actor = self._admin(by, now)
-        with self._lock, self.workspace.transaction(f"{event} failed ({{exc}}); nothing was changed.") as cur:
+        with self._lock, self.workspace.transaction(f"{event} failed ({{exc}}); nothing was changed.", lock=AUDIT_LOCK) as cur:
             if not _fetch(cur, "fetchone", "SELECT count(*) FROM accounts WHERE username = ?", [username])[0]:
                 raise AuthError("unknown_account", value=username)
             if guard is not None:
@@ -481,7 +487,7 @@ class Accounts:
 
     def _failed(self, account: Account, *, now: datetime, event: str) -> AuthError:
         """Count a failed password of `account` (locking it at `MAX_FAILURES`), audit it, and return the refusal to raise."""
-        with self._lock, self.workspace.transaction("recording a failed sign-in failed ({exc}).") as cur:
+        with self._lock, self.workspace.transaction("recording a failed sign-in failed ({exc}).", lock=AUDIT_LOCK) as cur:
             if account.locked_until is not None and now >= account.locked_until:  # the lock is over: count afresh
                 cur.execute("UPDATE accounts SET failed_count = 0, locked_until = NULL WHERE username = ?", [account.username])
             cur.execute("UPDATE accounts SET failed_count = failed_count + 1 WHERE username = ?", [account.username])
@@ -521,7 +527,7 @@ class Accounts:
         sets: dict = {"failed_count": 0, "locked_until": None, "last_sign_in": now}
         if self.hasher.check_needs_rehash(digest):
             sets["password_hash"] = self.hasher.hash(password)
-        with self._lock, self.workspace.transaction("recording the sign-in failed ({exc}).") as cur:
+        with self._lock, self.workspace.transaction("recording the sign-in failed ({exc}).", lock=AUDIT_LOCK) as cur:
             cur.execute(f"UPDATE accounts SET {_assign(sets)} WHERE username = ?", [*sets.values(), name])
             self._audit(cur, at=now, actor=name, subject=name, event="sign_in", outcome="ok", code="must_change" if account.must_change_password else "",
                         detail={"rehashed": True} if "password_hash" in sets else None)  # fmt: skip
@@ -553,7 +559,7 @@ class Accounts:
         if code:
             self._record(at=now, actor=name, subject=name, event="sign_in", outcome="refused", code=code, detail=detail)
             raise AuthError(code)
-        with self._lock, self.workspace.transaction("recording the sign-in failed ({exc}).") as cur:
+        with self._lock, self.workspace.transaction("recording the sign-in failed ({exc}).", lock=AUDIT_LOCK) as cur:
             cur.execute("UPDATE accounts SET last_sign_in = ? WHERE username = ?", [now, name])
             self._audit(cur, at=now, actor=name, subject=name, event="sign_in", outcome="ok", detail=detail)
         log.info("accounts: %s signed in by single sign-on", name)

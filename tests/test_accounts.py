@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 
 from data.accounts import IDLE_TIME, LOCK_TIME, MAX_FAILURES, MIN_PASSWORD, SESSION_TIME, Accounts, AuthError, Refused, Session
 from data.authority import Actor
-from data.workspace import Workspace
+from data.workspace import Workspace, WorkspaceError
 
 T0 = datetime(2025, 7, 1, 8, 0)
 KNOWN = {"310000", "310118", "330000", "330400", "330421", "320509"}
@@ -364,3 +364,38 @@ def test_cli_bootstraps_the_first_sysadmin_once(dataset, tmp_path, capsys):
         a = Accounts(w)
         assert a.authenticate("admin", ADMIN_PW, now=T0).account.created_by.startswith("cli:")
         assert list(a.audit()["event"]) == ["sign_in", "bootstrap"]
+
+
+def test_two_servers_write_the_audit_at_once_on_postgresql(postgres_database, cheap):
+    """Audit ids are the next number: without the table lock, two servers' sign-ins collided on the key."""
+    import threading
+
+    first, second = Workspace(postgres_database), Workspace(postgres_database)
+    try:
+        a, b = Accounts(first, hasher=cheap, jurisdictions=KNOWN), Accounts(second, hasher=cheap, jurisdictions=KNOWN)
+        a.bootstrap(username="admin", display_name="系统管理员", department="emergency", jurisdiction="310000", roles=["sysadmin"], password=ADMIN_PW, by="root", now=T0)
+        errors: list[BaseException] = []
+
+        def sign_ins(acc: Accounts) -> None:
+            for _ in range(15):
+                try:
+                    acc.authenticate("nobody", "wrong-password-123", now=T0)
+                except AuthError:
+                    pass
+                except BaseException as exc:  # a key collision surfaces as WorkspaceError
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=sign_ins, args=(x,)) for x in (a, b)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert errors == []
+        audit = a.audit(limit=1000)
+        assert (audit["event"] == "sign_in").sum() == 30 and audit["id"].is_unique
+        with pytest.raises(WorkspaceError, match="append-only"):  # the database itself refuses changes to the audit
+            with first.transaction("{exc}") as cur:
+                cur.execute("DELETE FROM auth_audit")
+    finally:
+        first.close()
+        second.close()
