@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -33,31 +33,25 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(dataset: Path, *, config: Path | None = None, root: Path = ROOT, timeout_s: float = 60) -> Iterator[str]:
-    """Run the app of `root` (this checkout by default) with serve.py against `dataset`, from `root`
-    as a server is run (Streamlit reads `root`/.streamlit/config.toml); yield its URL; stop it afterwards."""
-    port = free_port()
-    env = {**os.environ, "YRD_DATASET": str(dataset), "YRD_CONFIG": str(config or ROOT / "tests" / "no-config.toml")}
+def running(argv: list[str], *, ready_url: str, ready: Callable[[bytes], bool], what: str, timeout_s: float = 60, poll_s: float = 0.3, **popen) -> Iterator[None]:
+    """Run `argv` (output kept for the error message), wait until `ready_url` answers with a body
+    `ready` accepts, yield; stop the process afterwards (terminate, then kill)."""
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [sys.executable, str(root / "serve.py"), "--server.port", str(port), "--server.headless", "true"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **popen)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
+                with urllib.request.urlopen(ready_url, timeout=2) as r:
+                    if ready(r.read()):
                         break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)
                     out = log.read().decode(errors="replace")
-                    raise RuntimeError(f"streamlit did not start:\n{out}") from None
-                time.sleep(0.3)
-        yield url
+                    raise RuntimeError(f"{what} did not start:\n{out}") from None
+                time.sleep(poll_s)
+        yield
     finally:
         proc.terminate()
         try:
@@ -66,6 +60,18 @@ def serve(dataset: Path, *, config: Path | None = None, root: Path = ROOT, timeo
             proc.kill()
             proc.wait()
         log.close()
+
+
+@contextlib.contextmanager
+def serve(dataset: Path, *, config: Path | None = None, root: Path = ROOT, timeout_s: float = 60) -> Iterator[str]:
+    """Run the app of `root` (this checkout by default) with serve.py against `dataset`, from `root`
+    as a server is run (Streamlit reads `root`/.streamlit/config.toml); yield its URL; stop it afterwards."""
+    port = free_port()
+    env = {**os.environ, "YRD_DATASET": str(dataset), "YRD_CONFIG": str(config or ROOT / "tests" / "no-config.toml")}
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, str(root / "serve.py"), "--server.port", str(port), "--server.headless", "true"]
+    with running(argv, ready_url=url + "/_stcore/health", ready=lambda body: body == b"ok", what="streamlit", timeout_s=timeout_s, cwd=root, env=env):
+        yield url
 
 
 @contextlib.contextmanager

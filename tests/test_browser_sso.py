@@ -14,11 +14,7 @@ import contextlib
 import json
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +25,7 @@ from argon2 import PasswordHasher
 
 from data.accounts import Accounts
 from data.workspace import Workspace
-from tests.browser import chromium, free_port, serve, wait_idle
+from tests.browser import chromium, free_port, running, serve, wait_idle
 from tests.conftest import ROOT
 from tests.walk import Watch, look
 
@@ -64,30 +60,12 @@ server.serve_forever()
 def provider(timeout_s: float = 30) -> Iterator[str]:
     """Run oidc-provider-mock on a free loopback port; yield its issuer URL (= base URL); stop it afterwards."""
     port = free_port()
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-c", PROVIDER, str(port)], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/.well-known/openid-configuration", timeout=2) as r:
-                    if json.loads(r.read())["issuer"] == url:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"the OIDC provider did not start:\n{log.read().decode(errors='replace')}") from None
-                time.sleep(0.2)
+    with running(
+        [sys.executable, "-c", PROVIDER, str(port)], ready_url=url + "/.well-known/openid-configuration",
+        ready=lambda body: json.loads(body)["issuer"] == url, what="the OIDC provider", timeout_s=timeout_s, poll_s=0.2,
+    ):  # fmt: skip
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @dataclass
