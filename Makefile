@@ -64,7 +64,7 @@ postgres:
 
 # The embedded dataset and its road networks (approximate, backbone): rebuilt when their sources or builder change (offline, ~25 s).
 data: $(DATASET)
-$(DATASET): $(VENV)/.installed data/build.py data/store.py geo/crs.py geo/network.py geo/backbone.py $(wildcard data/samples/*.csv)
+$(DATASET): $(VENV)/.installed data/schema.py data/dataset/build.py data/dataset/store.py geo/crs.py geo/network.py geo/backbone.py $(wildcard data/samples/*.csv)
 	$(BIN)/python -m data build
 
 bench: setup-dev browser data

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     sections = []
     if "situation" in run:
-        from data.build import build
+        from data.dataset.build import build
 
         with tempfile.TemporaryDirectory() as tmp:
             dataset = build(Path(tmp) / "yrd.duckdb")
@@ -46,12 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     if "planning" in run:
         sections.append(planning.markdown(planning.run()))
     if "importing" in run:
-        from data.build import build
+        from data.dataset.build import build
 
         with tempfile.TemporaryDirectory() as tmp:
             sections.append(importing.markdown(importing.run(build(Path(tmp) / "yrd.duckdb"))))
     if "consultation" in run:
-        from data.build import build
+        from data.dataset.build import build
 
         with tempfile.TemporaryDirectory() as tmp:
             sections.append(consultation.markdown(consultation.run(build(Path(tmp) / "yrd.duckdb"))))

@@ -46,7 +46,7 @@ WORKER_TIMEOUT_S = 900
 
 
 def _provinces():
-    from data.build import load_jurisdictions
+    from data.dataset.build import load_jurisdictions
 
     jur = load_jurisdictions()
     return jur.loc[jur["level"] == "province"].geometry.values

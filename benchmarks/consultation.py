@@ -65,11 +65,11 @@ def _median(fn, n: int) -> float:
 def run(dataset: Path) -> dict:
     import os
 
-    from data import board as boards
-    from data.briefing import briefing
-    from data.incidents import IncidentLog
-    from data.store import Store
-    from data.workspace import Workspace
+    from data.incidents import board as boards
+    from data.incidents.briefing import briefing
+    from data.incidents.log import IncidentLog
+    from data.dataset.store import Store
+    from data.storage.workspace import Workspace
     from layers import consultation as lc
 
     out: dict = {"entries": ENTRIES}
@@ -186,7 +186,7 @@ def markdown(r: dict) -> str:
 if __name__ == "__main__":
     import logging
 
-    from data.build import build
+    from data.dataset.build import build
 
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,7 +21,7 @@ ROWS = 100_000
 def points_csv(store, path: Path, *, n: int = ROWS, crs: str = "wgs84", seed: int = 1) -> Path:
     """`n` teams at random positions inside the four provinces, as a department's CSV (UTF-8, Chinese
     headers); half state their county, half leave it to be derived from the position."""
-    from data.build import CountyLocator
+    from data.dataset.build import CountyLocator
     from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 
     locator = CountyLocator(store.jurisdictions(detail="full"))
@@ -58,11 +58,11 @@ def points_csv(store, path: Path, *, n: int = ROWS, crs: str = "wgs84", seed: in
 
 
 def _in_process(dataset: Path, csv: Path, workspace: Path, crs: str) -> dict:
-    from data.fields import suggest_mapping
-    from data.importers import ImportContext, commit, validate
-    from data.readers import read_path
-    from data.store import Store
-    from data.workspace import Workspace
+    from data.imports.fields import suggest_mapping
+    from data.imports.importers import ImportContext, commit, validate
+    from data.imports.readers import read_path
+    from data.dataset.store import Store
+    from data.storage.workspace import Workspace
 
     out: dict = {}
     with Workspace(workspace) as ws, Store(dataset, workspace=ws) as st:
@@ -119,7 +119,7 @@ def _cli(dataset: Path, csv: Path, workspace: Path, report: Path, crs: str) -> d
 
 def run(dataset: Path, *, rows: int = ROWS) -> dict:
     """Import `rows` points three ways (WGS84 and GCJ-02 in process, GCJ-02 by the CLI); figures in s / MiB."""
-    from data.store import Store
+    from data.dataset.store import Store
 
     out: dict = {"rows": rows}
     with tempfile.TemporaryDirectory() as tmp, Store(dataset) as st:

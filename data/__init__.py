@@ -1,1 +1,1 @@
-"""Dataset build, import/validation and the store (DuckDB) of the coordination app."""
+"""Data of the coordination app, one package per concern: `dataset` (the embedded dataset), `imports` (users' imports and exports), `incidents` (the incident log, board, briefing), `accounts` (accounts, sign-in, the permission table), `storage` (the DuckDB and PostgreSQL backends behind one interface); `schema` and `settings` are shared by all."""

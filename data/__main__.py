@@ -30,8 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from data import build as build_mod
-from data import store
+from data.dataset import build as build_mod
+from data.dataset import store
 
 #: Exit status when nothing was imported / when the workspace is unusable.
 EXIT_NOTHING_IMPORTED = 1
@@ -39,10 +39,10 @@ EXIT_WORKSPACE = 3
 
 
 def _parser() -> argparse.ArgumentParser:
-    from data.exporters import EXPORT_FORMATS
-    from data.fields import IMPORT_LAYERS
-    from data.importers import MODES
-    from data.readers import ENCODINGS
+    from data.imports.exporters import EXPORT_FORMATS
+    from data.imports.fields import IMPORT_LAYERS
+    from data.imports.importers import MODES
+    from data.imports.readers import ENCODINGS
 
     parser = argparse.ArgumentParser(prog="python -m data", description="Build the embedded dataset; import and export users' data.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,8 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     p_brief.add_argument("--format", choices=("docx", "pdf"), help="format when the extension does not say")
     places(p_brief)
 
-    from data.authority import ROLES
-    from data.build import DEPARTMENTS
+    from data.accounts.authority import ROLES
+    from data.schema import DEPARTMENTS
 
     p_acc = sub.add_parser("accounts", help="bootstrap the first system administrator; list the accounts")
     acc_sub = p_acc.add_subparsers(dest="accounts_command", required=True)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dataset built: {path} in {time.perf_counter() - start:.1f} s")
         return 0
     if args.command == "template":
-        from data.exporters import template
+        from data.imports.exporters import template
 
         fmt = Path(args.out).suffix.lower().lstrip(".")
         try:
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _with_store(args) -> int:
-    from data.workspace import Workspace, WorkspaceError
+    from data.storage.workspace import Workspace, WorkspaceError
 
     try:
         workspace = Workspace(args.workspace)
@@ -165,7 +165,7 @@ def _with_store(args) -> int:
 
 
 def _import(args, st, workspace) -> int:
-    from data.importers import ImportRejected, import_file, rejected_report
+    from data.imports.importers import ImportRejected, import_file, rejected_report
 
     mapping = {}
     for item in args.map:
@@ -204,7 +204,7 @@ def _import(args, st, workspace) -> int:
 
 
 def _export(args, st, workspace) -> int:
-    from data.exporters import DATASET_FORMATS, EXPORT_FORMATS, export_dataset, export_layer
+    from data.imports.exporters import DATASET_FORMATS, EXPORT_FORMATS, export_dataset, export_layer
 
     out = Path(args.out)
     fmt = args.format or {".json": "geojson"}.get(out.suffix.lower(), out.suffix.lower().lstrip("."))
@@ -238,8 +238,8 @@ def _remove(args, st, workspace) -> int:
 
 
 def _incidents(args, st, workspace) -> int:
-    from data.briefing import PHASE_LABELS
-    from data.incidents import IncidentLog
+    from data.incidents.briefing import PHASE_LABELS
+    from data.incidents.log import IncidentLog
 
     incidents = IncidentLog(workspace).incidents()
     if incidents.empty:
@@ -250,9 +250,10 @@ def _incidents(args, st, workspace) -> int:
 
 
 def _briefing(args, st, workspace) -> int:
-    from data import board
-    from data.briefing import FORMATS, briefing
-    from data.incidents import IncidentError, IncidentLog, now_beijing
+    from data.incidents import board
+    from data.incidents.briefing import FORMATS, briefing
+    from data.incidents.log import IncidentError, IncidentLog
+    from data.schema import now_beijing
 
     out = Path(args.out)
     fmt = args.format or out.suffix.lower().lstrip(".")
@@ -290,7 +291,7 @@ def _password(args) -> str | None:
 
 
 def _accounts(args, st, workspace) -> int:
-    from data.accounts import Accounts, AuthError
+    from data.accounts.accounts import Accounts, AuthError
 
     accounts = Accounts(workspace, jurisdictions=set(st.jurisdictions()["code"]))
     if args.accounts_command == "list":

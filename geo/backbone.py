@@ -74,7 +74,7 @@ ACCESS_SPEED_KPH = 30.0
 SNAP_LIMIT_M = 30_000.0
 #: Licence of the data (and of the package that ships it).
 LICENCE = "© OpenStreetMap contributors, ODbL 1.0 (data); MIT (scgraph-data package)"
-#: Equal-area projection for the margin test (the same Albers as data.build).
+#: Equal-area projection for the margin test (the same Albers as data.dataset.build).
 _ALBERS_CHINA = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
 #: What a user can do about each audit finding (code → English sentence for logs and the CLI;
 #: pages show the label ``bb.action.<code>``).

@@ -9,8 +9,8 @@ import pandas as pd
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
 
 if TYPE_CHECKING:
-    from data.accounts import AuthError
-    from data.authority import Decision
+    from data.accounts.accounts import AuthError
+    from data.accounts.authority import Decision
 
 
 def when(value) -> str:
@@ -48,8 +48,8 @@ def decision_text(decision: Decision, lang: str, names: dict[str, str]) -> str:
 
 def error_text(exc: AuthError, lang: str, names: dict[str, str]) -> str:
     """A `data.accounts.AuthError` (or `Refused`) in `lang`."""
-    from data.accounts import Refused
-    from data.authority import ROLES
+    from data.accounts.accounts import Refused
+    from data.accounts.authority import ROLES
 
     if isinstance(exc, Refused):
         return decision_text(exc.decision, lang, names)

@@ -7,7 +7,7 @@ import pandas as pd
 import pydeck as pdk
 import shapely
 
-from data.board import MISSING, minutes, minutes_text
+from data.incidents.board import MISSING, minutes, minutes_text
 from layers.labels import label_or, t
 
 WARNING_RGB = {"red": (220, 38, 38), "orange": (245, 130, 32), "yellow": (234, 200, 30), "blue": (37, 99, 235)}
@@ -240,7 +240,7 @@ def view_bounds(incident: dict, warnings: pd.DataFrame, requests: pd.DataFrame, 
 
 #: Refusal code -> the label prefix of the coded values it names (current, allowed, value).
 _CODED = {"phase": "inc.phase", "request_flow": "inc.status"}
-_FINAL = "none (final)"  # what data.incidents says is allowed after a final phase or status
+_FINAL = "none (final)"  # what data.incidents.log says is allowed after a final phase or status
 
 
 def error_text(code: str, params: dict, lang: str) -> str:

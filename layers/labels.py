@@ -856,7 +856,7 @@ LABELS: dict[str, tuple[str, str]] = {
         "Exports hold the base data and the imported data, and can be imported again as they are. The whole dataset exports as a GeoPackage (with the boundaries) or Excel (one sheet per layer).",
     ),
     "exp.failed": ("无法导出：{reason}", "Cannot export: {reason}"),
-    # accounts and authority (data/accounts.py, data/authority.py, pages/accounts.py)
+    # accounts and authority (data/accounts/accounts.py, data/accounts/authority.py, pages/accounts.py)
     "page.accounts": ("账户管理", "Accounts"),
     "acc.panel_sign_in": ("登录", "Sign in"),
     "acc.password": ("密码", "Password"),
@@ -969,7 +969,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "acc.code.not_party": ("本辖区未参与该事件", "not party to the incident"),
     "acc.code.other_department": ("非本部门", "other department"),
     "acc.code.reason_required": ("代为应答未说明理由", "no reason for answering on behalf"),
-    # single sign-on (data/sso.py, Accounts.link_oidc / authenticate_oidc, pages/_shared.py account_panel)
+    # single sign-on (data/accounts/sso.py, Accounts.link_oidc / authenticate_oidc, pages/_shared.py account_panel)
     "acc.sso_sign_in": ("单位统一身份认证登录", "Sign in with the unit's single sign-on"),
     "acc.sso_sign_out": ("退出统一身份认证", "Leave the single sign-on identity"),
     "acc.panel_via_sso": ("经单位统一身份认证登录", "Signed in through single sign-on"),

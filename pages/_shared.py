@@ -18,17 +18,18 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from data.settings import Settings, SettingsError, load_settings
-from data.store import POINT_LAYERS, DatasetError, Store, dataset_path
-from data.workspace import Workspace, WorkspaceError, workspace_path
+from data.dataset.store import DatasetError, Store, dataset_path
+from data.schema import POINT_LAYERS
+from data.storage.workspace import Workspace, WorkspaceError, workspace_path
 from layers.labels import label_or, t
 from layers.situation import boundary_features
 
 if TYPE_CHECKING:  # imported where used: the situation page, first in line, needs none of them
     import pandas as pd
 
-    from data.build import CountyLocator
-    from data.incidents import IncidentLog
-    from data.importers import ImportContext
+    from data.dataset.build import CountyLocator
+    from data.incidents.log import IncidentLog
+    from data.imports.importers import ImportContext
 
 
 def ensure_router() -> None:
@@ -192,7 +193,7 @@ def workspace() -> Workspace | None:
 
 @st.cache_resource(max_entries=4)
 def _accounts(path: str, codes: tuple[str, ...]):
-    from data.accounts import Accounts
+    from data.accounts.accounts import Accounts
 
     return Accounts(_workspace(path), jurisdictions=codes)  # one per process: its lock serialises the sessions' writes
 
@@ -210,7 +211,7 @@ def sso_enabled() -> bool:
 
     Without it nothing of single sign-on is shown or called.
     """
-    from data.sso import configured
+    from data.accounts.sso import configured
 
     if not st.secrets.load_if_toml_exists():
         return False
@@ -221,7 +222,7 @@ def sso_enabled() -> bool:
 def sso_issuer() -> str:
     """The configured provider's issuer URL (`data.sso.issuer_of` of ``[auth] server_metadata_url``), '' when
     single sign-on is not configured or the URL is not a discovery URL."""
-    from data.sso import issuer_of
+    from data.accounts.sso import issuer_of
 
     if not sso_enabled():
         return ""
@@ -239,9 +240,9 @@ def _sso_user() -> bool:
 def _sign_on(acc):
     """Map the provider's identity in ``st.user`` to its account (`Accounts.authenticate_oidc`), once per
     identity and browser session; the new `Session`, or None with the reason in the panel."""
-    from data.accounts import AuthError
-    from data.incidents import now_beijing
-    from data.sso import identity
+    from data.accounts.accounts import AuthError
+    from data.schema import now_beijing
+    from data.accounts.sso import identity
 
     ss = st.session_state
     try:
@@ -270,8 +271,8 @@ def signed_in():
     With single sign-on configured, an identity the provider has just signed in (``st.user``)
     becomes the session of the account linked to it (`_sign_on`).
     """
-    from data.accounts import AuthError, Session
-    from data.incidents import now_beijing
+    from data.accounts.accounts import AuthError, Session
+    from data.schema import now_beijing
 
     session = st.session_state.get("account")
     acc = accounts()
@@ -290,8 +291,8 @@ def signed_in():
 
 
 def _sign_in() -> None:
-    from data.accounts import AuthError
-    from data.incidents import now_beijing
+    from data.accounts.accounts import AuthError
+    from data.schema import now_beijing
 
     ss = st.session_state
     try:
@@ -303,7 +304,7 @@ def _sign_in() -> None:
 
 
 def _sign_out() -> None:
-    from data.incidents import now_beijing
+    from data.schema import now_beijing
 
     session = st.session_state.pop("account", None)
     if session is not None and accounts() is not None:
@@ -313,8 +314,8 @@ def _sign_out() -> None:
 
 
 def _change_password() -> None:
-    from data.accounts import AuthError
-    from data.incidents import now_beijing
+    from data.accounts.accounts import AuthError
+    from data.schema import now_beijing
 
     ss = st.session_state
     try:
@@ -416,14 +417,14 @@ def _imports(stamp: str, ws: str, version: int):
 
 @st.cache_resource(max_entries=2)
 def _locator(stamp: str) -> CountyLocator:
-    from data.build import CountyLocator
+    from data.dataset.build import CountyLocator
 
     return CountyLocator(_store(stamp).jurisdictions(detail="full"))
 
 
 @st.cache_resource(max_entries=2)
 def _import_context(stamp: str, ws: str, version: int) -> ImportContext:
-    from data.importers import ImportContext
+    from data.imports.importers import ImportContext
 
     return ImportContext.from_store(_store(stamp, ws), locator=_locator(stamp))
 
@@ -436,7 +437,7 @@ def import_context() -> ImportContext:
 @st.cache_data(max_entries=6, show_spinner=False)
 def _export(stamp: str, ws: str, version: int, layer: str, fmt: str) -> bytes:
     s = _store(stamp, ws)
-    from data.exporters import export_dataset, export_layer
+    from data.imports.exporters import export_dataset, export_layer
 
     return export_dataset(s, fmt) if layer == "all" else export_layer(s, layer, fmt)
 
@@ -559,7 +560,7 @@ def settings() -> Settings:
 
 @st.cache_resource(max_entries=4)
 def _incident_log(path: str) -> IncidentLog:
-    from data.incidents import IncidentLog
+    from data.incidents.log import IncidentLog
 
     return IncidentLog(_workspace(path))  # one per process: its lock serialises the sessions' writes
 

@@ -12,10 +12,10 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from data.accounts import IDLE_TIME, LOCK_TIME, MAX_FAILURES, SESSION_TIME, Account, AuthError, Session
-from data.authority import ROLES, decide
-from data.incidents import now_beijing
-from data.workspace import WorkspaceError
+from data.accounts.accounts import IDLE_TIME, LOCK_TIME, MAX_FAILURES, SESSION_TIME, Account, AuthError, Session
+from data.accounts.authority import ROLES, decide
+from data.schema import now_beijing
+from data.storage.workspace import WorkspaceError
 from layers.accounts import error_text as layer_error_text
 from layers.accounts import place, roles_text, when
 from layers.labels import DEPARTMENTS_ORDER, LABELS, label_or, t

@@ -14,9 +14,10 @@ import time
 import shapely
 import streamlit as st
 
-from data import board as boards
-from data.incidents import INCIDENT_KINDS, LEVELS, NOTE_KINDS, PHASES, REQUEST_FLOW, TRANSITIONS, WARNING_COLOURS, IncidentError, now_beijing
-from data.workspace import WorkspaceError
+from data.incidents import board as boards
+from data.incidents.log import INCIDENT_KINDS, LEVELS, NOTE_KINDS, PHASES, REQUEST_FLOW, TRANSITIONS, WARNING_COLOURS, IncidentError
+from data.schema import now_beijing
+from data.storage.workspace import WorkspaceError
 from geo.crs import CRS_NAMES, parse_lonlat
 from geo.dispatch import county_of, dispatch
 from geo.jurisdiction import near_view
@@ -423,7 +424,7 @@ def _map_tab(board: boards.Board) -> None:
 
 def _make_brief(board: boards.Board) -> None:
     """Build the briefing of `board` (a button's callback): kept in the session, or a lasting message on failure."""
-    from data.briefing import briefing
+    from data.incidents.briefing import briefing
 
     ss.pop("inc_msg", None)
     try:

@@ -6,11 +6,11 @@ import logging
 
 import streamlit as st
 
-from data.exporters import DATASET_FORMATS, EXPORT_FORMATS, MEDIA_TYPES, ExportError, file_name, safe_csv, template, template_name
-from data.fields import IMPORT_LAYERS, POLYGON_LAYERS, TABLE_LAYERS, fields, suggest_mapping
-from data.importers import MODES, ImportRejected, commit, parse_crs, validate
-from data.readers import ENCODINGS, EXTENSIONS, MAX_FILE_BYTES, read_table
-from data.workspace import WorkspaceBusy, WorkspaceError
+from data.imports.exporters import DATASET_FORMATS, EXPORT_FORMATS, MEDIA_TYPES, ExportError, file_name, safe_csv, template, template_name
+from data.imports.fields import IMPORT_LAYERS, POLYGON_LAYERS, TABLE_LAYERS, fields, suggest_mapping
+from data.imports.importers import MODES, ImportRejected, commit, parse_crs, validate
+from data.imports.readers import ENCODINGS, EXTENSIONS, MAX_FILE_BYTES, read_table
+from data.storage.workspace import WorkspaceBusy, WorkspaceError
 from geo.backbone import is_backbone
 from layers.consultation import plain
 from layers.dispatch import network_message, network_table
@@ -253,7 +253,7 @@ def _networks_tab() -> None:
     import tempfile
     from pathlib import Path
 
-    from data.store import dataset_path
+    from data.dataset.store import dataset_path
     from geo.network import NetworkError, build_osm, networks_dir
     from geo.stitch import rebuild
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.pgcluster import PG_BIN, POSTGIS_CONTROL, PostgresCluster, PostgresMissing, PostgresStartFailed  # noqa: F401 (tests import them from here)
+from tests.pgcluster import postgres_cluster as _start_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -57,7 +60,7 @@ def _router_as_on_a_running_server(monkeypatch):
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory) -> Path:
     """The embedded dataset, built from the real sources into a temporary file for this run."""
-    from data.build import build
+    from data.dataset.build import build
 
     return build(tmp_path_factory.mktemp("dataset") / "yrd.duckdb")
 
@@ -87,7 +90,7 @@ def open_app(dataset, monkeypatch):
 
 @pytest.fixture(scope="session")
 def store(dataset):
-    from data.store import Store
+    from data.dataset.store import Store
 
     s = Store(dataset)
     yield s
@@ -102,10 +105,6 @@ def artifacts() -> Path:
 
 # ---- storage backends: DuckDB (the workspace file) and a throwaway PostgreSQL 15 + PostGIS cluster ----
 
-PG_BIN = Path(os.environ.get("YRD_PG_BIN", "/usr/lib/postgresql/15/bin"))
-POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
-
-
 def _postgres_missing(reason: str):
     """PostgreSQL cannot be started: fail under REQUIRE_SHARED_DATA=1 (CI), else skip with `reason`."""
     reason += " (install it with `make postgres`)"
@@ -114,86 +113,18 @@ def _postgres_missing(reason: str):
     pytest.skip(reason)
 
 
-class PostgresCluster:
-    """A PostgreSQL cluster of this test run: unix socket in its own folder, databases made from a PostGIS template."""
-
-    def __init__(self, root: Path, port: int):
-        self.root, self.port = root, port
-        self._n = 0
-
-    def url(self, dbname: str) -> str:
-        return f"postgresql://postgres@/{dbname}?host={self.root}&port={self.port}"
-
-    def create_database(self) -> str:
-        """A new empty database with PostGIS; returns its URL."""
-        import psycopg
-
-        self._n += 1
-        name = f"ws_{self._n}"
-        with psycopg.connect(self.url("postgres"), autocommit=True) as con:
-            con.execute(f'CREATE DATABASE "{name}" TEMPLATE yrd_template')
-        return self.url(name)
-
-    def drop_database(self, url: str) -> None:
-        import psycopg
-
-        name = url.split("/")[3].split("?")[0]
-        with psycopg.connect(self.url("postgres"), autocommit=True) as con:
-            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="session")
 def postgres_cluster():
     """Start a throwaway PostgreSQL 15 cluster (initdb/pg_ctl under a temporary folder, as the `postgres`
-    user when run as root), with a template database holding PostGIS; stop and remove it after the run."""
-    import pwd
-    import shutil
-    import socket
-    import subprocess
-    import tempfile
-
-    if not (PG_BIN / "initdb").exists():
-        _postgres_missing(f"PostgreSQL 15 server binaries are not in {PG_BIN}")
-    if not POSTGIS_CONTROL.exists():
-        _postgres_missing(f"PostGIS for PostgreSQL 15 is not installed ({POSTGIS_CONTROL} is missing)")
+    user when run as root), with a template database holding PostGIS; stop and remove it after the run
+    (`tests.pgcluster.postgres_cluster`, which the benchmarks use too)."""
     try:
-        import psycopg
-    except ImportError:
-        _postgres_missing("psycopg is not installed in the venv")
-    root = Path(tempfile.mkdtemp(prefix="yrd-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root
-        try:
-            pw = pwd.getpwnam("postgres")
-        except KeyError:
-            shutil.rmtree(root)
-            _postgres_missing("running as root and there is no `postgres` user to run the server as")
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data, logfile = root / "data", root / "server.log"
-    options = f"-p {port} -k {root} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-    try:
-        subprocess.run([*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"],
-                       check=True, capture_output=True, text=True, timeout=120)  # fmt: skip
-        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(logfile), "-w", "-t", "60", "-o", options, "start"],
-                       check=True, capture_output=True, text=True, timeout=90)  # fmt: skip
-    except subprocess.CalledProcessError as exc:
-        log = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else ""
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.fail(f"the test PostgreSQL cluster did not start: {exc.stderr or exc.stdout}\n{log}")
-    cluster = PostgresCluster(root, port)
-    try:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as con:
-            con.execute("CREATE DATABASE yrd_template")
-        with psycopg.connect(cluster.url("yrd_template"), autocommit=True) as con:
-            con.execute("CREATE EXTENSION postgis")
-        yield cluster
-    finally:
-        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True, timeout=90, check=False)
-        shutil.rmtree(root, ignore_errors=True)
+        with _start_postgres() as cluster:
+            yield cluster
+    except PostgresMissing as exc:
+        _postgres_missing(str(exc))
+    except PostgresStartFailed as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

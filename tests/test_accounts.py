@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 
-from data.accounts import IDLE_TIME, LOCK_TIME, MAX_FAILURES, MIN_PASSWORD, SESSION_TIME, Accounts, AuthError, Refused, Session
-from data.authority import Actor
-from data.workspace import Workspace, WorkspaceError
+from data.accounts.accounts import IDLE_TIME, LOCK_TIME, MAX_FAILURES, MIN_PASSWORD, SESSION_TIME, Accounts, AuthError, Refused, Session
+from data.accounts.authority import Actor
+from data.storage.workspace import Workspace, WorkspaceError
 
 T0 = datetime(2025, 7, 1, 8, 0)
 KNOWN = {"310000", "310118", "330000", "330400", "330421", "320509"}

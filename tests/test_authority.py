@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from data.authority import ACTIONS, PERMISSIONS, ROLES, Actor, contains, decide, grants, level, markdown_table
+from data.accounts.authority import ACTIONS, PERMISSIONS, ROLES, Actor, contains, decide, grants, level, markdown_table
 from tests.conftest import ROOT
 
 # Real codes of the dataset: 嘉善县 in 嘉兴市 in 浙江省; 海盐县 (嘉兴市); 青浦区 in 上海市; 吴江区 (苏州市).

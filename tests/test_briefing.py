@@ -13,11 +13,11 @@ import pytest
 import shapely
 from pypdf import PdfReader
 
-from data import briefing as br
+from data.incidents import briefing as br
 from data.__main__ import main
-from data.board import build
-from data.incidents import IncidentLog
-from data.workspace import Workspace
+from data.incidents.board import build
+from data.incidents.log import IncidentLog
+from data.storage.workspace import Workspace
 from geo.warning import buffer_area
 from tests.test_incidents import Clock
 
@@ -240,7 +240,7 @@ def test_no_cjk_font_logs_a_warning(monkeypatch, caplog, incident, counties):
     monkeypatch.setattr(br, "_truetype_candidates", lambda: [])
     br._map_font.cache_clear()
     try:
-        with caplog.at_level(logging.WARNING, logger="data.briefing"):
+        with caplog.at_level(logging.WARNING, logger="data.incidents.briefing"):
             png = br.render_map(incident[0], counties, width_px=400, height_px=300)
     finally:
         br._map_font.cache_clear()
@@ -262,7 +262,7 @@ def test_review_figures_read_the_same_on_the_page_in_the_csv_docx_and_pdf(worksp
     """
     import pandas as pd
 
-    from data.board import review
+    from data.incidents.board import review
     from layers.consultation import review_table
 
     log = IncidentLog(workspace, clock=Clock(T0 + timedelta(hours=1)))

@@ -40,8 +40,8 @@ def _open(browser, url: str, name: str | None = None):
 
 
 def _latest_id() -> int:
-    from data.incidents import IncidentLog
-    from data.workspace import Workspace
+    from data.incidents.log import IncidentLog
+    from data.storage.workspace import Workspace
 
     with Workspace() as ws:  # $YRD_DATABASE_URL: the servers' database
         return IncidentLog(ws).latest_id()

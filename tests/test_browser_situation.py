@@ -65,7 +65,7 @@ def _pixel(lon, lat, view, box):
 
 def test_tooltip_shows_markup_as_text(store, tmp_path, artifacts):
     """A team named with <script> shows literally in the tooltip and injects nothing."""
-    from data.build import build
+    from data.dataset.build import build
     from layers.situation import view_for_bounds
 
     samples = tmp_path / "samples"

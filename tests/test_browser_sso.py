@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 from argon2 import PasswordHasher
 
-from data.accounts import Accounts
-from data.workspace import Workspace
+from data.accounts.accounts import Accounts
+from data.storage.workspace import Workspace
 from tests.browser import chromium, free_port, running, serve, wait_idle
 from tests.conftest import ROOT
 from tests.walk import Watch, look

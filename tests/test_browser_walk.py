@@ -136,8 +136,8 @@ WALKS = {
 # ---- a workspace with an incident in progress ------------------------------------------------------
 def seed_admin() -> None:
     """The first system administrator (Argon2 with its production parameters)."""
-    from data.accounts import Accounts
-    from data.workspace import Workspace
+    from data.accounts.accounts import Accounts
+    from data.storage.workspace import Workspace
 
     ws = Workspace()
     try:
@@ -148,8 +148,9 @@ def seed_admin() -> None:
 
 def seed_incident(store) -> None:
     """An incident in 嘉善县 with a warning (one call answered, the others not) and a request."""
-    from data.incidents import IncidentLog, now_beijing
-    from data.workspace import Workspace
+    from data.incidents.log import IncidentLog
+    from data.schema import now_beijing
+    from data.storage.workspace import Workspace
     from geo.warning import buffer_area, call_list
 
     ws = Workspace()

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from data.build import BuildError, CountyLocator, load_samples
+from data.dataset.build import BuildError, CountyLocator, load_samples
 from tests.conftest import ROOT
 
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from data import board as boards
-from data.incidents import IncidentError, IncidentLog
-from data.workspace import Workspace
+from data.incidents import board as boards
+from data.incidents.log import IncidentError, IncidentLog
+from data.storage.workspace import Workspace
 from layers import consultation as lc
 from tests.test_incidents import AREA, CALLS, ME, T0, Clock
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import shapely
 
-from data.build import CountyLocator
-from data.store import POINT_LAYERS
+from data.dataset.build import CountyLocator
+from data.schema import POINT_LAYERS
 from tests.conftest import shared_file
 
 

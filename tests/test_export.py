@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import shapely
 
-from data.exporters import EXPORT_FORMATS, export_dataset, export_fields, export_layer, file_name, neutralise, template
-from data.fields import IMPORT_LAYERS, LAYER_NAMES_ZH, allowed_values, fields, suggest_mapping, template_header
-from data.importers import ImportContext, ImportRejected, commit, validate
-from data.readers import read_table
-from data.store import Store
-from data.workspace import Workspace
+from data.imports.exporters import EXPORT_FORMATS, export_dataset, export_fields, export_layer, file_name, neutralise, template
+from data.imports.fields import IMPORT_LAYERS, LAYER_NAMES_ZH, allowed_values, fields, suggest_mapping, template_header
+from data.imports.importers import ImportContext, ImportRejected, commit, validate
+from data.imports.readers import read_table
+from data.dataset.store import Store
+from data.storage.workspace import Workspace
 from tests.import_files import csv_bytes, team_rows
 
 

@@ -11,11 +11,11 @@ import threading
 import pandas as pd
 import pytest
 
-from data.fields import suggest_mapping
-from data.importers import ImportContext, ImportRejected, commit, validate
-from data.readers import read_table
-from data.store import Store
-from data.workspace import Workspace, WorkspaceBusy, WorkspaceError
+from data.imports.fields import suggest_mapping
+from data.imports.importers import ImportContext, ImportRejected, commit, validate
+from data.imports.readers import read_table
+from data.dataset.store import Store
+from data.storage.workspace import Workspace, WorkspaceBusy, WorkspaceError
 from tests.conftest import ROOT
 from tests.import_files import TEAM_HEADERS_ZH, csv_bytes, team_rows
 
@@ -209,7 +209,7 @@ def test_cli_imports_while_the_app_runs_only_on_the_shared_database(dataset, tmp
 
 def test_workspace_busy_is_raised_in_another_process(tmp_path):
     path = tmp_path / "ws.duckdb"
-    code = f"from data.workspace import Workspace, WorkspaceBusy\ntry:\n    Workspace({str(path)!r})\nexcept WorkspaceBusy as e:\n    print('busy', e)\n"
+    code = f"from data.storage.workspace import Workspace, WorkspaceBusy\ntry:\n    Workspace({str(path)!r})\nexcept WorkspaceBusy as e:\n    print('busy', e)\n"
     with Workspace(path):
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert out.stdout.startswith("busy workspace in use by a running app"), out.stderr

@@ -8,7 +8,7 @@ import string
 
 import pytest
 
-from data.issues import MESSAGES, Issue
+from data.imports.issues import MESSAGES, Issue
 from layers.imports import issue_text
 from layers.labels import LABELS
 

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data.fields import IMPORT_LAYERS, normalise_department, normalise_header, suggest_mapping
-from data.importers import ImportContext, ImportRejected, validate
-from data.readers import ENCODINGS, check_archive, decode_text, read_table
+from data.imports.fields import IMPORT_LAYERS, normalise_department, normalise_header, suggest_mapping
+from data.imports.importers import ImportContext, ImportRejected, validate
+from data.imports.readers import ENCODINGS, check_archive, decode_text, read_table
 from tests.import_files import csv_bytes
 
 # The autouse workspace fixture is function-scoped but unused here: the examples share nothing.

@@ -10,8 +10,8 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from data.issues import ImportRejected
-from data.readers import MAX_ZIP_MEMBERS, check_archive, decode_text, read_path, read_table
+from data.imports.issues import ImportRejected
+from data.imports.readers import MAX_ZIP_MEMBERS, check_archive, decode_text, read_path, read_table
 from tests.import_files import TEAM_HEADERS_ZH, csv_bytes, shapefile_zip, xlsx_bytes, zip_bytes
 
 ROWS_ZH = [TEAM_HEADERS_ZH, ["X1", "青浦区防汛抢险队", "专业救援队伍", "水务", "青浦区水务局", "310118", "121.1245", "31.1502", "45"]]

@@ -7,11 +7,11 @@ import re
 import pandas as pd
 import pytest
 
-from data.fields import suggest_mapping
-from data.importers import ImportContext, commit, generated_id, validate
-from data.readers import read_table
-from data.store import Store
-from data.workspace import Workspace
+from data.imports.fields import suggest_mapping
+from data.imports.importers import ImportContext, commit, generated_id, validate
+from data.imports.readers import read_table
+from data.dataset.store import Store
+from data.storage.workspace import Workspace
 from geo.jurisdiction import headline_counts
 from tests.import_files import csv_bytes
 

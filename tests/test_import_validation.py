@@ -10,10 +10,10 @@ import pyproj
 import pytest
 import shapely
 
-from data.build import CountyLocator
-from data.fields import suggest_mapping
-from data.importers import ImportContext, ImportRejected, convert, parse_crs, validate
-from data.readers import read_table
+from data.dataset.build import CountyLocator
+from data.imports.fields import suggest_mapping
+from data.imports.importers import ImportContext, ImportRejected, convert, parse_crs, validate
+from data.imports.readers import read_table
 from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from tests.import_files import TEAM_HEADERS_ZH, csv_bytes, team_rows
 

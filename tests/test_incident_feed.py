@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from data.incidents import IncidentLog
-from data.workspace import Workspace
+from data.incidents.log import IncidentLog
+from data.storage.workspace import Workspace
 from pages._shared import IncidentFeed
 
 

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from data import board as boards
-from data.incidents import AppendOnly, IncidentError, IncidentLog, TRANSITIONS
-from data.workspace import Workspace, WorkspaceError
+from data.incidents import board as boards
+from data.incidents.log import AppendOnly, IncidentError, IncidentLog, TRANSITIONS
+from data.storage.workspace import Workspace, WorkspaceError
 from tests.conftest import ROOT
 
 T0 = datetime(2026, 11, 22, 9, 0)
@@ -319,8 +319,8 @@ def test_racing_sessions_move_a_phase_or_answer_a_call_once(log):
 _WRITER = """
 import sys
 sys.path.insert(0, {root!r})
-from data.workspace import Workspace
-from data.incidents import IncidentLog
+from data.storage.workspace import Workspace
+from data.incidents.log import IncidentLog
 log = IncidentLog(Workspace({path!r}))
 iid = log.open_incident(title="断电测试", kind="other", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", who="测试", department="emergency")
 print("incident", iid, flush=True)
@@ -364,10 +364,10 @@ def test_kill_9_while_writing_loses_no_saved_entry(backend, tmp_path):
 
 def test_a_second_process_writes_only_on_the_shared_database(log, workspace_path, backend):
     """DuckDB: the app holds the file and a second process is told so; PostgreSQL: the second process writes beside the app."""
-    from data.workspace import WorkspaceBusy
+    from data.storage.workspace import WorkspaceBusy
 
     iid = _open(log)
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfrom data.workspace import Workspace\nfrom data.incidents import IncidentLog\n"
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfrom data.storage.workspace import Workspace\nfrom data.incidents.log import IncidentLog\n"
             f"try:\n    print('saved', IncidentLog(Workspace({str(workspace_path)!r})).note({iid!r}, 'log', '第二个进程', who='李四', department='fire'))\n"
             f"except Exception as e:\n    print(type(e).__name__, e)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120).stdout

@@ -13,9 +13,9 @@ import pytest
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
-from data.accounts import Accounts
-from data.incidents import now_beijing
-from data.workspace import Workspace
+from data.accounts.accounts import Accounts
+from data.schema import now_beijing
+from data.storage.workspace import Workspace
 from pages._shared import widget_key
 from tests.conftest import ROOT, frame_with
 

@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from data.incidents import AREA_KINDS, INCIDENT_KINDS, LEVELS, MESSAGES, PHASES, REQUEST_FLOW, WARNING_COLOURS, WHAT, now_beijing
+from data.incidents.log import AREA_KINDS, INCIDENT_KINDS, LEVELS, MESSAGES, PHASES, REQUEST_FLOW, WARNING_COLOURS, WHAT
+
+from data.schema import now_beijing
 from layers.consultation import plain
 from layers.labels import LABELS
 from pages._shared import widget_key

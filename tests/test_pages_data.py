@@ -11,8 +11,8 @@ import sys
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from data.store import Store
-from data.workspace import Workspace
+from data.dataset.store import Store
+from data.storage.workspace import Workspace
 from pages._shared import widget_key
 from tests.conftest import ROOT, frame_with
 from tests.import_files import csv_bytes, team_rows, zip_bytes
@@ -213,7 +213,7 @@ def test_english(app):
 def test_workspace_held_by_another_process_shows_a_warning_and_the_maps_still_work(dataset, monkeypatch, workspace_path, store):
     monkeypatch.setenv("YRD_DATASET", str(dataset))
     monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
-    code = f"import sys\nfrom data.workspace import Workspace\nw = Workspace({str(workspace_path)!r})\nprint('ready', flush=True)\nsys.stdin.read()\n"
+    code = f"import sys\nfrom data.storage.workspace import Workspace\nw = Workspace({str(workspace_path)!r})\nprint('ready', flush=True)\nsys.stdin.read()\n"
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"

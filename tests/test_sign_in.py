@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 
-from data.accounts import Accounts
-from data.incidents import now_beijing
-from data.workspace import Workspace
+from data.accounts.accounts import Accounts
+from data.schema import now_beijing
+from data.storage.workspace import Workspace
 
 ADMIN_PW = "管理员-初始口令-2025"
 NEW_PW = "新的管理员口令-2026!"

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 
-from data.accounts import MAX_FAILURES, SESSION_TIME, Accounts, AuthError, Refused, Session
-from data.incidents import now_beijing
-from data.sso import configured, identity, issuer_of
-from data.workspace import Workspace
+from data.accounts.accounts import MAX_FAILURES, SESSION_TIME, Accounts, AuthError, Refused, Session
+from data.schema import now_beijing
+from data.accounts.sso import configured, identity, issuer_of
+from data.storage.workspace import Workspace
 from layers.accounts import error_text
 from pages._shared import widget_key
 from tests.walk import english_words

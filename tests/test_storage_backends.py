@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 import shapely
 
-from data.importers import ImportContext, commit, validate
-from data.fields import suggest_mapping
-from data.incidents import IncidentError, IncidentLog
-from data.readers import read_table
+from data.imports.importers import ImportContext, commit, validate
+from data.imports.fields import suggest_mapping
+from data.incidents.log import IncidentError, IncidentLog
+from data.imports.readers import read_table
 from data.storage import database_url
 from data.storage.postgres import to_psycopg
-from data.store import Store
-from data.workspace import IMPORT_COLUMNS, Workspace, WorkspaceError
+from data.dataset.store import Store
+from data.storage.workspace import IMPORT_COLUMNS, Workspace, WorkspaceError
 from tests.conftest import ROOT
 from tests.import_files import TEAM_HEADERS_ZH, csv_bytes, team_rows
 
@@ -42,7 +42,7 @@ def test_placeholders_become_psycopg_ones_outside_quotes_only():
 
 
 def test_the_cursor_api_is_the_same_on_both_backends(backend, workspace_path):
-    """What data/accounts.py uses: DDL, `?` parameters (also beside a literal `?` and `%`), fetchone/fetchall, rollback."""
+    """What data/accounts/accounts.py uses: DDL, `?` parameters (also beside a literal `?` and `%`), fetchone/fetchall, rollback."""
     with Workspace(workspace_path) as ws:
         assert ws.kind == backend and ws.shared is (backend == "postgres")
         with ws.transaction("creating failed ({exc})") as cur:
@@ -101,7 +101,7 @@ def test_postgres_refuses_changes_to_append_only_tables(postgres_database):
             for sql in ("UPDATE incident_log SET text = '没有泄漏' WHERE id = 2", "DELETE FROM incident_log WHERE id = 2", "TRUNCATE incident_log"):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"table incident_log is append-only: (UPDATE|DELETE|TRUNCATE) refused"):
                     raw.execute(sql)
-            raw.execute("CREATE TABLE auth_audit (id BIGINT, event VARCHAR)")  # as data/accounts.py creates it
+            raw.execute("CREATE TABLE auth_audit (id BIGINT, event VARCHAR)")  # as data/accounts/accounts.py creates it
             raw.execute("INSERT INTO auth_audit VALUES (1, 'sign_in')")
         assert log.size() == 2 and log.verify() == []
         assert ws.append_only("auth_audit") is True
@@ -126,8 +126,8 @@ def test_duckdb_cannot_enforce_append_only_and_relies_on_the_chain(workspace_pat
 _APPENDER = """
 import sys, time, os
 sys.path.insert(0, {root!r})
-from data.workspace import Workspace
-from data.incidents import IncidentLog
+from data.storage.workspace import Workspace
+from data.incidents.log import IncidentLog
 log = IncidentLog(Workspace(url={url!r}))
 print("ready", flush=True)
 while not os.path.exists({go!r}):

@@ -8,7 +8,7 @@ import sys
 import duckdb
 import pytest
 
-from data.store import DatasetError, Store, connect
+from data.dataset.store import DatasetError, Store, connect
 from tests.conftest import ROOT
 
 

@@ -10,8 +10,33 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from data.storage import Backend, WorkspaceBusy, WorkspaceError
-from data.store import connect
+from data.storage.base import Backend, WorkspaceBusy, WorkspaceError
+
+
+
+class ExtensionMissing(RuntimeError):
+    """The DuckDB spatial extension is not where the ``duckdb-extension-spatial`` wheel puts it."""
+
+
+def spatial_extension_file() -> Path:
+    """Path of the DuckDB spatial extension shipped in the ``duckdb-extension-spatial`` wheel (loaded offline, never downloaded)."""
+    import duckdb_extension_spatial
+
+    version = duckdb.__version__
+    path = Path(duckdb_extension_spatial.__file__).parent / "extensions" / f"v{version}" / "spatial.duckdb_extension"
+    if not path.exists():
+        msg = f"DuckDB spatial extension not found at {path}; install `duckdb-extension-spatial=={version}` (run `make setup`)."
+        raise ExtensionMissing(msg)
+    return path
+
+
+def duck_connect(target: str | os.PathLike, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB connection (a file, or ``':memory:'``) with the spatial extension loaded offline."""
+    target = str(target)
+    con = duckdb.connect(target, read_only=read_only and target != ":memory:")
+    con.execute(f"LOAD '{spatial_extension_file()}'")
+    return con
+
 
 BUSY_MESSAGE = "workspace in use by a running app; import from the data page or stop the app"
 
@@ -35,7 +60,7 @@ class DuckDBBackend(Backend):
         self.label = str(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.con = connect(self.path, read_only=False)
+            self.con = duck_connect(self.path, read_only=False)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise WorkspaceBusy(f"{BUSY_MESSAGE} ({self.path}).") from exc

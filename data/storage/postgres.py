@@ -25,7 +25,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
-from data.storage import DATABASE_URL_ENV, Backend, WorkspaceError
+from data.storage.base import DATABASE_URL_ENV, Backend, WorkspaceError
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from data.accounts import AuthError
-from data.incidents import BEIJING
+from data.accounts.accounts import AuthError
+from data.schema import BEIJING
 
 #: The keys of Streamlit's ``[auth]`` section that single sign-on needs (Streamlit 1.67's `validate_auth_credentials`).
 AUTH_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url")

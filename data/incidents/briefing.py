@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from data.board import ON_SCENE_TARGET_S, Board, minutes_text, review
+from data.incidents.board import ON_SCENE_TARGET_S, Board, minutes_text, review
 
 if TYPE_CHECKING:
     import geopandas as gpd

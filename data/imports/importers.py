@@ -1,6 +1,6 @@
 """Map, check and commit users' files into the workspace: one report per file, one transaction per commit.
 
-The steps are pure functions on a `RawTable` (see `data.readers`)::
+The steps are pure functions on a `RawTable` (see `data.imports.readers`)::
 
     raw = read_table(data, "队伍.csv")                       # cells as text
     mapping = suggest_mapping(raw.columns, "teams")          # field -> file column
@@ -46,8 +46,10 @@ import pandas as pd
 import pyproj
 import shapely
 
-from data.build import DEPARTMENTS, CountyLocator, add_jurisdiction_columns
-from data.fields import (
+from data.dataset.build import CountyLocator, add_jurisdiction_columns
+
+from data.schema import DEPARTMENTS
+from data.imports.fields import (
     IMPORT_LAYERS,
     IMPORTED_LABEL,
     MAX_TEXT,
@@ -60,10 +62,10 @@ from data.fields import (
     normalise_value,
     suggest_mapping,
 )
-from data.issues import ImportRejected, Issue
-from data.readers import RawTable, read_path
-from data.store import POINT_LAYERS
-from data.workspace import columns
+from data.imports.issues import ImportRejected, Issue
+from data.imports.readers import RawTable, read_path
+from data.schema import POINT_LAYERS
+from data.storage.workspace import columns
 from geo.crs import to_wgs84, transform_geometry
 
 __all__ = [
@@ -83,7 +85,7 @@ _GEOD = pyproj.Geod(ellps="WGS84")
 #: First part of a generated id, per layer ('T-3f2a9c1b0d4e' for a team).
 ID_PREFIXES = {"projects": "P", "bases": "B", "teams": "T", "stockpiles": "S", "hazards": "H", "shelters": "SH", "contacts": "C", "closures": "RC"}
 #: A CSV cell that starts with one of these after a single quote was escaped against formula
-#: injection (OWASP; `data.exporters` writes them so): the quote is dropped on import.
+#: injection (OWASP; `data.imports.exporters` writes them so): the quote is dropped on import.
 _ESCAPED = r"^'(?=[=+\-@\t\r])"
 
 

@@ -4,7 +4,7 @@ Two workspace tables, created on first use: ``accounts`` (one row per account) a
 ``auth_audit`` (append-only: every sign-in, failed sign-in, lockout, sign-out, expiry,
 account change and refused action, with who, what, when, the outcome and a reason code).
 There is no self-registration: accounts are created, disabled, enabled and reset by a system
-administrator (`data.authority`'s ``accounts.manage``), the first one from the command line
+administrator (`data.accounts.authority`'s ``accounts.manage``), the first one from the command line
 (`Accounts.bootstrap`, only while no enabled system administrator exists).
 
 Rules
@@ -25,7 +25,7 @@ Rules
   is disabled or its password is reset by an administrator after the sign-in.
 - An initial or reset password must be changed: its session ('must_change') allows
   `Accounts.change_password` and nothing else.
-- Single sign-on (`Accounts.authenticate_oidc`, see `data.sso`): an account may be linked by a
+- Single sign-on (`Accounts.authenticate_oidc`, see `data.accounts.sso`): an account may be linked by a
   system administrator (`Accounts.link_oidc`) to one identity of an OpenID Connect provider,
   the pair (issuer ``iss``, subject ``sub``) of its ID token; the provider vouches for the
   person, so such a session needs no password change, and the lockout (which guards the
@@ -33,7 +33,7 @@ Rules
   (the token's ``iat``), so the 12 h limit holds however often the page is reloaded; it ends
   when the account is disabled or linked to another identity.
 
-Times are Beijing time as naive datetimes (as in `data.incidents`); every method takes
+Times are Beijing time as naive datetimes (as in `data.incidents.log`); every method takes
 ``now`` so tests and replays can set the clock.  The SQL is plain (VARCHAR, BIGINT, BOOLEAN,
 TIMESTAMP, ``?`` parameters) and goes through `Workspace.transaction` only.
 """
@@ -53,10 +53,10 @@ import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from data.authority import ROLES, Actor, Decision, decide, level
-from data.build import DEPARTMENTS
-from data.incidents import now_beijing
-from data.workspace import Workspace
+from data.accounts.authority import ROLES, Actor, Decision, decide, level
+from data.schema import DEPARTMENTS
+from data.schema import now_beijing
+from data.storage.workspace import Workspace
 
 log = logging.getLogger(__name__)
 

@@ -19,19 +19,20 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from data.schema import POINT_LAYERS, ROOT
+from data.storage.base import with_geometry
+from data.storage.duck import ExtensionMissing, duck_connect
+
 if TYPE_CHECKING:
-    from data.workspace import Workspace
+    from data.storage.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 #: Bumped when the table layout changes; an older file is reported as needing a rebuild.
 SCHEMA_VERSION = 2
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = ROOT / "data" / "build" / "yrd.duckdb"
 
-#: Point layers of operational data (sample CSVs under data/samples/), in display order.
-POINT_LAYERS = ("projects", "bases", "teams", "stockpiles", "hazards", "shelters")
 #: Every table the app needs; a file without one of them is corrupt.
 REQUIRED_TABLES = ("meta", "provenance", "jurisdictions", "places", *POINT_LAYERS, "inventory", "contacts")
 
@@ -50,27 +51,13 @@ def dataset_path(path: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else DEFAULT_PATH
 
 
-def spatial_extension_file() -> Path:
-    """Path of the DuckDB spatial extension shipped in the ``duckdb-extension-spatial`` wheel."""
-    import duckdb_extension_spatial
-
-    version = duckdb.__version__
-    path = Path(duckdb_extension_spatial.__file__).parent / "extensions" / f"v{version}" / "spatial.duckdb_extension"
-    if not path.exists():
-        msg = (
-            f"DuckDB spatial extension not found at {path}; install `duckdb-extension-spatial=={version}` "
-            "(run `make setup`)."
-        )
-        raise DatasetError(msg)
-    return path
-
-
 def connect(path: str | os.PathLike | None = None, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB connection (a file, or ``':memory:'``) with the spatial extension loaded offline."""
     target = ":memory:" if path == ":memory:" else str(dataset_path(path))
-    con = duckdb.connect(target, read_only=read_only and target != ":memory:")
-    con.execute(f"LOAD '{spatial_extension_file()}'")
-    return con
+    try:
+        return duck_connect(target, read_only=read_only)
+    except ExtensionMissing as exc:
+        raise DatasetError(str(exc)) from exc
 
 
 def _to_frame(gdf: pd.DataFrame) -> pd.DataFrame:
@@ -87,12 +74,6 @@ def _to_frame(gdf: pd.DataFrame) -> pd.DataFrame:
         frame["geom_wkb"] = shapely.to_wkb(gdf.geometry.values)
         return frame
     return pd.DataFrame(gdf)
-
-
-def with_geometry(df: pd.DataFrame, column: str = "_wkb") -> gpd.GeoDataFrame:
-    """`df` with its WKB `column` (as DuckDB's ``ST_AsWKB`` returns it) turned into the geometry (EPSG:4326)."""
-    geometry = shapely.from_wkb(df.pop(column).map(bytes).to_numpy())
-    return gpd.GeoDataFrame(df, geometry=geometry, crs=4326)
 
 
 def write_dataset(path: str | os.PathLike, tables: Mapping[str, pd.DataFrame]) -> Path:
@@ -243,13 +224,13 @@ class Store:
 
     def closures(self) -> gpd.GeoDataFrame:
         """Road-closure areas imported by users (id, name, reason, origin; polygons, EPSG:4326)."""
-        from data.workspace import empty_layer
+        from data.storage.workspace import empty_layer
 
         return empty_layer("closures") if self.workspace is None else self.workspace.layer("closures")
 
     def imports(self) -> pd.DataFrame:
         """One row per import into the workspace (who, when, file, CRS, counts); empty without a workspace."""
-        from data.workspace import IMPORT_COLUMNS
+        from data.storage.workspace import IMPORT_COLUMNS
 
         return pd.DataFrame(columns=list(IMPORT_COLUMNS)) if self.workspace is None else self.workspace.imports()
 

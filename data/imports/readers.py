@@ -1,7 +1,7 @@
 """Read users' files (CSV, XLSX, GeoJSON, GeoPackage, zipped Shapefile) into a raw table of text, within limits.
 
 Every cell comes back as text exactly as the file holds it ('' when empty): interpreting
-numbers, codes and positions is `data.importers`' job, so that a bad value is reported
+numbers, codes and positions is `data.imports.importers`' job, so that a bad value is reported
 against its row instead of being silently coerced.  Files are refused whole (with
 `ImportRejected`) when they are too large, unreadable, or archives that would unpack
 outside their folder or grow beyond the limits.
@@ -31,8 +31,8 @@ import shapely
 import shapely.errors
 import shapely.geometry
 
-from data.fields import looks_like_header
-from data.issues import ImportRejected, Issue
+from data.imports.fields import looks_like_header
+from data.imports.issues import ImportRejected, Issue
 
 #: Largest file accepted (bytes): 50 MB.
 MAX_FILE_BYTES = 50 * 1024 * 1024

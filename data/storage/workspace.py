@@ -23,10 +23,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from data.build import _INTEGER, SAMPLE_SCHEMAS
-from data.storage import Backend, WorkspaceBusy, WorkspaceError, database_url, is_database_url, open_backend
+from data.schema import INTEGER_COLUMNS, SAMPLE_SCHEMAS
+from data.storage import database_url, open_backend
+from data.storage.base import Backend, WorkspaceBusy, WorkspaceError, is_database_url, with_geometry
 from data.storage.duck import BUSY_MESSAGE
-from data.store import POINT_LAYERS, ROOT, with_geometry
+from data.schema import POINT_LAYERS, ROOT
 
 __all__ = ["BUSY_MESSAGE", "IMPORT_COLUMNS", "WORKSPACE_LAYERS", "Workspace", "WorkspaceBusy", "WorkspaceError", "columns", "empty_layer", "workspace_path"]
 
@@ -72,7 +73,7 @@ def columns(layer: str) -> list[str]:
 
 
 def _sql_type(column: str) -> str:
-    return "BIGINT" if column in _INTEGER else "DOUBLE" if column in _DOUBLE else "VARCHAR"
+    return "BIGINT" if column in INTEGER_COLUMNS else "DOUBLE" if column in _DOUBLE else "VARCHAR"
 
 
 class Workspace:

@@ -1,6 +1,6 @@
 """Export any layer or the whole dataset (GeoJSON, GeoPackage, CSV, XLSX), and write import templates.
 
-An export holds the fields a user imports (see `data.fields`), so that importing it again
+An export holds the fields a user imports (see `data.imports.fields`), so that importing it again
 gives back the same records: spatial formats carry the geometry (EPSG:4326), CSV and XLSX
 carry ``lon``/``lat`` (or ``wkt`` for closures).  Numbers keep their full precision; CSV
 is UTF-8 with a byte-order mark so that Excel shows Chinese correctly; an unknown head
@@ -26,7 +26,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from data.fields import (
+from data.imports.fields import (
     DESCRIPTIONS,
     IMPORT_LAYERS,
     LAYER_NAMES_ZH,
@@ -37,7 +37,7 @@ from data.fields import (
     stored_fields,
     template_header,
 )
-from data.store import POINT_LAYERS
+from data.schema import POINT_LAYERS
 
 EXPORT_FORMATS = ("geojson", "gpkg", "csv", "xlsx")
 #: Formats that hold several layers (the whole dataset).

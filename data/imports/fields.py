@@ -12,8 +12,8 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from data.build import _INTEGER, _KINDS, _OPTIONAL, DEPARTMENTS, SAMPLE_SCHEMAS
-from data.store import POINT_LAYERS
+from data.schema import INTEGER_COLUMNS, KINDS, OPTIONAL_COLUMNS, DEPARTMENTS, SAMPLE_SCHEMAS
+from data.schema import POINT_LAYERS
 
 #: Layers that users can import into the workspace, in display order.
 IMPORT_LAYERS = (*POINT_LAYERS, "inventory", "contacts", "closures")
@@ -52,7 +52,7 @@ def _kind_of(layer: str, name: str) -> str:
         "jurisdiction_code": "jurisdiction", "quantity": "positive", "kind": "coded", "status": "coded",
         "risk_level": "coded", "stockpile_id": "ref", "base_id": "ref",
     }
-    if name in _INTEGER:
+    if name in INTEGER_COLUMNS:
         return "integer"
     return special.get(name, "text")
 
@@ -66,7 +66,7 @@ def fields(layer: str) -> tuple[Field, ...]:
         return (Field("id", "id", False), Field("name", "text", True), Field("reason", "text", False), Field("wkt", "wkt", True))
     # What a user's file must give: name, department, position (and the capacity of shelters).
     # Ids are generated when missing (`data.importers.generated_ids`); an unknown head count stays unknown.
-    optional = {"id", "kind", "owner", "county_code", "data_status", "status", "risk_level", "members", *_OPTIONAL.get(layer, ())}
+    optional = {"id", "kind", "owner", "county_code", "data_status", "status", "risk_level", "members", *OPTIONAL_COLUMNS.get(layer, ())}
     targets = {"stockpile_id": "stockpiles", "base_id": "bases"}
     out = []
     for name in SAMPLE_SCHEMAS[layer]:
@@ -228,7 +228,7 @@ _CODES: dict[str, tuple[str, ...]] = {"status": ("planning", "construction", "op
 
 def allowed_values(layer: str, name: str) -> tuple[str, ...]:
     """The codes a coded field of `layer` knows ('kind', 'status', 'risk_level')."""
-    return _KINDS.get(layer, ()) if name == "kind" else _CODES.get(name, ())
+    return KINDS.get(layer, ()) if name == "kind" else _CODES.get(name, ())
 
 
 def normalise_value(layer: str, name: str, value: str) -> str | None:

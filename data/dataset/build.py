@@ -28,13 +28,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from data import store
+from data.dataset import store
+from data.schema import DEPARTMENTS, INTEGER_COLUMNS, KINDS, OPTIONAL_COLUMNS, ROOT, SAMPLE_SCHEMAS
 from geo import backbone, network
 from geo.crs import gcj02_to_wgs84, transform_geometry
 
 log = logging.getLogger(__name__)
 
-SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+SAMPLES_DIR = ROOT / "data" / "samples"
 
 #: Province adcodes and names of the Yangtze River Delta.
 PROVINCES = {"310000": "上海市", "320000": "江苏省", "330000": "浙江省", "340000": "安徽省"}
@@ -57,30 +58,8 @@ APPROX_NETWORK = "approx"
 #: Name of the OpenStreetMap road backbone built with the dataset (`geo.backbone`).
 BACKBONE_NETWORK = "backbone"
 
-DEPARTMENTS = ("emergency", "fire", "police", "transport", "water", "weather", "natural_resources", "health")
 SAMPLE_LABEL = "示例"
 
-#: Columns of each sample CSV (exact, in order) and which are numeric.
-SAMPLE_SCHEMAS: dict[str, tuple[str, ...]] = {
-    "projects": ("id", "name", "kind", "department", "owner", "county_code", "lon", "lat", "status", "data_status"),
-    "bases": ("id", "name", "kind", "department", "owner", "county_code", "lon", "lat", "data_status"),
-    "teams": ("id", "name", "kind", "department", "owner", "county_code", "lon", "lat", "members", "base_id", "data_status"),
-    "stockpiles": ("id", "name", "kind", "department", "owner", "county_code", "lon", "lat", "data_status"),
-    "hazards": ("id", "name", "kind", "department", "owner", "county_code", "lon", "lat", "risk_level", "data_status"),
-    "shelters": ("id", "name", "kind", "department", "owner", "county_code", "lon", "lat", "capacity_persons", "data_status"),
-    "inventory": ("stockpile_id", "material", "unit", "quantity"),
-    "contacts": ("id", "department", "jurisdiction_code", "unit", "role", "duty_phone", "data_status"),
-}
-_OPTIONAL = {"teams": {"base_id"}}
-_INTEGER = {"members", "capacity_persons"}
-_KINDS = {
-    "projects": ("rail", "road", "water", "ecology", "energy"),
-    "bases": ("hazchem", "water_rescue", "comprehensive"),
-    "teams": ("fire", "professional", "township", "social"),
-    "stockpiles": ("flood_control", "general", "hazchem", "medical"),
-    "hazards": ("hazchem_plant", "flood_prone", "geological", "dam_reservoir", "pipeline", "port"),
-    "shelters": ("indoor", "outdoor"),
-}
 _MAX_TEXT = 200
 
 
@@ -263,7 +242,7 @@ def read_sample(name: str, *, samples_dir: Path = SAMPLES_DIR) -> pd.DataFrame:
 
 
 def _check_text(file: Path, df: pd.DataFrame, name: str) -> None:
-    optional = _OPTIONAL.get(name, set())
+    optional = OPTIONAL_COLUMNS.get(name, set())
     for row, rec in df.iterrows():
         for col, value in rec.items():
             if col not in optional and not str(value).strip():
@@ -274,8 +253,8 @@ def _check_text(file: Path, df: pd.DataFrame, name: str) -> None:
             _fail(file, row, f"`data_status` was {rec['data_status']!r}; sample rows must say {SAMPLE_LABEL!r}")
         if "department" in rec and rec["department"] not in DEPARTMENTS:
             _fail(file, row, f"`department` was {rec['department']!r} but is expected to be in {DEPARTMENTS}")
-        if name in _KINDS and rec["kind"] not in _KINDS[name]:
-            _fail(file, row, f"`kind` was {rec['kind']!r} but is expected to be in {_KINDS[name]}")
+        if name in KINDS and rec["kind"] not in KINDS[name]:
+            _fail(file, row, f"`kind` was {rec['kind']!r} but is expected to be in {KINDS[name]}")
     dup = df["id"].duplicated() if "id" in df else pd.Series(False, index=df.index)
     if dup.any():
         row = int(dup.idxmax())
@@ -304,7 +283,7 @@ def validate_points(name: str, df: pd.DataFrame, locator: CountyLocator, *, samp
     for row, rec in df.iterrows():
         lon = _number(file, row, "lon", rec["lon"])
         lat = _number(file, row, "lat", rec["lat"])
-        for col in _INTEGER & set(df.columns):
+        for col in INTEGER_COLUMNS & set(df.columns):
             if _number(file, row, col, rec[col], integer=True) < 0:
                 _fail(file, row, f"`{col}` was {rec[col]!r}; it must not be negative")
         if rec["county_code"] not in locator.names:
@@ -322,7 +301,7 @@ def validate_points(name: str, df: pd.DataFrame, locator: CountyLocator, *, samp
     out = df.copy()
     out["lon"] = out["lon"].astype(float)
     out["lat"] = out["lat"].astype(float)
-    for col in _INTEGER & set(df.columns):
+    for col in INTEGER_COLUMNS & set(df.columns):
         out[col] = out[col].astype(int)
     return gpd.GeoDataFrame(out.reset_index(drop=True), geometry=gpd.points_from_xy(out["lon"], out["lat"]), crs=4326)
 

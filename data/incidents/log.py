@@ -5,7 +5,7 @@ workspace DuckDB file: its opening, each phase change, each position-log entry,
 significant event and decision, each warning with its frozen call list, each
 acknowledgment, each resource request and each change of a request's status.  Current
 state (phase, acknowledgment rates, request status) is folded from the rows by
-`data.board`; nothing is ever updated or deleted.  A correction is a new row whose
+`data.incidents.board`; nothing is ever updated or deleted.  A correction is a new row whose
 ``corrects`` points at the row it corrects.
 
 Every row carries who, which department, when it happened (``at``, entered by the user or
@@ -40,17 +40,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pandas as pd
 
-from data.workspace import Workspace, WorkspaceError
+from data.schema import now_beijing
+from data.storage.workspace import Workspace, WorkspaceError
 
 log = logging.getLogger(__name__)
 
 #: PostgreSQL channel announcing each committed row as ``<incident_id>:<id>``.
 CHANNEL = "yrd_incident_log"
-BEIJING = timezone(timedelta(hours=8))
 
 #: The four phases of a response (应急准备; 信息报告与预警; 应急响应与处置; 应急终止与善后).
 PHASES = ("preparation", "warning", "response", "aftermath")
@@ -150,11 +150,6 @@ class Change:
 def _change(payload: str, via: str) -> Change:
     incident_id, _, entry_id = payload.rpartition(":")
     return Change(incident_id, int(entry_id), via)
-
-
-def now_beijing() -> datetime:
-    """The current Beijing time, naive, to the second."""
-    return datetime.now(BEIJING).replace(tzinfo=None, microsecond=0)
 
 
 _COLUMNS: dict[str, str] = {

@@ -1,0 +1,1 @@
+"""The embedded dataset: its offline build from real sources and sample data (`build`) and the read-only DuckDB store the pages read (`store`)."""
