@@ -7,6 +7,12 @@ that load the saved folder: one runs the engine (`geo.routing`, `geo.nearest`), 
 baseline (networkx Dijkstra on a graph with the same edge travel times, osmnx node snapping).
 Every query is asked of both where the baseline runs, and the answers must agree.
 
+A second part (`run_routes`, issue 13) measures the one-to-one route search at about 95 k and
+1 M nodes: the landmark preparation (time, size), route latency by the bidirectional landmark
+search (`geo.routing.route`, the default) and by plain Dijkstra (``method="dijkstra"``, the
+reference and what the engine did before), each without and with a closure, and nearest-5
+without and with the closure; OSRM beside it where it can be run (`osrm_status`).
+
 Run alone: ``python -m benchmarks --only network``.
 """
 
@@ -55,6 +61,10 @@ K = 5
 REL_TOL = 1e-6
 ABS_TOL_S = 1e-6
 WORKER_TIMEOUT_S = 900
+#: Tiled sizes of the route part, pairs per method (plain Dijkstra is slow at 1 M nodes) (issue 13).
+ROUTE_SIZES = (95_000, 1_000_000)
+N_ROUTE_PAIRS = 100
+N_DIJKSTRA_PAIRS = 20
 
 
 # --------------------------------------------------------------------------- tiling
@@ -585,7 +595,7 @@ def _timed_tiling(real: gn.Network, nx: int, ny: int) -> tuple[gn.Network, float
     return net, time.perf_counter() - t
 
 
-def run(osm: Path = OSM, *, sizes: tuple[int, ...] = SIZES, baseline: bool = True, seed: int = 2026) -> dict:
+def run(osm: Path = OSM, *, sizes: tuple[int, ...] = SIZES, baseline: bool = True, seed: int = 2026, route_sizes: tuple[int, ...] = ROUTE_SIZES) -> dict:
     """Measure the real network and tiled networks of about `sizes` nodes; figures in s / MiB."""
     if not osm.exists():
         msg = f"OSM extract {osm} is missing; it lives in ../shared/data/osm (read in place, never copied)."
@@ -603,16 +613,184 @@ def run(osm: Path = OSM, *, sizes: tuple[int, ...] = SIZES, baseline: bool = Tru
             results.append(
                 _measure(partial(_timed_tiling, real, *tiles), label=f"tiled-{tiles[0]}x{tiles[1]}", tiles=tiles, seed=seed + target, workdir=workdir, baseline=baseline)
             )
+    routes = run_routes(real, sizes=route_sizes) if route_sizes else None
     seams = seam_pairs(real)
     seam_len = np.concatenate([
         gn.haversine_m(real.node_lon[p[:, 0]], real.node_lat[p[:, 0]], real.node_lon[p[:, 1]] + dx, real.node_lat[p[:, 1]] + dy)
         for p, dx, dy in ((seams["east"], seams["dlon"], 0.0), (seams["north"], 0.0, seams["dlat"]))
     ])  # fmt: skip
     return {
-        "osm": osm.name, "sizes": results, "total_s": time.perf_counter() - t0,
+        "osm": osm.name, "sizes": results, "routes": routes, "total_s": time.perf_counter() - t0,
         "versions": {p: version(p) for p in ("osmnx", "networkx", "scipy", "numpy")},
         "seams": {"east": len(seams["east"]), "north": len(seams["north"]), "median_m": float(np.median(seam_len)), "max_m": float(seam_len.max())},
     }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- routes (issue 13)
+
+#: The issue's OSRM figures at 976 k nodes (osrm-backend 26.10), quoted where OSRM is not run here.
+OSRM_ISSUE = {"route_ch_s": 0.00199, "route_mld_s": 0.0061, "table_ch_nearest5_s": 0.048, "table_mld_nearest5_s": 0.344}
+
+
+def closure_polygon(net: gn.Network):
+    """The benchmark's closure: a 2 km × 2 km square (EPSG:4326) around the node nearest the
+    middle of the network's bounds (the middle itself may fall in a gap between tiles)."""
+    import shapely
+
+    west, south, east, north = net.meta["bounds"]
+    lon, lat = np.asarray(net.node_lon), np.asarray(net.node_lat)
+    middle = int(np.argmin(np.hypot(lon - (west + east) / 2, lat - (south + north) / 2)))
+    cx, cy = float(lon[middle]), float(lat[middle])
+    half_lat = 1000 / (math.pi / 180 * gn.EARTH_RADIUS_M)
+    half_lon = half_lat / math.cos(math.radians(cy))
+    return shapely.box(cx - half_lon, cy - half_lat, cx + half_lon, cy + half_lat)
+
+
+def _timed(fn, queries) -> tuple[list[float], list[float], int]:
+    """Seconds per query, answers (inf for NoRoute), and how many were refused because a point's road is closed."""
+    from geo import routing
+
+    times, answers, refused = [], [], 0
+    for q in queries:
+        t = time.perf_counter()
+        try:
+            answers.append(fn(q))
+        except routing.NoRoute as exc:
+            refused += exc.code == "in_closure"
+            answers.append(math.inf)
+        times.append(time.perf_counter() - t)
+    return times, answers, refused
+
+
+def routes_worker(folder: Path, queries: dict) -> dict:
+    """Load the saved network; time the landmark preparation (first use), routes by both
+    methods and nearest-5, each without and with `closure_polygon`; count nodes settled."""
+    from geo import _kernels, routing
+    from geo import nearest as gnear
+
+    net = gn.load(folder)
+    t = time.perf_counter()
+    lm = routing.landmarks(net)  # built now and written into the folder (none were saved)
+    prep_s = time.perf_counter() - t
+    t = time.perf_counter()
+    routing.landmarks(gn.load(folder))
+    reload_lm_s = time.perf_counter() - t
+    settled: list[int] = []
+    plain_alt = _kernels.alt_route
+
+    def counting(*args):
+        out = plain_alt(*args)
+        settled.append(int(out[2]))
+        return out
+
+    _kernels.alt_route = counting  # count the nodes each search settles (load-independent)
+    blocked = routing.blocked_edges(net, [closure_polygon(net)])
+    pairs = [tuple(map(tuple, od)) for od in queries["routes"]]
+    prepared = gnear.prepare(net, queries["resource_ids"], *np.array(queries["resources"]).T)
+    out = {"n_nodes": net.n_nodes, "landmarks": len(lm.nodes), "landmark_mib": lm.nbytes / 2**20, "prepare_s": prep_s, "reload_landmarks_s": reload_lm_s, "closed_edges": int(blocked.sum())}
+    for label, b in (("open", None), ("closed", blocked)):
+        _timed(lambda od, b=b: routing.route(net, *od, blocked=b), pairs[:3])  # warm: workspace, first pages of the tables
+        settled.clear()
+        alt_s, alt_t, refused = _timed(lambda od, b=b: routing.route(net, *od, blocked=b).travel_time_s, pairs)
+        n_d = min(N_DIJKSTRA_PAIRS, len(pairs))
+        dij_s, dij_t, _ = _timed(lambda od, b=b: routing.route(net, *od, blocked=b, method="dijkstra").travel_time_s, pairs[:n_d])
+        same = sum(a == d or _close(a, d) for a, d in zip(alt_t[:n_d], dij_t, strict=True))  # NoRoute on both: inf
+        near_s, _, near_refused = _timed(lambda at, b=b: gnear.nearest(net, tuple(at), prepared, k=K, blocked=b), queries["incidents"])
+        out[label] = {
+            "alt_s": alt_s, "dijkstra_s": dij_s, "same": same, "checked": n_d, "refused": refused, "settled": list(settled),
+            "nearest_s": near_s, "nearest_refused": near_refused,
+        }  # fmt: skip
+    out["memory_mib"] = _proc_status()
+    return out
+
+
+def osrm_status() -> str:
+    """Why OSRM is not run beside the engine here (an empty string would mean it is)."""
+    found = [p for p in (Path.home() / ".pyenv" / "versions").glob("3.1[2-9]*/bin/python3") if p.exists()]
+    found += [Path(p) for p in ("/usr/bin/python3.12", "/usr/bin/python3.13") if Path(p).exists()]
+    if not found:
+        return "not run: no Python ≥ 3.12 interpreter on this machine (the `osrm-bindings` wheel needs one)"
+    return (
+        f"not run: a Python ≥ 3.12 exists ({found[0]}) and `osrm-bindings` 26.10 installs from PyPI into a venv of it "
+        "(with osrm-extract/-contract/-partition/-customize), but this benchmark does not yet write the tiled "
+        "network as an OSM file with a car profile of the engine's speeds, so OSRM cannot be fed the same edges"
+    )
+
+
+def run_routes(real: gn.Network, *, sizes: tuple[int, ...] = ROUTE_SIZES, seed: int = 2613) -> dict:
+    """The route part: for each size a tiled network, saved without landmark tables, measured in a fresh process."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-routes-") as tmp:
+        workdir = Path(tmp)
+        for target in sizes:
+            tiles = tiles_for(real.n_nodes, target)
+            net, build_s = _timed_tiling(real, *tiles)
+            label = f"tiled-{tiles[0]}x{tiles[1]}"
+            folder = gn.save(net, workdir / label)
+            queries = make_queries(net, seed=seed + target, n_incidents=N_ROUTE_PAIRS, n_routes=N_ROUTE_PAIRS)
+            del net
+            qfile = workdir / f"{label}-queries.json"
+            qfile.write_text(json.dumps(queries), encoding="utf-8")
+            log.info("routes on %s", label)
+            res = _run_worker("routes", folder, qfile)
+            res.update({"label": label, "tiles": list(tiles), "build_s": build_s})
+            results.append(res)
+            shutil.rmtree(folder)
+    return {"sizes": results, "osrm": osrm_status(), "load": os.getloadavg()}
+
+
+def _p(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else math.nan
+
+
+def routes_markdown(r: dict) -> list[str]:
+    """Lines of the route part (issue 13) for BENCHMARKS.md."""
+    lines = [
+        "",
+        "### One-to-one route: bidirectional landmark search (ALT) vs plain Dijkstra, with and without a closure (issue 13)",
+        "",
+        f"Load average during the run: {', '.join(f'{x:.1f}' for x in r['load'])} (1, 5, 15 min) on 2 cores: other agents were running, so "
+        "every time below is inflated by an unknown factor; the nodes settled per search are not.",
+        "",
+        "| network | nodes | landmarks: preparation, size | route ALT p50 (p95) | route plain Dijkstra p50 (p95), n | same answers | nodes settled by ALT p50 (p95) | nearest-5 p50 (p95) |",
+        "|---|---:|---|---:|---:|---|---:|---:|",
+    ]
+    for x in r["sizes"]:
+        for label, title in (("open", "no closure"), ("closed", f"closure ({x['closed_edges']:,} edges)")):
+            m = x[label]
+            lm = f"{_t(x['prepare_s'])}, {x['landmark_mib']:.0f} MiB ({x['landmarks']})" if label == "open" else "same tables"
+            lines.append(
+                f"| {x['label']}, {title} | {x['n_nodes']:,} | {lm} | {_t(statistics.median(m['alt_s']))} ({_t(_p(m['alt_s'], 95))}) "
+                f"| {_t(statistics.median(m['dijkstra_s']))} ({_t(_p(m['dijkstra_s'], 95))}), {len(m['dijkstra_s'])} "
+                f"| {m['same']} of {m['checked']} | {statistics.median(m['settled']):,.0f} ({_p(m['settled'], 95):,.0f}) "
+                f"| {_t(statistics.median(m['nearest_s']))} ({_t(_p(m['nearest_s'], 95))}) |"
+            )
+    o = OSRM_ISSUE
+    lines += [
+        "",
+        f"OSRM: {r['osrm']}. From the issue, not re-measured (976 k nodes, osrm-backend 26.10): route CH {_t(o['route_ch_s'])}, "
+        f"MLD {_t(o['route_mld_s'])}; nearest-5 by its table query CH {_t(o['table_ch_nearest5_s'])}, MLD {_t(o['table_mld_nearest5_s'])}; "
+        "a closure there means re-contraction (614 s) or re-customisation (9.8 s). The engine before issue 13 (same source): "
+        "route 105 ms, nearest-5 10.2 ms, 57 ms with a closure.",
+        "",
+        f"- Pairs: {N_ROUTE_PAIRS} origin–destination pairs of every point kind (as above), seeded; plain Dijkstra on the first "
+        f"{N_DIJKSTRA_PAIRS}; 'same answers' compares the two methods to 1e-6 relative. Route times include snapping both points "
+        "and assembling the geometry. Closure: a 2 km × 2 km square at the middle of the layout (`closure_polygon`), applied at "
+        "query time (no preparation); pairs with a point on a closed road are refused (timed too). Nearest-5: "
+        f"{N_ROUTE_PAIRS} incidents among {N_RESOURCES} resources.",
+        f"- Landmarks: {routing_doc()}; preparation is the first use in a fresh process after `geo.network.load` of a folder saved "
+        "without them (they are then written into it; `geo build` makes them before saving).",
+    ]
+    return lines
+
+
+def routing_doc() -> str:
+    from geo import routing
+
+    return (
+        f"{routing.N_LANDMARKS} by the farthest heuristic, the best {routing.ACTIVE_LANDMARKS} per query, times rounded down to "
+        f"{routing.LANDMARK_QUANTUM_S:g} s per edge, stored as float32 node × landmark tables, from and to"
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -753,20 +931,24 @@ def markdown(r: dict) -> str:
         "Python with numpy/scipy/shapely/pandas and the memory-mapped pages it touched (shared, page cache). "
         "Build time is the builder's (osmnx parse for the real network, `tile_network` for the others), not the app's.",
     ]
+    if r.get("routes"):
+        lines += routes_markdown(r["routes"])
     return "\n".join(lines)
 
 
 def _main(argv: list[str]) -> int:
-    """Worker entry: ``python -m benchmarks.network engine|baseline FOLDER QUERIES.json [N_NEAREST N_ROUTES]``."""
+    """Worker entry: ``python -m benchmarks.network engine|routes|baseline FOLDER QUERIES.json [N_NEAREST N_ROUTES]``."""
     logging.basicConfig(level=logging.WARNING)
     kind, folder, qfile, *rest = argv
     queries = json.loads(Path(qfile).read_text(encoding="utf-8"))
     if kind == "engine":
         out = engine_worker(Path(folder), queries)
+    elif kind == "routes":
+        out = routes_worker(Path(folder), queries)
     elif kind == "baseline":
         out = baseline_worker(Path(folder), queries, n_nearest=int(rest[0]), n_routes=int(rest[1]))
     else:
-        msg = f"worker kind was {kind!r}; expected 'engine' or 'baseline'."
+        msg = f"worker kind was {kind!r}; expected 'engine', 'routes' or 'baseline'."
         raise ValueError(msg)
     print(json.dumps(out))
     return 0

@@ -1,9 +1,19 @@
-"""Compiled kernels (numba) for the hot paths: snapping candidates, k-nearest with early exit, multi-source labels.
+"""Compiled kernels (numba) for the hot paths: snapping candidates, k-nearest with early exit,
+multi-source labels, and one-to-one routes by bidirectional A* with landmark bounds (ALT).
 
 ``scipy.sparse.csgraph.dijkstra`` answers "everything from one source"; dispatch needs
-"stop as soon as the k fastest resources are settled" and zones need "from many sources
-with start costs, and which source won".  Both are a binary-heap Dijkstra over the
-network's CSR arrays; `benchmarks/network.py` measures them against networkx and scipy.
+"stop as soon as the k fastest resources are settled", zones need "from many sources
+with start costs, and which source won", and a route needs "from these sources to those
+targets, as few nodes as possible".  All are binary-heap searches over the network's CSR
+arrays; `benchmarks/network.py` measures them against networkx, scipy and OSRM.
+
+Closures reach the query kernels as a boolean mask over edges (`blocked`, empty for none):
+the weight of a CSR entry (a node pair) is its fastest edge's time unless that edge is
+closed, then the fastest open parallel edge's (inf if none), worked out during the search
+(`_pair_weight`), so that no weighted matrix is built per query.  The query kernels use a
+reusable workspace (per-node arrays at their "unreached" values, `new_workspace`) and put
+back only the entries they touched, so a query costs what it explores, not the network's
+size.
 """
 
 from __future__ import annotations
@@ -100,36 +110,82 @@ def multi_source(indptr, indices, weights, src_nodes, src_offsets, limit):
 
 
 @njit(cache=True)
-def k_nearest(indptr, indices, weights, src_nodes, src_offsets, tgt_ptr, tgt_res, tgt_cost, n_res, k):
+def _grow(heap_d, heap_n):
+    """The heap arrays at twice their capacity (the first entries kept)."""
+    m = len(heap_d)
+    nd = np.empty(2 * m)
+    nn = np.empty(2 * m, dtype=np.int64)
+    nd[:m] = heap_d
+    nn[:m] = heap_n
+    return nd, nn
+
+
+@njit(cache=True)
+def _pair_weight(j, weights, pair_edge, pair_ptr, edge_all, edge_time, blocked):
+    """Weight of CSR entry `j` with closures: its fastest edge's time unless that edge is in
+    `blocked`, then the fastest open edge of the pair, inf when all are closed."""
+    if len(blocked) == 0 or not blocked[pair_edge[j]]:
+        return weights[j]
+    best = np.inf
+    for i in range(pair_ptr[j], pair_ptr[j + 1]):
+        e = edge_all[i]
+        if not blocked[e] and edge_time[e] < best:
+            best = edge_time[e]
+    return best
+
+
+@njit(cache=True)
+def new_workspace(n):
+    """Per-node arrays for the query kernels, at their "unreached" values: (dist, dist2, pred,
+    pred2, potential, flag, touched).  Each kernel puts back what it changed (except `pred`)."""
+    return (
+        np.full(n, np.inf), np.full(n, np.inf), np.full(n, -1, dtype=np.int32), np.full(n, -1, dtype=np.int32),
+        np.zeros(n), np.zeros(n, dtype=np.uint8), np.empty(n, dtype=np.int32),
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def k_nearest(
+    indptr, indices, weights, pair_edge, pair_ptr, edge_all, edge_time, blocked,
+    src_nodes, src_offsets, tgt_ptr_nodes, tgt_ptr, tgt_res, tgt_cost, n_res, k, dist, pred, flag, touched,
+):  # fmt: skip
     """Reverse search from the incident until the `k` cheapest resources are settled.
 
-    The graph is the *reverse* graph; sources are the incident's entry nodes with their
-    partial-edge costs.  Resource r is reached through node u at cost ``dist[u] +
-    tgt_cost[j]`` for each j in ``tgt_ptr[u]:tgt_ptr[u+1]`` with ``tgt_res[j] == r``.
-    Stops when the k-th best total is not larger than the next node's distance.
+    The graph is the *reverse* graph (its CSR arrays and, for closures, its pair arrays:
+    `_pair_weight`); sources are the incident's entry nodes with their partial-edge costs.
+    Resource r is reached through node u at cost ``dist[u] + tgt_cost[j]`` for each j in
+    ``tgt_ptr[i]:tgt_ptr[i+1]`` where ``tgt_ptr_nodes[i] == u`` (sorted node ids; a node holding
+    no resource is absent), with ``tgt_res[j] == r``.  Stops when the k-th best total is not
+    larger than the next node's distance.  `dist`, `pred`, `flag`, `touched` are a workspace
+    (`new_workspace`): `dist` and `flag` are put back on return, `pred` holds the search tree
+    of this query for every node it reached (read it with `path_to_root`).
 
-    Returns (best total per resource, via node per resource, dist, pred).
+    Returns (best total per resource, via node per resource, number of nodes settled).
     """
-    n = len(indptr) - 1
-    dist = np.full(n, np.inf)
-    pred = np.full(n, -1, dtype=np.int64)
-    done = np.zeros(n, dtype=np.bool_)
     best = np.full(n_res, np.inf)
     via = np.full(n_res, -1, dtype=np.int64)
     top = np.full(k, np.inf)  # the k best totals (any order), one entry per resource
     top_r = np.full(k, -1, dtype=np.int64)
-    cap = len(indices) + len(src_nodes) + 1
-    heap_d = np.empty(cap)
-    heap_n = np.empty(cap, dtype=np.int64)
+    heap_d = np.empty(1024)
+    heap_n = np.empty(1024, dtype=np.int64)
     size = 0
+    n_touched = 0
+    settled = 0
     for i in range(len(src_nodes)):
         s = src_nodes[i]
+        if flag[s] == 0:
+            flag[s] = 1
+            touched[n_touched] = s
+            n_touched += 1
         if src_offsets[i] < dist[s]:
             dist[s] = src_offsets[i]
+            pred[s] = -1
+            if size == len(heap_d):
+                heap_d, heap_n = _grow(heap_d, heap_n)
             size = _push(heap_d, heap_n, size, src_offsets[i], s)
     while size > 0:
         d, u, size = _pop(heap_d, heap_n, size)
-        if done[u] or d > dist[u]:
+        if flag[u] == 2 or d > dist[u]:
             continue
         # k-th best total so far
         kth = -np.inf
@@ -138,48 +194,249 @@ def k_nearest(indptr, indices, weights, src_nodes, src_offsets, tgt_ptr, tgt_res
                 kth = top[i]
         if kth <= d:
             break
-        done[u] = True
-        for j in range(tgt_ptr[u], tgt_ptr[u + 1]):
-            r = tgt_res[j]
-            tot = d + tgt_cost[j]
-            if tot < best[r]:
-                best[r] = tot
-                via[r] = u
-                slot = -1
-                for i in range(k):
-                    if top_r[i] == r:
-                        slot = i
-                        break
-                if slot < 0:
-                    worst = 0
-                    for i in range(1, k):
-                        if top[i] > top[worst]:
-                            worst = i
-                    if tot < top[worst]:
-                        slot = worst
-                if slot >= 0:
-                    top[slot] = tot
-                    top_r[slot] = r
+        flag[u] = 2
+        settled += 1
+        i = np.searchsorted(tgt_ptr_nodes, u)
+        if i < len(tgt_ptr_nodes) and tgt_ptr_nodes[i] == u:
+            for j in range(tgt_ptr[i], tgt_ptr[i + 1]):
+                r = tgt_res[j]
+                tot = d + tgt_cost[j]
+                if tot < best[r]:
+                    best[r] = tot
+                    via[r] = u
+                    slot = -1
+                    for q in range(k):
+                        if top_r[q] == r:
+                            slot = q
+                            break
+                    if slot < 0:
+                        worst = 0
+                        for q in range(1, k):
+                            if top[q] > top[worst]:
+                                worst = q
+                        if tot < top[worst]:
+                            slot = worst
+                    if slot >= 0:
+                        top[slot] = tot
+                        top_r[slot] = r
         for j in range(indptr[u], indptr[u + 1]):
+            w = _pair_weight(j, weights, pair_edge, pair_ptr, edge_all, edge_time, blocked)
             v = indices[j]
-            nd = d + weights[j]
+            nd = d + w
             if nd < dist[v]:
+                if flag[v] == 0:
+                    flag[v] = 1
+                    touched[n_touched] = v
+                    n_touched += 1
                 dist[v] = nd
                 pred[v] = u
+                if size == len(heap_d):
+                    heap_d, heap_n = _grow(heap_d, heap_n)
                 size = _push(heap_d, heap_n, size, nd, v)
-    return best, via, dist, pred
+    for i in range(n_touched):
+        v = touched[i]
+        dist[v] = np.inf
+        flag[v] = 0
+    return best, via, settled
+
+
+@njit(cache=True)
+def pair_edges(indptr, indices, pair_edge, pair_ptr, edge_all, edge_time, blocked, a, b):
+    """The fastest open edge a[i] → b[i] for each node pair (by `_pair_weight`'s rule), -1
+    where there is none."""
+    out = np.full(len(a), -1, dtype=np.int64)
+    for i in range(len(a)):
+        lo = indptr[a[i]]
+        hi = indptr[a[i] + 1]
+        j = lo + np.searchsorted(indices[lo:hi], b[i])
+        if j >= hi or indices[j] != b[i]:
+            continue
+        e = pair_edge[j]
+        if len(blocked) > 0 and blocked[e]:
+            e = -1
+            best = np.inf
+            for k in range(pair_ptr[j], pair_ptr[j + 1]):
+                c = edge_all[k]
+                if not blocked[c] and edge_time[c] < best:
+                    best = edge_time[c]
+                    e = c
+        out[i] = e
+    return out
+
+
+@njit(cache=True)
+def _alt_potential(v, lm_from, lm_to, active, c_sf, c_st, c_tf, c_tt, cap_s):
+    """Average potential of node `v` and whether it provably cannot reach the target /
+    cannot be reached from the source (see `alt_route`)."""
+    pt = 0.0  # lower bound of the time from v to the target
+    ps = 0.0  # lower bound of the time from the source to v
+    for a in range(len(active)):
+        col = active[a]
+        tv = np.float64(lm_to[v, col])
+        fv = np.float64(lm_from[v, col])
+        x = tv - c_tt[a]  # comparisons skip NaN (inf - inf): that bound says nothing at v
+        if x > pt:
+            pt = x
+        x = c_tf[a] - fv
+        if x > pt:
+            pt = x
+        x = fv - c_sf[a]
+        if x > ps:
+            ps = x
+        x = c_st[a] - tv
+        if x > ps:
+            ps = x
+    no_t = pt == np.inf
+    no_s = ps == np.inf
+    return (min(pt, cap_s) - min(ps, cap_s)) / 2, no_t, no_s
+
+
+@njit(cache=True)
+def alt_route(
+    f_indptr, f_indices, f_w, f_pair_edge, f_pair_ptr, f_edge_all,
+    r_indptr, r_indices, r_w, r_pair_edge, r_pair_ptr, r_edge_all,
+    edge_time, blocked, lm_from, lm_to, active, c_sf, c_st, c_tf, c_tt, cap_s,
+    src_nodes, src_offsets, tgt_nodes, tgt_offsets,
+    dist_f, dist_b, pred_f, pred_b, pot, flag, touched,
+):  # fmt: skip
+    """Fastest time from sources (with start costs) to targets (with end costs): bidirectional
+    A* with landmark lower bounds and the average potential.
+
+    Lower bounds (s) come from the landmark tables ``lm_from[v, L]`` = time from landmark L to
+    v and ``lm_to[v, L]`` = time from v to L (columns `active` are used), and from per-query
+    constants folding in the sources and targets with their costs (computed by the caller,
+    `geo.routing`): to the target ``pt(v) = max(0, lm_to[v] - c_tt, c_tf - lm_from[v])``, from
+    the source ``ps(v) = max(0, lm_from[v] - c_sf, c_st - lm_to[v])``, each capped at
+    `cap_s`.  Both are feasible potentials; the forward search uses ``p(v) = (pt(v) − ps(v)) / 2``
+    and the reverse search ``−p(v)``, so both run Dijkstra on the same reduced costs and the
+    search may stop once ``top_forward + top_reverse ≥ best`` (Ikeda et al. 1994; Goldberg &
+    Harrelson 2005).  A node that provably cannot reach a target (an infinite bound) is not
+    searched forwards, nor backwards one that no source reaches.
+
+    Workspace arrays (`new_workspace`) are put back on return except `pred_f`/`pred_b`,
+    which hold the two search trees of this query (forward: towards the sources; reverse:
+    towards the targets).
+
+    Returns (best time, meeting node (-1 when none), nodes settled).
+    """
+    heap_fd = np.empty(1024)
+    heap_fn = np.empty(1024, dtype=np.int64)
+    heap_bd = np.empty(1024)
+    heap_bn = np.empty(1024, dtype=np.int64)
+    sf = 0
+    sb = 0
+    n_touched = 0
+    mu = np.inf
+    meet = -1
+    for side in range(2):
+        nodes = src_nodes if side == 0 else tgt_nodes
+        offs = src_offsets if side == 0 else tgt_offsets
+        for i in range(len(nodes)):
+            s = nodes[i]
+            if flag[s] == 0:
+                p, no_t, no_s = _alt_potential(s, lm_from, lm_to, active, c_sf, c_st, c_tf, c_tt, cap_s)
+                pot[s] = p
+                flag[s] = 1 | (2 if no_t else 0) | (4 if no_s else 0)
+                touched[n_touched] = s
+                n_touched += 1
+            if side == 0 and offs[i] < dist_f[s]:
+                dist_f[s] = offs[i]
+                pred_f[s] = -1
+                if sf == len(heap_fd):
+                    heap_fd, heap_fn = _grow(heap_fd, heap_fn)
+                sf = _push(heap_fd, heap_fn, sf, offs[i] + pot[s], s)
+            elif side == 1 and offs[i] < dist_b[s]:
+                dist_b[s] = offs[i]
+                pred_b[s] = -1
+                if sb == len(heap_bd):
+                    heap_bd, heap_bn = _grow(heap_bd, heap_bn)
+                sb = _push(heap_bd, heap_bn, sb, offs[i] - pot[s], s)
+    for i in range(len(src_nodes)):
+        s = src_nodes[i]
+        if dist_f[s] + dist_b[s] < mu:
+            mu = dist_f[s] + dist_b[s]
+            meet = s
+    settled = 0
+    while True:
+        tf = heap_fd[0] if sf > 0 else np.inf
+        tb = heap_bd[0] if sb > 0 else np.inf
+        if tf + tb >= mu or sf == 0 or sb == 0:
+            break  # an exhausted side has seen every node it reaches: mu is final
+        forward = tf <= tb
+        if forward:
+            key, u, sf = _pop(heap_fd, heap_fn, sf)
+            du = dist_f[u]
+            if key > du + pot[u]:
+                continue  # stale entry
+            indptr, indices, weights, pair_edge, pair_ptr, edge_all = f_indptr, f_indices, f_w, f_pair_edge, f_pair_ptr, f_edge_all
+            other = dist_b
+        else:
+            key, u, sb = _pop(heap_bd, heap_bn, sb)
+            du = dist_b[u]
+            if key > du - pot[u]:
+                continue
+            indptr, indices, weights, pair_edge, pair_ptr, edge_all = r_indptr, r_indices, r_w, r_pair_edge, r_pair_ptr, r_edge_all
+            other = dist_f
+        settled += 1
+        if du + other[u] < mu:
+            mu = du + other[u]
+            meet = u
+        skip = 2 if forward else 4
+        for j in range(indptr[u], indptr[u + 1]):
+            w = _pair_weight(j, weights, pair_edge, pair_ptr, edge_all, edge_time, blocked)
+            if w == np.inf:
+                continue
+            v = indices[j]
+            nd = du + w
+            if forward:
+                if nd >= dist_f[v]:
+                    continue
+            elif nd >= dist_b[v]:
+                continue
+            if flag[v] == 0:
+                p, no_t, no_s = _alt_potential(v, lm_from, lm_to, active, c_sf, c_st, c_tf, c_tt, cap_s)
+                pot[v] = p
+                flag[v] = 1 | (2 if no_t else 0) | (4 if no_s else 0)
+                touched[n_touched] = v
+                n_touched += 1
+            if flag[v] & skip:
+                continue
+            if forward:
+                dist_f[v] = nd
+                pred_f[v] = u
+                if sf == len(heap_fd):
+                    heap_fd, heap_fn = _grow(heap_fd, heap_fn)
+                sf = _push(heap_fd, heap_fn, sf, nd + pot[v], v)
+            else:
+                dist_b[v] = nd
+                pred_b[v] = u
+                if sb == len(heap_bd):
+                    heap_bd, heap_bn = _grow(heap_bd, heap_bn)
+                sb = _push(heap_bd, heap_bn, sb, nd - pot[v], v)
+            if nd + other[v] < mu:
+                mu = nd + other[v]
+                meet = v
+    for i in range(n_touched):
+        v = touched[i]
+        dist_f[v] = np.inf
+        dist_b[v] = np.inf
+        flag[v] = 0
+    return mu, meet, settled
 
 
 @njit(cache=True)
 def path_to_root(pred, node):
     """Nodes from `node` up the predecessor tree to its root (inclusive)."""
-    out = np.empty(len(pred), dtype=np.int64)
     m = 0
-    while node >= 0:
-        out[m] = node
+    v = node
+    while v >= 0:
         m += 1
+        v = pred[v]
+    out = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        out[i] = node
         node = pred[node]
-    return out[:m]
+    return out
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -192,14 +449,16 @@ def warm_up() -> None:
     """Compile (or load from numba's cache) every kernel once, on a tiny graph.
 
     Both writable arrays (a network just built) and read-only ones (a network loaded
-    memory-mapped) are used: numba compiles one version for each.
+    memory-mapped) are used: numba compiles one version for each.  The search kernels are
+    run through `geo.routing.route` and `geo.nearest.nearest` on a tiny network, built in
+    memory and loaded from a saved copy, with and without a closure.
     """
+    _warm_up_searches()
     for wrap in (np.asarray, _read_only):
         indptr = wrap(np.array([0, 1, 2, 2], dtype=np.int64))
         indices = wrap(np.array([1, 2], dtype=np.int32))
         w = wrap(np.array([1.0, 1.0]))
         multi_source(indptr, indices, w, np.array([0], dtype=np.int64), np.array([0.0]), np.inf)
-        k_nearest(indptr, indices, w, np.array([0], dtype=np.int64), np.array([0.0]), np.array([0, 0, 0, 1], dtype=np.int64), np.array([0], dtype=np.int64), np.array([0.0]), 1, 1)
         path_to_root(np.array([-1, 0, 1], dtype=np.int64), 2)
         z = wrap(np.zeros(1))
         one = wrap(np.ones(1))
@@ -427,3 +686,27 @@ def snap_candidates(
         if total - along <= node_m and total - along < node_along:
             node, node_along = edge_v[e], total - along
     return node, edges, fracs, slon, slat, dist
+
+
+def _warm_up_searches() -> None:
+    import tempfile
+
+    from geo import nearest as gnear
+    from geo import network as gn
+    from geo import routing
+
+    lon = np.array([121.0, 121.001, 121.002, 121.001])
+    lat = np.array([31.0, 31.0, 31.0, 31.001])
+    u, v = np.array([0, 1, 1, 2, 1, 3]), np.array([1, 0, 2, 1, 3, 1])
+    length = gn.haversine_m(lon[u], lat[u], lon[v], lat[v])
+    built = gn.build_from_arrays(lon, lat, u, v, length, length / 10, np.zeros(6, dtype=np.int16), ["residential"], name="warm-up", source="warm-up")
+    with tempfile.TemporaryDirectory() as tmp:
+        routing.landmarks(built)
+        for net in (built, gn.load(gn.save(built, f"{tmp}/warm-up"))):
+            closed = np.zeros(net.n_edges, dtype=bool)
+            closed[4] = True
+            prepared = gnear.prepare(net, ["a"], [121.002], [31.0])
+            for blocked in (None, closed):
+                for method in routing.ROUTE_METHODS:
+                    routing.route(net, (121.0, 31.0), (121.002, 31.0), blocked=blocked, method=method)
+                gnear.nearest(net, (121.0, 31.0), prepared, k=1, blocked=blocked)

@@ -192,6 +192,8 @@ class Network:
     meta: dict
     arrays: dict[str, np.ndarray] = field(repr=False)
     _matrices: dict = field(default_factory=dict, repr=False, compare=False)
+    #: The folder it was loaded from (`load`), where arrays computed later are cached; None if built in memory.
+    folder: Path | None = field(default=None, repr=False, compare=False)
 
     def __getattr__(self, name: str) -> np.ndarray:
         arrays = self.__dict__.get("arrays", {})
@@ -558,6 +560,17 @@ def save(net: Network, folder: str | os.PathLike) -> Path:
     return folder
 
 
+def save_arrays(folder: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Add arrays computed after the build (the landmark tables of `geo.routing.landmarks`) to a
+    saved network's `folder`, each file written under a temporary name and then renamed, so
+    that a reader loads the whole old file or the whole new one."""
+    folder = Path(folder)
+    for key, arr in arrays.items():
+        tmp = folder / f".{key}.{os.getpid()}.tmp.npy"
+        np.save(tmp, np.ascontiguousarray(arr), allow_pickle=False)
+        os.replace(tmp, folder / f"{key}.npy")
+
+
 def load(folder: str | os.PathLike) -> Network:
     """Load a saved network memory-mapped (read-only): fast, and shared by every session."""
     folder = Path(folder)
@@ -568,7 +581,7 @@ def load(folder: str | os.PathLike) -> Network:
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         # plain ndarray views of the read-only maps: no copy, and no memmap overhead per slice
-        arrays = {p.stem: np.asarray(np.load(p, mmap_mode="r", allow_pickle=False)) for p in folder.glob("*.npy")}
+        arrays = {p.stem: np.asarray(np.load(p, mmap_mode="r", allow_pickle=False)) for p in folder.glob("*.npy") if not p.name.startswith(".")}
     except (OSError, ValueError) as exc:
         msg = f"network at {folder} is damaged ({exc}); rebuild it."
         raise NetworkError("damaged", msg, folder=str(folder), name=folder.name) from exc
@@ -576,7 +589,7 @@ def load(folder: str | os.PathLike) -> Network:
     if missing:
         msg = f"network at {folder} lacks {missing}; rebuild it."
         raise NetworkError("incomplete", msg, folder=str(folder), name=folder.name, missing=missing)
-    return Network(meta, arrays)
+    return Network(meta, arrays, folder=folder)
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -612,6 +625,9 @@ def build_osm(
         net = build_from_graph(read_osm(path), name=name, source=source or Path(path).name, emergency_factor=emergency_factor)
         if progress is not None:
             progress("read", 1.0)
+    from geo import routing  # routing builds on this module
+
+    routing.landmarks(net)  # the one-to-one search's tables, saved with the network
     if progress is not None:
         progress("save", 0.0)
     save(net, Path(folder) / name)

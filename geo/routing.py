@@ -37,11 +37,33 @@ planning cost matrix (`geo.planning.cost_matrix`) use the same rule.  "To the in
 searches run on the reverse graph, so one-way streets count in the right direction.
 Closed edges (`blocked_edges`) are never candidates; a point whose own road is closed is
 refused with ``NoRoute(code="in_closure")`` rather than moved to another road unannounced.
+
+One-to-one search (`route`)
+---------------------------
+Bidirectional A* with landmark lower bounds ("ALT", Goldberg & Harrelson 2005): `landmarks`
+picks `N_LANDMARKS` nodes far apart (the farthest heuristic, in the largest strongly
+connected part) and stores the travel times from and to each of them, once per network,
+beside the network's arrays (saved with it, or computed on first use and written into its
+folder).  The triangle inequality turns them into lower bounds of the time to the
+destination and from the origin; the forward search is guided by the average of the two
+(``(to-destination bound − from-origin bound) / 2``) and the reverse search by its negative,
+so both are Dijkstra on the same non-negative reduced costs and the search stops when the
+two heap tops add up to the best time found (`geo._kernels.alt_route`).  The answer is the
+plain Dijkstra one, not an approximation.
+
+The tables are times on the network's own weights rounded *down* to `LANDMARK_QUANTUM_S`
+per edge (kept as exact float32 multiples of it), so every bound is a true lower bound and
+exactly consistent.  A closure only raises weights (to infinity), so the same tables stay
+valid: closures are applied during the search, edge by edge, and nothing is rebuilt.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,9 +71,26 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 
 from geo import _kernels
-from geo.network import ACCESS_SPEED_KPH, EARTH_RADIUS_M, Network, haversine_m
+from geo.network import ACCESS_SPEED_KPH, EARTH_RADIUS_M, Network, haversine_m, save_arrays
+
+log = logging.getLogger(__name__)
 
 _NO_BLOCKED = np.zeros(0, dtype=bool)
+#: Landmarks of the one-to-one search (ALT lower bounds), and how many of them a query uses
+#: (those giving the best bound between its two points).
+N_LANDMARKS = 16
+ACTIVE_LANDMARKS = 16
+#: Landmark tables hold times on edge weights rounded down to multiples of this (s): exact
+#: float32 values, so the bounds are exactly consistent (see the module docstring).
+LANDMARK_QUANTUM_S = 1 / 16
+#: Landmark times are stored at most this large (s; larger ones are cut to it, which keeps
+#: them lower bounds): the largest multiple of the quantum that float32 holds exactly.
+LANDMARK_CAP_S = (2**24 - 1) * LANDMARK_QUANTUM_S
+#: Bounds are capped here (s) in the search's potential: far beyond any road trip.
+_POTENTIAL_CAP_S = 1e7
+_ALT_ARRAYS = ("alt_landmarks", "alt_from_s", "alt_to_s")
+_ALT_LOCK = threading.Lock()
+_POOL_LOCK = threading.Lock()
 #: A candidate edge no more than this much (m) farther than the nearest one is used too.
 SNAP_TIE_M = 1.0
 #: A snapped position this close (m, along the edge) to an end node is at that node.
@@ -402,12 +441,202 @@ def direct(outs: list[Access], ins: list[Access], weights: np.ndarray) -> tuple[
 
 
 def edge_weights(net: Network, blocked: np.ndarray | None = None) -> np.ndarray:
-    """Edge travel times (s) with `blocked` edges set to infinity."""
+    """Edge travel times (s) with `blocked` edges set to infinity (a new array; the network's
+    own when nothing is blocked).  Routes and nearest resources do not build it: they read
+    closures edge by edge (`closed_times`, and the search kernels take the mask itself)."""
     if blocked is None or not blocked.any():
         return net.edge_time_s
     w = np.array(net.edge_time_s, dtype=float)
     w[blocked] = np.inf
     return w
+
+
+class ClosedTimes:
+    """Edge travel times (s) with closed edges at infinity, read per edge without copying the
+    network's array: ``times[e]`` (a float) or ``times[edges]`` (an array), like the array
+    `edge_weights` returns."""
+
+    __slots__ = ("blocked", "time_s")
+
+    def __init__(self, time_s: np.ndarray, blocked: np.ndarray):
+        self.time_s = time_s
+        self.blocked = np.asarray(blocked, dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+    def __getitem__(self, index):
+        t = self.time_s[index]
+        if np.ndim(t) == 0:
+            return math.inf if self.blocked[index] else float(t)
+        return np.where(self.blocked[index], np.inf, t)
+
+
+def closed_times(net: Network, blocked: np.ndarray | None = None) -> np.ndarray | ClosedTimes:
+    """The network's edge times (s) under closures `blocked`: its own array when nothing is
+    closed, else a `ClosedTimes` view (no per-query copy of every edge)."""
+    if blocked is None or not np.any(blocked):
+        return net.edge_time_s
+    return ClosedTimes(net.edge_time_s, blocked)
+
+
+def _mask(blocked: np.ndarray | None) -> np.ndarray:
+    """`blocked` as a plain boolean array for the kernels (empty when nothing is closed)."""
+    if blocked is None or not np.any(blocked):
+        return _NO_BLOCKED
+    return np.ascontiguousarray(np.asarray(blocked), dtype=np.bool_)
+
+
+def _graph(net: Network, *, reverse: bool) -> tuple[np.ndarray, ...]:
+    """(indptr, indices, weights, pair edge, pair ptr, edges) of the forward or reverse CSR for
+    the search kernels: weights are each node pair's fastest time; the rest lets a kernel find
+    the fastest open edge of a pair whose fastest one is closed (`geo._kernels._pair_weight`)."""
+    key = "kernel_rev" if reverse else "kernel_fwd"
+    got = net._matrices.get(key)
+    if got is None:
+        p = "rev" if reverse else "fwd"
+        pair_edge = net.arrays[f"{p}_edge"]
+        w = np.ascontiguousarray(np.asarray(net.edge_time_s)[pair_edge], dtype=np.float64)
+        got = (net.arrays[f"{p}_indptr"], net.arrays[f"{p}_indices"], w, pair_edge, net.arrays[f"{p}_pair_ptr"], net.arrays[f"{p}_edge_all"])
+        net._matrices[key] = got
+    return got
+
+
+@contextmanager
+def workspace(net: Network):
+    """Per-node arrays for one query on `net` (`geo._kernels.new_workspace`), taken from a pool
+    and given back afterwards, so that concurrent sessions never share one."""
+    with _POOL_LOCK:
+        pool = net._matrices.setdefault("workspaces", [])
+        ws = pool.pop() if pool else None
+    if ws is None:
+        ws = _kernels.new_workspace(net.n_nodes)
+    try:
+        yield ws
+    finally:
+        with _POOL_LOCK:
+            pool.append(ws)
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """ALT landmark tables of a network: `nodes` (k,), ``from_s[v, i]`` = time (s) from
+    landmark i to node v and ``to_s[v, i]`` = from v to landmark i (float32, inf where no
+    road joins them), on weights rounded down to `LANDMARK_QUANTUM_S` (lower bounds)."""
+
+    nodes: np.ndarray
+    from_s: np.ndarray
+    to_s: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.nodes.nbytes + self.from_s.nbytes + self.to_s.nbytes)
+
+
+def build_landmarks(net: Network, *, n: int = N_LANDMARKS) -> Landmarks:
+    """Choose `n` landmarks by the farthest heuristic and compute their tables (see `Landmarks`).
+
+    The first is the node of the largest strongly connected part farthest (there and back)
+    from a node in its middle; each next one the node of that part whose nearest landmark is
+    farthest (there and back).  Two Dijkstra runs per landmark, on weights rounded down to
+    `LANDMARK_QUANTUM_S` (whole multiples, so the sums are exact).
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    if not (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1):
+        msg = f"`n` was {n!r}; expected a whole number of landmarks, at least 1."
+        raise ValueError(msg)
+    q = LANDMARK_QUANTUM_S
+    fi, fx, fw = _graph(net, reverse=False)[:3]
+    ri, rx, rw = _graph(net, reverse=True)[:3]
+    fq, rq = np.floor(fw / q), np.floor(rw / q)  # whole quanta: exact sums
+    _, label = connected_components(net.csr(), directed=True, connection="strong")
+    main = label == np.bincount(label).argmax()
+    members = np.flatnonzero(main)
+    n = min(int(n), len(members))
+    start = int(members[len(members) // 2])
+    one, zero = np.zeros(1, dtype=np.int64), np.zeros(1)
+
+    def times(indptr, indices, w, node):  # plain Dijkstra from one node (inf where unreached)
+        one[0] = node
+        return _kernels.multi_source(indptr, indices, w, one, zero, np.inf)[0]
+
+    score = times(fi, fx, fq, start) + times(ri, rx, rq, start)
+    nodes = np.empty(n, dtype=np.int64)
+    from_s = np.empty((net.n_nodes, n), dtype=np.float32)
+    to_s = np.empty((net.n_nodes, n), dtype=np.float32)
+    nearest_q = np.full(net.n_nodes, np.inf)
+    for i in range(n):
+        pick = np.where(main & np.isfinite(score), score, -np.inf)
+        pick[nodes[:i]] = -np.inf
+        node = int(np.argmax(pick))
+        nodes[i] = node
+        f, t = times(fi, fx, fq, node), times(ri, rx, rq, node)
+        from_s[:, i] = np.where(np.isfinite(f), np.minimum(f * q, LANDMARK_CAP_S), np.inf)  # exact: whole quanta below 2**24 of them
+        to_s[:, i] = np.where(np.isfinite(t), np.minimum(t * q, LANDMARK_CAP_S), np.inf)
+        nearest_q = np.minimum(nearest_q, f + t)
+        score = nearest_q
+    return Landmarks(nodes, from_s, to_s)
+
+
+def landmarks(net: Network) -> Landmarks:
+    """The network's landmark tables: saved with it, else built once (`build_landmarks`), kept
+    with its arrays (a later `geo.network.save` writes them) and, for a network loaded from
+    a folder, written there too (memory-mapped on the next load)."""
+    got = net._matrices.get("alt")
+    if got is not None:
+        return got
+    with _ALT_LOCK:
+        got = net._matrices.get("alt")
+        if got is not None:
+            return got
+        a = net.arrays
+        if all(k in a for k in _ALT_ARRAYS) and a["alt_from_s"].shape[0] == net.n_nodes and a["alt_to_s"].shape == a["alt_from_s"].shape:
+            got = Landmarks(a["alt_landmarks"], a["alt_from_s"], a["alt_to_s"])
+        else:
+            t0 = time.perf_counter()
+            got = build_landmarks(net)
+            log.info("network %s: %d landmarks in %.1f s (%.0f MiB)", net.name, len(got.nodes), time.perf_counter() - t0, got.nbytes / 2**20)
+            a.update({"alt_landmarks": got.nodes, "alt_from_s": got.from_s, "alt_to_s": got.to_s})
+            if net.folder is not None:
+                try:
+                    save_arrays(net.folder, {"alt_landmarks": got.nodes, "alt_from_s": got.from_s, "alt_to_s": got.to_s})
+                except OSError as exc:  # a read-only folder: keep them in memory
+                    log.warning("network %s: landmark tables not written to %s (%s)", net.name, net.folder, exc)
+        net._matrices["alt"] = got
+        return got
+
+
+def _ceil_q(x: np.ndarray) -> np.ndarray:
+    return np.ceil(x / LANDMARK_QUANTUM_S) * LANDMARK_QUANTUM_S
+
+
+def _floor_q(x: np.ndarray) -> np.ndarray:
+    return np.floor(x / LANDMARK_QUANTUM_S) * LANDMARK_QUANTUM_S
+
+
+def _alt_constants(lm: Landmarks, src: np.ndarray, src_s: np.ndarray, tgt: np.ndarray, tgt_s: np.ndarray, *, active: int) -> tuple[np.ndarray, ...]:
+    """The active landmark columns and the per-query constants of `geo._kernels.alt_route`.
+
+    With S the origin (start nodes `src` at costs `src_s`) and T the destination (end nodes
+    `tgt` at costs `tgt_s`), for landmark L: d(S, v) ≥ d(L, v) − c_sf with c_sf = max_i (d(L,
+    src_i) − src_s_i), and ≥ c_st − d(v, L) with c_st = min_i (src_s_i + d(src_i, L)); d(v, T) ≥
+    d(v, L) − c_tt with c_tt = max_j (d(tgt_j, L) − tgt_s_j), and ≥ c_tf − d(L, v) with c_tf =
+    min_j (d(L, tgt_j) + tgt_s_j).  Rounding c_sf, c_tt up and c_st, c_tf down to whole quanta
+    only weakens the bounds and keeps them exact multiples of the quantum.
+    """
+    with np.errstate(invalid="ignore"):
+        fs, ts = lm.from_s[src].astype(np.float64), lm.to_s[src].astype(np.float64)
+        ft, tt = lm.from_s[tgt].astype(np.float64), lm.to_s[tgt].astype(np.float64)
+        c_sf = _ceil_q((fs - src_s[:, None]).max(axis=0))
+        c_st = _floor_q((ts + src_s[:, None]).min(axis=0))
+        c_tt = _ceil_q((tt - tgt_s[:, None]).max(axis=0))
+        c_tf = _floor_q((ft + tgt_s[:, None]).min(axis=0))
+        # each landmark's bound between the two points: the best `active` guide the search
+        lb = np.fmax(np.fmax(ts[0] - c_tt, c_tf - fs[0]), 0.0)
+    lb = np.where(np.isfinite(lb), lb, -1.0)
+    cols = np.sort(np.argsort(-lb, kind="stable")[: min(active, len(lb))]).astype(np.int64)
+    return cols, c_sf[cols], c_st[cols], c_tf[cols], c_tt[cols]
 
 
 @dataclass
@@ -471,16 +700,14 @@ def _ragged(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def edges_between(net: Network, a: np.ndarray, b: np.ndarray, *, weights: np.ndarray) -> np.ndarray:
-    """The fastest edge for each node pair a[i] → b[i] (vectorised over the CSR arrays)."""
+    """The fastest edge for each node pair a[i] → b[i] under `weights` (compiled over the CSR
+    arrays for the network's own times and for `ClosedTimes`; -1 where there is none)."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    indptr, indices = net.fwd_indptr, net.fwd_indices
-    pos = np.empty(len(a), dtype=np.int64)
-    for i, (u, v) in enumerate(zip(a, b, strict=True)):  # rows are short: a few entries each
-        lo = indptr[u]
-        pos[i] = lo + np.searchsorted(indices[lo : indptr[u + 1]], v)
-    if weights is net.edge_time_s:
-        return np.asarray(net.fwd_edge[pos], dtype=np.int64)
+    if weights is net.edge_time_s or isinstance(weights, ClosedTimes):
+        mask = _NO_BLOCKED if weights is net.edge_time_s else _mask(weights.blocked)
+        indptr, indices, _, pair_edge, pair_ptr, edge_all = _graph(net, reverse=False)
+        return _kernels.pair_edges(indptr, indices, pair_edge, pair_ptr, edge_all, net.edge_time_s, mask, a, b)
     return np.array([net.edge_between(int(u), int(v), weights=weights) for u, v in zip(a, b, strict=True)], dtype=np.int64)
 
 
@@ -498,7 +725,7 @@ def _chain(net: Network, edges: np.ndarray, weights: np.ndarray) -> tuple[np.nda
     per_edge = np.bincount(seg_owner, weights=seg_len, minlength=len(edges))
     n_seg = np.bincount(seg_owner, minlength=len(edges))
     share = np.where(per_edge[seg_owner] > 0, seg_len / np.where(per_edge > 0, per_edge, 1)[seg_owner], 1.0 / np.maximum(n_seg, 1)[seg_owner])
-    seg_time = share * np.asarray(weights)[edges][seg_owner]
+    seg_time = share * np.asarray(weights[edges], dtype=float)[seg_owner]
     keep = np.ones(len(idx), dtype=bool)
     keep[np.cumsum(counts)[:-1]] = False  # first vertex of every later edge = last of the one before
     return np.column_stack([lon[keep], lat[keep]]), seg_time
@@ -563,45 +790,94 @@ def _join(pieces: list[tuple[np.ndarray, float | np.ndarray]]) -> tuple[np.ndarr
     return np.vstack(coords), np.concatenate(times)
 
 
-def route(net: Network, origin: tuple[float, float], destination: tuple[float, float], *, blocked: np.ndarray | None = None, snap_limit_m: float | None = None) -> Route:
+#: Search methods of `route`: bidirectional ALT (the default) and plain Dijkstra (the reference).
+ROUTE_METHODS = ("alt", "dijkstra")
+
+
+def route(
+    net: Network, origin: tuple[float, float], destination: tuple[float, float], *,
+    blocked: np.ndarray | None = None, snap_limit_m: float | None = None, method: str = "alt",
+) -> Route:  # fmt: skip
     """The fastest route from `origin` to `destination` (lon, lat; EPSG:4326).
 
     Both points are placed by the snapping rule (module docstring); the search starts from
     every exit of the origin and ends at every entry of the destination, each with its
-    partial cost.
+    partial cost.  `method` 'alt' (default) is the bidirectional landmark search (module
+    docstring; the first query on a network without landmark tables builds them), 'dijkstra'
+    plain Dijkstra from the destination until the origin is settled (the reference; the same
+    answer, slower).  Closed edges (`blocked`) count as impassable during the search.
 
     Raises
     ------
+    ValueError
+        If `method` is not one of `ROUTE_METHODS`.
     OffNetwork
         If either point is beyond the snap limit.
     NoRoute
         If no road route exists (the network is cut, e.g. by closures), or (code
         'in_closure') if either point's own road is closed.
     """
-    w = edge_weights(net, blocked)
+    if method not in ROUTE_METHODS:
+        msg = f"`method` was {method!r}; expected one of {ROUTE_METHODS}."
+        raise ValueError(msg)
+    w = closed_times(net, blocked)
     o = snap(net, *origin, limit_m=snap_limit_m, blocked=blocked, which="origin")
     d = snap(net, *destination, limit_m=snap_limit_m, blocked=blocked, which="destination")
     ins, outs = entries(net, d, w), exits(net, o, w)
     t_direct, d_exit, d_entry = direct(outs, ins, w)
-    best = math.inf
+    best, nodes = math.inf, None
     if ins and outs:
-        # reverse search from the destination that stops when the origin is settled
-        m = net.csr(reverse=True, weights=None if w is net.edge_time_s else w)
-        out_nodes = np.array([a.node for a in outs], dtype=np.int64)
-        order = np.argsort(out_nodes, kind="stable")
-        ptr = np.searchsorted(out_nodes[order], np.arange(net.n_nodes + 1)).astype(np.int64)
-        costs = np.array([a.time_s for a in outs])[order]
-        src = np.array([a.node for a in ins], dtype=np.int64)
-        off = np.array([a.time_s for a in ins])
-        tot, via, _, pred = _kernels.k_nearest(m.indptr, m.indices, m.data, src, off, ptr, np.zeros(len(outs), dtype=np.int64), costs, 1, 1)
-        best = float(tot[0])
+        search_ = _alt_search if method == "alt" else _dijkstra_search
+        best, nodes = search_(net, outs, ins, _mask(blocked))
     if not math.isfinite(min(best, t_direct)):
         msg = f"no road route from ({origin[0]:.6f}, {origin[1]:.6f}) to ({destination[0]:.6f}, {destination[1]:.6f}) on network {net.name!r}."
         raise NoRoute(msg, origin=tuple(origin), destination=tuple(destination), network=net.name)
     if t_direct <= best:
         return assemble(net, o, d, d_exit, None, d_entry, w)
-    node = int(via[0])
-    nodes = _kernels.path_to_root(pred, node)
-    ex = min((a for a in outs if a.node == node), key=lambda a: a.time_s)
+    ex = min((a for a in outs if a.node == int(nodes[0])), key=lambda a: a.time_s)
     en = min((a for a in ins if a.node == int(nodes[-1])), key=lambda a: a.time_s)
     return assemble(net, o, d, ex, nodes.tolist(), en, w)
+
+
+def _ends(ways: list[Access]) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([a.node for a in ways], dtype=np.int64), np.array([a.time_s for a in ways], dtype=np.float64)
+
+
+def _alt_search(net: Network, outs: list[Access], ins: list[Access], mask: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """Best time (s) from exits `outs` to entries `ins` (their costs included) and the nodes
+    of the way, by `geo._kernels.alt_route`; (inf, None) when none exists."""
+    lm = landmarks(net)
+    src, src_s = _ends(outs)
+    tgt, tgt_s = _ends(ins)
+    cols, c_sf, c_st, c_tf, c_tt = _alt_constants(lm, src, src_s, tgt, tgt_s, active=ACTIVE_LANDMARKS)
+    with workspace(net) as ws:
+        dist_f, dist_b, pred_f, pred_b, pot, flag, touched = ws
+        best, meet, _ = _kernels.alt_route(
+            *_graph(net, reverse=False), *_graph(net, reverse=True), net.edge_time_s, mask,
+            lm.from_s, lm.to_s, cols, c_sf, c_st, c_tf, c_tt, _POTENTIAL_CAP_S,
+            src, src_s, tgt, tgt_s, dist_f, dist_b, pred_f, pred_b, pot, flag, touched,
+        )  # fmt: skip
+        if not math.isfinite(best):
+            return math.inf, None
+        to_origin = _kernels.path_to_root(pred_f, int(meet))
+        to_destination = _kernels.path_to_root(pred_b, int(meet))
+    return float(best), np.concatenate([to_origin[::-1], to_destination[1:]])
+
+
+def _dijkstra_search(net: Network, outs: list[Access], ins: list[Access], mask: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """As `_alt_search`, by plain Dijkstra from the entries on the reverse graph until the
+    origin is settled (`geo._kernels.k_nearest` with one "resource": the origin)."""
+    src, src_s = _ends(ins)
+    out_nodes, out_s = _ends(outs)
+    order = np.argsort(out_nodes, kind="stable")
+    keys, first = np.unique(out_nodes[order], return_index=True)
+    ptr = np.append(first, len(order)).astype(np.int64)
+    with workspace(net) as ws:
+        dist, _, pred, _, _, flag, touched = ws
+        tot, via, _ = _kernels.k_nearest(
+            *_graph(net, reverse=True), net.edge_time_s, mask, src, src_s,
+            keys, ptr, np.zeros(len(outs), dtype=np.int64), out_s[order], 1, 1, dist, pred, flag, touched,
+        )  # fmt: skip
+        if not math.isfinite(tot[0]):
+            return math.inf, None
+        return float(tot[0]), _kernels.path_to_root(pred, int(via[0]))
