@@ -126,3 +126,17 @@ def test_converted_boundaries_line_up_with_geoboundaries(full):
         d_ship = as_shipped.centroid.distance(theirs.centroid)
         assert d_conv < 120, (name, d_conv)
         assert d_ship > 3 * d_conv, (name, d_ship, d_conv)
+
+
+@pytest.mark.parametrize("name", ["approx", "backbone"])
+def test_the_built_networks_carry_their_landmark_tables(dataset, name):
+    """The one-to-one search's landmark tables are made by the build and saved with each network, so no
+    user's first route waits for them; reloaded, they are the ones `geo.routing.landmarks` uses."""
+    from geo import network, routing
+
+    folder = network.networks_dir(dataset) / name
+    assert all((folder / f"{k}.npy").exists() for k in ("alt_landmarks", "alt_from_s", "alt_to_s"))
+    net = network.load(folder)
+    lm = routing.landmarks(net)
+    assert np.shares_memory(lm.from_s, net.arrays["alt_from_s"])  # the saved tables, not rebuilt
+    assert lm.from_s.shape == lm.to_s.shape == (net.n_nodes, len(lm.nodes)) and len(lm.nodes) >= 1

@@ -432,9 +432,12 @@ def build(out: str | Path | None = None, *, samples_dir: Path = SAMPLES_DIR) -> 
     path = store.write_dataset(store.dataset_path(out), tables)
     log.info("dataset written to %s", path)
     approx = network.build_approximate(places["lon"].to_numpy(), places["lat"].to_numpy(), name=APPROX_NETWORK, source="GeoNames places")
+    from geo import _kernels, routing
+
+    for net in (approx, backbone_net):  # the one-to-one search's landmark tables, saved with each network, not built on a user's first route
+        routing.landmarks(net)
     network.save(approx, network.networks_dir(path) / APPROX_NETWORK)
     network.save(backbone_net, network.networks_dir(path) / BACKBONE_NETWORK)
-    from geo import _kernels
 
     _kernels.warm_up()  # compile the routing kernels now (numba caches them), not on a user's first query
     return path
