@@ -28,8 +28,14 @@ cluster-settings:
 		*) echo "run-cluster needs one shared PostgreSQL: make run-cluster N=$(N) YRD_DATABASE_URL=postgresql://user:password@host:5432/yrd" >&2; exit 2;; esac
 	@case "$(N)" in ''|*[!0-9]*|0) echo "run-cluster: N must be a whole number of servers, 1 or more (got '$(N)')" >&2; exit 2;; esac
 
+# Two passes, one suite: every test on the embedded DuckDB workspace, then every test that touches storage
+# (workspace, incident log, accounts, imports, pages; chosen from the tests' code by tests/backends.py) again,
+# each on a fresh database of a throwaway PostgreSQL cluster. Of the browser tests the second pass runs only
+# those reaching storage paths the AppTests do not (two servers, consultation, single sign-on, data page):
+# the others would add many minutes of CI for no new storage path (BROWSER_ON_POSTGRES in tests/backends.py).
 test: setup-dev browser postgres data
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --backend=duckdb
+	$(BIN)/python -m pytest --backend=postgres
 
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev

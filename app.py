@@ -35,6 +35,18 @@ pages = [
     st.Page("pages/planning.py", title=t("page.planning", lang), icon=":material/add_location_alt:", url_path="planning"),
     st.Page("pages/accounts.py", title=t("page.accounts", lang), icon=":material/manage_accounts:", url_path="accounts"),
 ]
+if _shared.read_only():  # a wall screen: the map and the boards, none of the pages that only write
+    pages = [p for p in pages if p.url_path not in ("manage", "accounts")]
+
+
+def _sign_in_first() -> None:
+    st.title(t("app.title", lang))
+    st.info(t("acc.sign_in_to_view", lang))
+
+
+if _shared.sign_in_to_view() and _shared.signed_in() is None:  # the site asks for an account before anything is shown
+    st.navigation([st.Page(_sign_in_first, title=t("acc.panel_sign_in", lang), url_path="sign-in", default=True)]).run()
+    st.stop()
 
 
 def _home() -> None:

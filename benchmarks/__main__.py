@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import backbone, consultation, importing, machine, network, pbf, planning, situation, zones
+from benchmarks import backbone, cluster, consultation, importing, machine, network, pbf, planning, situation, zones
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("situation", "network", "backbone", "pbf", "zones", "planning", "importing", "consultation")
+SECTIONS = ("situation", "network", "backbone", "pbf", "zones", "planning", "importing", "consultation", "cluster")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             sections.append(consultation.markdown(consultation.run(build(Path(tmp) / "yrd.duckdb"))))
+    if "cluster" in run:  # the built dataset (`make data`), a throwaway PostgreSQL, 3 servers
+        sections.append(cluster.markdown(cluster.run()))
     text = "\n".join(
         [
             "# Benchmarks",

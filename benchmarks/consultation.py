@@ -14,15 +14,29 @@ ENTRIES = 10_000
 T0 = datetime(2026, 11, 22, 8, 0)
 
 
-def populate(log, store, *, entries: int = ENTRIES) -> str:
+def populate(log, store, people, *, entries: int = ENTRIES) -> str:
     """One incident of `entries` rows through the log's API, as a long response writes them: position-log
     entries from 7 departments, 20 warnings with their call lists (real sample contacts) and answers,
-    30 cross-jurisdiction requests moved to arrival, and some corrections."""
+    30 cross-jurisdiction requests moved to arrival, and some corrections.
+
+    Each row is signed by an account allowed to write it (`people`, tests/people.py's `People` on the
+    log's accounts): 嘉善县's commander leads, each unit's liaison answers its own calls and each
+    department logs its own entries, 青浦区's commander approves and dispatches what 青浦区 provides.
+    """
     from geo.warning import call_list
 
     contacts = store.table("contacts")
     counties = ["330421", "330424", "310118", "320509", "330402"]  # 嘉善、海盐、青浦、吴江、南湖
-    me = {"who": "基准", "department": "emergency"}
+    me = {"by": people["commander"]}
+
+    signed: dict[tuple[str, str], object] = {}
+
+    def liaison(department: str, code: str):
+        """The session of the liaison of `department` in jurisdiction `code` (made and signed in once)."""
+        if (department, code) not in signed:
+            signed[department, code] = people.sign_in(f"{department}-{code}", department, code, "liaison")
+        return signed[department, code]
+
     iid = log.open_incident(title="基准测试：嘉善化工园区泄漏", kind="hazchem", level="II", lon=120.92, lat=30.84, lead_code="330421",
                             lead_name="嘉善县", at=T0, jurisdictions=counties[1:], departments=["fire", "police", "transport"], **me)  # fmt: skip
     calls = call_list(counties, ["emergency", "fire", "police", "transport", "water", "weather"], contacts).to_dict("records")
@@ -37,19 +51,21 @@ def populate(log, store, *, entries: int = ENTRIES) -> str:
                                               area=area, counties=counties, departments=departments[:6], calls=calls, at=at, **me)  # fmt: skip
             warnings.append(last)
         elif 1 <= step <= len(calls) and step % 3 and warnings:
-            last = log.acknowledge(iid, warnings[-1], calls[step - 1]["contact_id"], at=at, **me)
+            call = calls[step - 1]
+            last = log.acknowledge(iid, warnings[-1], call["contact_id"], at=at, by=liaison(call["department"], call["jurisdiction_code"]))
         elif step == 200 and len(requests) < 30:
             last = log.request(iid, resource_id=f"T{len(requests)}", resource_name=f"跨区救援队{len(requests)}", resource_layer="teams", from_code="310118",
                                         to_code="330421", text="", eta_s=900 + 60 * len(requests), route=[[121.1, 31.1], [120.92, 30.84]],
                                         crossed=["310118", "330421"], provider_department="fire", at=at, **me)  # fmt: skip
             requests.append(last)
         elif step in (201, 202, 203) and requests:
-            last = log.advance_request(iid, requests[-1], {201: "approved", 202: "dispatched", 203: "arrived"}[step], at=at, **me)
+            by = me["by"] if step == 203 else people["qingpu_commander"]  # the providing side approves and dispatches, the requesting side confirms arrival
+            last = log.advance_request(iid, requests[-1], {201: "approved", 202: "dispatched", 203: "arrived"}[step], at=at, by=by)
         elif step == 300:
             last = log.note(iid, "correction", f"更正：#{last} 地点有误", corrects=last, at=at, **me)
         else:
-            last = log.note(iid, "event" if step % 50 == 0 else "log", f"第{i}条：{departments[i % 7]}现场情况更新，人员转移 {i % 97} 人", who=f"值班员{i % 13}",
-                     department=departments[i % 7], at=at)  # fmt: skip
+            last = log.note(iid, "event" if step % 50 == 0 else "log", f"第{i}条：{departments[i % 7]}现场情况更新，人员转移 {i % 97} 人",
+                            by=liaison(departments[i % 7], "330421"), at=at)  # fmt: skip
     return iid
 
 
@@ -71,14 +87,17 @@ def run(dataset: Path) -> dict:
     from data.dataset.store import Store
     from data.storage.workspace import Workspace
     from layers import consultation as lc
+    from tests.people import People, cheap_accounts
 
     out: dict = {"entries": ENTRIES}
     with tempfile.TemporaryDirectory() as tmp, Store(dataset) as store:
         ws_path = Path(tmp) / "workspace.duckdb"
         clock_now = [T0 + timedelta(days=1)]
-        log = IncidentLog(Workspace(ws_path), clock=lambda: clock_now[0])
+        ws = Workspace(ws_path)
+        log = IncidentLog(ws, clock=lambda: clock_now[0], accounts=cheap_accounts(ws))
+        people = People(log.accounts, now=lambda: clock_now[0])
         start = time.perf_counter()
-        iid = populate(log, store)
+        iid = populate(log, store, people)
         out["populate_s"] = time.perf_counter() - start
         out["append_ms"] = out["populate_s"] / ENTRIES * 1000
         out["rows"] = log.last_id(iid)
@@ -92,10 +111,12 @@ def run(dataset: Path) -> dict:
             rows = log.rows(iid)
             board = boards.build(rows, now=clock_now[0])
             resources = dict(zip(board.requests["id"], board.requests["resource_name"], strict=True))
-            lc.entries_table(boards.timeline(board).head(500), "zh", names, resources)
-            lc.feed_lines(boards.timeline(board, limit=5), "zh", names, resources)
+            signers = {u: f"{u}（嘉善县）" for u in board.entries["who"].unique()}  # as the page maps usernames to display names
+            lc.entries_table(boards.timeline(board).head(500), "zh", names, resources, people=signers)
+            lc.feed_lines(boards.timeline(board, limit=5), "zh", names, resources, people=signers)
             lc.warnings_table(board.warnings, names, "zh")
-            lc.calls_table(board.calls[board.calls["warning_id"] == board.warnings["id"].iloc[-1]], names, "zh").to_html()
+            lc.calls_table(board.calls[board.calls["warning_id"] == board.warnings["id"].iloc[-1]], names, "zh", answered=lc.answers(board.entries),
+                           people=signers).to_html()  # fmt: skip
             lc.requests_table(board.requests, names, "zh", target_s=boards.ON_SCENE_TARGET_S)
             return board
 
@@ -108,6 +129,7 @@ def run(dataset: Path) -> dict:
         out["briefing_cold_s"] = time.perf_counter() - start
         out["briefing_s"] = _median(lambda: briefing(board, counties, fmt=("docx", "pdf"), names=names, generated_at=clock_now[0]), 3)
         out["docx_kib"], out["pdf_kib"] = len(made["docx"]) / 1024, len(made["pdf"]) / 1024
+        commander = People(log.accounts)["commander"]  # signed in now (real time), for the page below
         log.workspace.close()  # the served app below, then the AppTest, take the file over
         os.environ["YRD_WORKSPACE"] = str(ws_path)
         out |= _browser(dataset)
@@ -119,6 +141,7 @@ def run(dataset: Path) -> dict:
         os.environ["YRD_DATASET"] = str(dataset)
         os.environ["YRD_CONFIG"] = str(ROOT / "tests" / "no-config.toml")
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        at.session_state["account"] = commander  # as the sidebar leaves a signed-in commander: the board with its forms
         at.run()
         at.switch_page("pages/consultation.py").run()
         if at.exception:
@@ -131,6 +154,8 @@ def _browser(dataset: Path, *, runs: int = 5) -> dict:
     """In Chromium, on the app served over the 10,000-row workspace ($YRD_WORKSPACE): from the click on
     记录 to the new entry shown in the board's feed (write, fragment rerun, render), median of `runs`."""
     from tests.browser import chromium, serve, wait_idle
+    from tests.people import PASSWORD
+    from tests.walk import sign_in
 
     out = {}
     with serve(dataset) as url, chromium() as browser:
@@ -138,10 +163,8 @@ def _browser(dataset: Path, *, runs: int = 5) -> dict:
         page.goto(url + "/consultation")
         page.wait_for_selector("text=最新动态", timeout=120_000)
         wait_idle(page)
-        side = page.locator('[data-testid="stSidebar"]')
-        side.get_by_label("姓名").fill("基准")
-        side.get_by_label("姓名").press("Enter")
-        wait_idle(page)
+        sign_in(page, "commander", PASSWORD + "x")  # tests/people.py's password after the first sign-in
+        page.get_by_label("内容", exact=True).wait_for(timeout=30_000)
         times = []
         for k in range(runs):
             text = f"浏览器计时第{k}条"

@@ -3,18 +3,21 @@
 ::
 
     python -m data build [--out PATH]
-    python -m data import FILE --layer L [--crs wgs84|gcj02|bd09|EPSG:N] [--mode all|valid] [--encoding E] --report R.json
+    python -m data import FILE --layer L --user U [--password-file F] [--crs wgs84|gcj02|bd09|EPSG:N] [--mode all|valid] [--encoding E] --report R.json
     python -m data export --layer L|all --out F
     python -m data template --layer L --out F
     python -m data imports
-    python -m data remove IMPORT_ID
+    python -m data remove IMPORT_ID --user U [--password-file F]
     python -m data incidents
     python -m data briefing INCIDENT_ID --out FILE.docx|FILE.pdf [--format docx|pdf]
     python -m data accounts create --username U --department D --jurisdiction CODE --role R [--role R ...] [--password-file F]
     python -m data accounts list
 
-``import`` exits with status 1 when nothing was imported (the report says why, row by
-row), 3 when the workspace is held by a running app.  ``briefing`` exits with status 2
+``import`` and ``remove`` sign in as ``--user`` (the password from the first line of
+``--password-file``, else asked with getpass) and are allowed only to a data administrator
+within whose jurisdiction every record lies; a refused sign-in or action exits with status
+4 and writes nothing.  ``import`` exits with status 1 when nothing was imported (the report
+says why, row by row), 3 when the workspace is held by a running app.  ``briefing`` exits with status 2
 for an unknown incident or format.  ``accounts create`` makes the first system administrator
 (only while no enabled one exists; the password is read with getpass, or from the first line
 of ``--password-file``, never from the command line) and exits with status 2 when refused.
@@ -36,6 +39,8 @@ from data.dataset import store
 #: Exit status when nothing was imported / when the workspace is unusable.
 EXIT_NOTHING_IMPORTED = 1
 EXIT_WORKSPACE = 3
+#: Exit status when the sign-in or the permission table refuses.
+EXIT_REFUSED = 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,11 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     p_build.add_argument("--out", help=f"output DuckDB file (default {store.dataset_path()})")
     p_build.add_argument("--samples", help="folder of sample CSVs (default data/samples)")
 
+    def signs_in(p):
+        p.add_argument("--user", required=True, help="username of the data administrator who imports or removes (signed in, then checked)")
+        p.add_argument("--password-file", help="read the password from the first line of this file (default: ask with getpass)")
+
     def places(p):
         p.add_argument("--dataset", help="embedded dataset (default $YRD_DATASET or data/build/yrd.duckdb)")
         p.add_argument("--workspace", help="user-data workspace (default $YRD_WORKSPACE or data/build/workspace.duckdb)")
 
-    p_imp = sub.add_parser("import", help="check a file and import it into the workspace, in one transaction")
+    p_imp = sub.add_parser("import", help="check a file and import it into the workspace, in one transaction", allow_abbrev=False)
     p_imp.add_argument("file", help="CSV, XLSX, GeoJSON, GeoPackage or zipped Shapefile")
     p_imp.add_argument("--layer", required=True, choices=IMPORT_LAYERS)
     p_imp.add_argument("--crs", default="auto", help="auto (from the file, else WGS84), wgs84, cgcs2000, gcj02, bd09 or EPSG:N")
@@ -63,9 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     p_imp.add_argument("--sheet", help="sheet (XLSX), layer (GeoPackage) or shapefile (zip) to read")
     p_imp.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN", help="map a field to a file column (repeatable; COLUMN empty to unmap)")
     p_imp.add_argument("--report", required=True, help="write the report (every row's outcome) to this JSON file")
-    p_imp.add_argument("--who", default=None, help="who imports (default: the login name)")
     p_imp.add_argument("--source", default="", help="where the data comes from")
     p_imp.add_argument("--licence", default="", help="licence or terms of use of the data")
+    signs_in(p_imp)
     places(p_imp)
 
     p_exp = sub.add_parser("export", help="export a layer (or 'all') to GeoJSON, GeoPackage, CSV or XLSX")
@@ -82,8 +91,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p_list = sub.add_parser("imports", help="list the imports in the workspace")
     places(p_list)
-    p_rm = sub.add_parser("remove", help="remove one import (its records and provenance) from the workspace")
+    p_rm = sub.add_parser("remove", help="remove one import (its records and provenance) from the workspace", allow_abbrev=False)
     p_rm.add_argument("import_id")
+    signs_in(p_rm)
     places(p_rm)
 
     p_inc = sub.add_parser("incidents", help="list the incidents in the workspace (id, title, phase, lead jurisdiction)")
@@ -164,7 +174,34 @@ def _with_store(args) -> int:
         workspace.close()
 
 
+def _sign_in(args, st, workspace):
+    """(accounts, session) of ``--user`` signed in with its password, or (None, exit status) after a message."""
+    from data.accounts.accounts import Accounts, AuthError
+
+    try:
+        password = _password(args, twice=False)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"无法读取密码文件 / `--password-file` {args.password_file!r} cannot be read: {exc}", file=sys.stderr)
+        return None, 2
+    accounts = Accounts(workspace, jurisdictions=set(st.jurisdictions()["code"]))
+    try:
+        return accounts, accounts.authenticate(args.user, password or "")
+    except AuthError as exc:
+        print(f"登录失败 / sign-in refused: {_refusal(exc, st)}", file=sys.stderr)
+        return None, EXIT_REFUSED
+
+
+def _refusal(exc, st) -> str:
+    """An `AuthError` or `Refused` in Chinese, then English, jurisdictions by name (`layers.accounts.error_text`)."""
+    from layers.accounts import error_text
+
+    jur = st.jurisdictions()
+    names = dict(zip(jur["code"], jur["name"], strict=True))
+    return f"{error_text(exc, 'zh', names)} / {error_text(exc, 'en', names)}"
+
+
 def _import(args, st, workspace) -> int:
+    from data.accounts.accounts import AuthError
     from data.imports.importers import ImportRejected, import_file, rejected_report
 
     mapping = {}
@@ -175,12 +212,17 @@ def _import(args, st, workspace) -> int:
             return 2
         mapping[field.strip()] = column or None
     report_path = Path(args.report)
+    accounts, session = _sign_in(args, st, workspace)
+    if accounts is None:
+        return session
     try:
         report = import_file(
-            args.file, args.layer, store=st, workspace=workspace, crs=args.crs, mode=args.mode,
-            encoding=args.encoding, sheet=args.sheet, mapping=mapping, who=args.who or getpass.getuser(),
-            source=args.source, licence=args.licence,
+            args.file, args.layer, store=st, workspace=workspace, by=session, accounts=accounts, crs=args.crs, mode=args.mode,
+            encoding=args.encoding, sheet=args.sheet, mapping=mapping, source=args.source, licence=args.licence,
         )
+    except AuthError as exc:  # the permission table refused (audited): nothing was written
+        print(f"导入被拒绝 / import refused: {_refusal(exc, st)}", file=sys.stderr)
+        return EXIT_REFUSED
     except ImportRejected as exc:
         report_path.write_text(json.dumps(rejected_report(Path(args.file).name, args.layer, exc.issue), ensure_ascii=False, indent=1), encoding="utf-8")
         print(f"导入失败 / import refused: {exc}", file=sys.stderr)
@@ -228,8 +270,20 @@ def _list(args, st, workspace) -> int:
 
 
 def _remove(args, st, workspace) -> int:
+    from data.accounts.accounts import AuthError
+    from data.imports.importers import ImportContext, ImportRejected, remove
+
+    accounts, session = _sign_in(args, st, workspace)
+    if accounts is None:
+        return session
     try:
-        n = workspace.remove(args.import_id)
+        n = remove(workspace, args.import_id, by=session, accounts=accounts, context=ImportContext.from_store(st))
+    except AuthError as exc:
+        print(f"撤销被拒绝 / removal refused: {_refusal(exc, st)}", file=sys.stderr)
+        return EXIT_REFUSED
+    except ImportRejected as exc:
+        print(f"撤销被拒绝 / removal refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -250,6 +304,7 @@ def _incidents(args, st, workspace) -> int:
 
 
 def _briefing(args, st, workspace) -> int:
+    from data.accounts.accounts import Accounts
     from data.incidents import board
     from data.incidents.briefing import FORMATS, briefing
     from data.incidents.log import IncidentError, IncidentLog
@@ -269,7 +324,8 @@ def _briefing(args, st, workspace) -> int:
     now = now_beijing()
     counties = st.jurisdictions("county", detail="display")
     names = dict(zip(counties["code"], counties["name"], strict=True))
-    data = briefing(board.build(rows, now=now), counties, fmt=fmt, names=names, generated_at=now)
+    signers = {a.username: f"{a.display_name}（{names.get(a.jurisdiction) or a.jurisdiction}）" for a in Accounts(workspace).accounts()}
+    data = briefing(board.build(rows, now=now), counties, fmt=fmt, names=names, generated_at=now, signers=signers)
     try:
         out.write_bytes(data)
     except OSError as exc:
@@ -279,13 +335,13 @@ def _briefing(args, st, workspace) -> int:
     return 0
 
 
-def _password(args) -> str | None:
-    """The new account's password: the first line of `--password-file`, else typed twice (None when the two differ)."""
+def _password(args, *, twice: bool = True) -> str | None:
+    """A password: the first line of `--password-file`, else typed (a new account's `twice`: None when the two differ)."""
     if args.password_file:
         lines = Path(args.password_file).read_text(encoding="utf-8").splitlines()
         return lines[0] if lines else ""
     first = getpass.getpass("密码 / password: ")
-    if getpass.getpass("再次输入 / again: ") != first:
+    if twice and getpass.getpass("再次输入 / again: ") != first:
         return None
     return first
 

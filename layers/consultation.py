@@ -41,9 +41,36 @@ def plain(text: object) -> str:
     return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text)).replace("\n", "  \n")
 
 
+def signers(who, people: dict[str, str] | None) -> list[str]:
+    """Who signed each row as shown: `people` maps an account's username to its display text
+    (e.g. 姓名（辖区）); a username it lacks is shown as it is, a missing one as "—"."""
+    people = people or {}
+    return [MISSING if _missing(w) or str(w) == "" else people.get(str(w), str(w)) for w in who]
+
+
+def answers(entries: pd.DataFrame) -> dict[tuple[int, str], dict]:
+    """The 叫应 answers of a board's rows (`data.incidents.board.Board.entries`): (warning id, contact id) ->
+    ``who``, ``department``, ``on_behalf`` (recorded on the unit's behalf) and ``reason``."""
+    acks = entries[entries["kind"] == "ack"]
+    out = {}
+    for ref, who, dept, d in zip(acks["ref"], acks["who"], acks["department"], acks["detail"], strict=True):
+        d = d or {}
+        out[(int(ref), str(d.get("contact_id")))] = {"who": who, "department": dept, "on_behalf": bool(d.get("on_behalf")), "reason": str(d.get("reason") or "")}
+    return out
+
+
+def answer_text(answer: dict | None, lang: str, people: dict[str, str] | None = None) -> str:
+    """Who recorded a 叫应 answer, and for an answer recorded on the unit's behalf 代为叫应 with its reason; "—" when none."""
+    if not answer:
+        return MISSING
+    who = signers([answer["who"]], people)[0]
+    return t("inc.answered_on_behalf", lang, who=who, reason=answer["reason"]) if answer["on_behalf"] else who
+
+
 def describe(entries: pd.DataFrame, lang: str, names: dict[str, str], resources: dict[int, str]) -> list[str]:
     """What each row says, from its text and its payload: the phase moved, the warning's colour,
-    the resource requested and its ETA, a request's new status (plain text, not yet escaped).
+    the resource requested and its ETA, a request's new status, a 叫应 answered on the unit's
+    behalf with its reason (plain text, not yet escaped).
 
     `resources` names the resource of each request id (``Board.requests``).
     """
@@ -61,24 +88,27 @@ def describe(entries: pd.DataFrame, lang: str, names: dict[str, str], resources:
             head = f"{d.get('resource_name', '')} · {names.get(d.get('from_code'), d.get('from_code', ''))}" + (f" · {eta:.1f} {t('dis.min', lang)}" if eta == eta else "")
         elif kind == "request_status":
             head = f"#{int(ref)} {resources.get(int(ref), '')} → {label_or('inc.status', d.get('status'), lang)}"
+        elif kind == "ack" and d.get("on_behalf"):
+            head = t("inc.on_behalf", lang, reason=d.get("reason") or MISSING)
         else:
             head = ""
-        out.append("：".join(p for p in (head, text) if p))
+        out.append(("：" if lang == "zh" else ": ").join(p for p in (head, text) if p))
     return out
 
 
-def feed_lines(entries: pd.DataFrame, lang: str, names: dict[str, str], resources: dict[int, str]) -> list[str]:
-    """Rows as escaped Markdown lines: id, time, department, who, kind and what they say (see `describe`)."""
+def feed_lines(entries: pd.DataFrame, lang: str, names: dict[str, str], resources: dict[int, str], *, people: dict[str, str] | None = None) -> list[str]:
+    """Rows as escaped Markdown lines: id, time, department, who (`signers` of `people`), kind and what they say (see `describe`)."""
     said = describe(entries, lang, names, resources)
     return [
-        f"`#{int(r.id)}` {pd.Timestamp(r.at):%H:%M:%S} · {plain(label_or('dept', r.department, lang))} · {plain(r.who)} · "
+        f"`#{int(r.id)}` {pd.Timestamp(r.at):%H:%M:%S} · {plain(label_or('dept', r.department, lang))} · {plain(who)} · "
         f"**{plain(label_or('inc.entry', r.kind, lang))}** {plain(text)}"
-        for r, text in zip(entries.itertuples(), said, strict=True)
+        for r, who, text in zip(entries.itertuples(), signers(entries["who"], people), said, strict=True)
     ]
 
 
-def entries_table(entries: pd.DataFrame, lang: str, names: dict[str, str], resources: dict[int, str]) -> pd.DataFrame:
-    """Rows of the log for display, as given (newest first from `data.board.timeline`); the text as `describe` says it."""
+def entries_table(entries: pd.DataFrame, lang: str, names: dict[str, str], resources: dict[int, str], *, people: dict[str, str] | None = None) -> pd.DataFrame:
+    """Rows of the log for display, as given (newest first from `data.board.timeline`); the text as `describe` says it,
+    the signer as `signers` of `people` shows it."""
     notes = [
         "；".join(
             ([t("inc.corrected_by", lang, id=int(b))] if pd.notna(b) else []) + ([t("inc.corrects", lang, id=int(c))] if pd.notna(c) else [])
@@ -89,7 +119,7 @@ def entries_table(entries: pd.DataFrame, lang: str, names: dict[str, str], resou
     return pd.DataFrame({
         t("inc.col.id", lang): entries["id"].astype("int64").to_numpy(), t("inc.col.at", lang): _time(entries["at"]),
         t("inc.col.kind", lang): [label_or("inc.entry", k, lang) for k in entries["kind"]], t("inc.col.department", lang): [label_or("dept", d, lang) for d in entries["department"]],
-        t("inc.col.who", lang): entries["who"].to_numpy(), t("inc.col.text", lang): said, t("inc.col.note", lang): notes,
+        t("inc.col.who", lang): signers(entries["who"], people), t("inc.col.text", lang): said, t("inc.col.note", lang): notes,
     })  # fmt: skip
 
 
@@ -117,10 +147,10 @@ def timeline_chart(entries: pd.DataFrame, lang: str, *, limit: int = 500):
     )  # fmt: skip
 
 
-def phases_table(phases: pd.DataFrame, lang: str) -> pd.DataFrame:
+def phases_table(phases: pd.DataFrame, lang: str, *, people: dict[str, str] | None = None) -> pd.DataFrame:
     return pd.DataFrame({
         t("inc.col.at", lang): _time(phases["at"]), t("inc.col.kind", lang): [label_or("inc.phase", p, lang) for p in phases["phase"]],
-        t("inc.col.department", lang): [label_or("dept", d, lang) for d in phases["department"]], t("inc.col.who", lang): _texts(phases["who"]),
+        t("inc.col.department", lang): [label_or("dept", d, lang) for d in phases["department"]], t("inc.col.who", lang): signers(phases["who"], people),
         t("inc.col.text", lang): _texts(phases["text"], missing=""),
     })  # fmt: skip
 
@@ -141,12 +171,16 @@ def warnings_table(warnings: pd.DataFrame, names: dict[str, str], lang: str) -> 
     })  # fmt: skip
 
 
-def calls_table(calls: pd.DataFrame, names: dict[str, str], lang: str):
+def calls_table(calls: pd.DataFrame, names: dict[str, str], lang: str, *, answered: dict[tuple[int, str], dict] | None = None,
+                people: dict[str, str] | None = None):  # fmt: skip
     """The call list of one warning, overdue rows highlighted (a pandas Styler).
 
     Every cell is text: an unanswered call reads 未应答 (not answered) at its answer time and
-    "—" for its minutes; a contact without a role or phone reads "—".
+    "—" for its minutes; a contact without a role or phone reads "—".  The last column says
+    who recorded the answer (`answer_text` of `answered`, from `answers`): 代为叫应 with the
+    reason when it was recorded on the unit's behalf.
     """
+    answered = answered or {}
     frame = pd.DataFrame({
         t("inc.col.state", lang): [label_or("inc.state", s, lang) for s in calls["state"]],
         t("inc.col.jurisdiction", lang): [names.get(c, c) for c in calls["jurisdiction_code"]],
@@ -154,6 +188,7 @@ def calls_table(calls: pd.DataFrame, names: dict[str, str], lang: str):
         t("inc.col.unit", lang): [f"{u}{t('inc.escalated', lang) if e else ''}" for u, e in zip(calls["unit"], calls["escalated"], strict=True)],
         t("inc.col.role", lang): _texts(calls["role"]), t("inc.col.phone", lang): _texts(calls["duty_phone"]),
         t("inc.col.acked_at", lang): _time(calls["acked_at"], missing=t("inc.not_answered", lang)), t("inc.col.ack_min", lang): _minutes(calls["ack_s"]),
+        t("inc.col.answered_by", lang): [answer_text(answered.get((int(w), str(c))), lang, people) for w, c in zip(calls["warning_id"], calls["contact_id"], strict=True)],
     })  # fmt: skip
     state = calls["state"].to_numpy()
     colours = {"overdue": "background-color: #fde2e2; color: #991b1b; font-weight: 600", "acked": "background-color: #e7f6ec", "waiting": ""}

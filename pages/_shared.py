@@ -25,6 +25,8 @@ from layers.labels import label_or, t
 from layers.situation import boundary_features
 
 if TYPE_CHECKING:  # imported where used: the situation page, first in line, needs none of them
+    from datetime import datetime
+
     import pandas as pd
 
     from data.dataset.build import CountyLocator
@@ -146,7 +148,7 @@ def _stamp() -> str:
     return f"{path}:{path.stat().st_mtime_ns}" if path.exists() else f"{path}:missing"
 
 
-@st.cache_resource(max_entries=4)
+@st.cache_resource(max_entries=4, on_release=lambda ws: ws.close())  # a released workspace frees its file lock or connection pool
 def _workspace(path: str) -> Workspace:
     # One read-write connection per process (DuckDB allows one writing process); a cursor per query.
     return Workspace(path)
@@ -274,6 +276,9 @@ def signed_in():
     from data.accounts.accounts import AuthError, Session
     from data.schema import now_beijing
 
+    if read_only():  # a wall screen: nobody is signed in here, whatever the browser session holds
+        st.session_state.pop("account", None)
+        return None
     session = st.session_state.get("account")
     acc = accounts()
     if acc is None:
@@ -331,6 +336,10 @@ def account_panel() -> None:
     from layers.accounts import error_text
 
     language = lang()
+    if read_only():
+        st.session_state.pop("account", None)  # a session brought from a writing server counts for nothing here
+        st.caption(t("acc.read_only_panel", language))
+        return
     try:
         _store(_stamp(), "")
     except DatasetError:
@@ -558,11 +567,28 @@ def settings() -> Settings:
         return Settings()
 
 
+def read_only() -> bool:
+    """True on a read-only wall-screen server (``[access] read_only`` or ``$YRD_READ_ONLY=1``): no sign-in, no writes, map and boards only."""
+    return settings().read_only
+
+
+def sign_in_to_view() -> bool:
+    """True when the site shows nothing before sign-in (``[access] sign_in_to_view``); never on a wall screen."""
+    return settings().sign_in_to_view and not read_only()
+
+
+def sign_in_hint() -> None:
+    """Where a write form would be for a signed-in account: say how to get one (or that this server is a wall screen)."""
+    st.info(t("acc.read_only_hint" if read_only() else "acc.sign_in_to_write", lang()))
+
+
 @st.cache_resource(max_entries=4)
 def _incident_log(path: str) -> IncidentLog:
     from data.incidents.log import IncidentLog
 
-    return IncidentLog(_workspace(path))  # one per process: its lock serialises the sessions' writes
+    # one per process: its lock serialises the sessions' writes; signed and authorised by the process's one
+    # `Accounts` of the same workspace (the sidebar's), so sign-in, checks and refusals share its lock and audit
+    return IncidentLog(_workspace(path), accounts=_accounts(path, tuple(sorted(jurisdictions()["code"]))))
 
 
 def incident_log() -> IncidentLog | None:
@@ -642,7 +668,7 @@ class IncidentFeed:
             return self._newest.get(incident_id, 0)
 
 
-@st.cache_resource(max_entries=4)
+@st.cache_resource(max_entries=4, on_release=lambda feed: feed is not None and feed.stop())  # a released feed stops listening
 def _incident_feed(path: str) -> IncidentFeed | None:
     log = _incident_log(path)
     return IncidentFeed(log) if log.workspace.shared else None  # DuckDB: the boards poll `last_id` instead
@@ -678,3 +704,20 @@ def _incident_rows(path: str, incident_id: str, last_id: int) -> pd.DataFrame:
 def incident_rows(incident_id: str, last_id: int) -> pd.DataFrame:
     """The rows of one incident up to `last_id` (the change stamp, `incident_stamp`), cached per stamp; do not mutate."""
     return _incident_rows(str(workspace_path()), incident_id, last_id)
+
+
+# One board per process, not per session: every open board refreshes twice a second, and
+# copying the rows out of `st.cache_data` and folding them was each session's work on every
+# refresh (about a fifth of a refresh's CPU, profiled: BENCHMARKS.md, issue 12's section).
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _incident_board(path: str, incident_id: str, last_id: int, now: datetime, overdue_after_s: float):
+    from data.incidents import board as boards
+
+    return boards.build(_incident_rows(path, incident_id, last_id), now=now, overdue_after_s=overdue_after_s)
+
+
+def incident_board(incident_id: str, last_id: int, *, now: datetime, overdue_after_s: float):
+    """The `Board` of one incident at the change stamp `last_id` (`incident_stamp`) and time `now`
+    (Beijing time, to the second, as `now_beijing` gives it), built once per app process for all
+    its sessions; shared, so do not mutate it."""
+    return _incident_board(str(workspace_path()), incident_id, last_id, now, float(overdue_after_s))

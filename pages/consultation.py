@@ -1,5 +1,11 @@
 """Joint consultation: one shared incident file (一事一档), its warnings and 叫应, resource requests, the briefing and the review.
 
+Everyone sees the board; only a signed-in account writes (the sidebar's panel), and every row is
+signed with it by the log, which also enforces the permission table.  The page offers only what
+the table lets the account do (`data.accounts.authority.decide`): the phase form for the lead
+jurisdiction's commander, the warning form for its duty officers and commander, a reason field
+for a 叫应 recorded on another unit's behalf; a refusal is shown in the user's language.
+
 The board is pushed on PostgreSQL: it reruns every 0.5 s, looks at the newest id its app process
 heard by NOTIFY from any server (no query) and re-reads rows only when that moved; on DuckDB it
 polls `last_id` every refresh interval (sidebar), which on PostgreSQL is the fallback's interval.
@@ -14,6 +20,8 @@ import time
 import shapely
 import streamlit as st
 
+from data.accounts.accounts import AuthError
+from data.accounts.authority import decide
 from data.incidents import board as boards
 from data.incidents.log import INCIDENT_KINDS, LEVELS, NOTE_KINDS, PHASES, REQUEST_FLOW, TRANSITIONS, WARNING_COLOURS, IncidentError
 from data.schema import now_beijing
@@ -24,6 +32,8 @@ from geo.jurisdiction import near_view
 from geo.routing import NoRoute, OffNetwork
 from geo.warning import affected_counties, buffer_area, call_list, isochrone_area, polygon_area
 from layers import consultation as lc
+from layers.accounts import decision_text
+from layers.accounts import error_text as auth_error_text
 from layers.dispatch import incident_layer, network_meaning, off_network_message
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
@@ -44,13 +54,14 @@ features = _shared.layers()
 contacts = _shared.table("contacts")
 NEW = "__new__"
 FLASH_S = 8
+# Who writes: the signed-in account (the sidebar's panel).  Every row is signed with it by the log,
+# which also checks the permission table; the page only uses the table to decide what to offer.
+session = _shared.signed_in()
+me = session.actor if session is not None and not session.must_change else None
 
-# ---- sidebar: who I am, which incident, refresh ----------------------------------------
+# ---- sidebar: which incident, refresh ----------------------------------------------------
 incidents = log.incidents()
 with st.sidebar:
-    st.subheader(t("inc.me", lang))
-    st.text_input(t("inc.me_name", lang), key="inc_me_name", max_chars=100)
-    _shared.selectbox(t("inc.me_dept", lang), DEPARTMENTS_ORDER, key="inc_me_dept", format_func=lambda d: label_or("dept", d, lang))
     options = [*incidents["incident_id"], NEW]
     # no phase in the label: a phase changed in the board's fragment would leave it stale here
     labels = {r.incident_id: f"{r.incident_id} · {r.title} · {r.lead_name}" for r in incidents.itertuples()} | {NEW: t("inc.new", lang)}
@@ -77,19 +88,24 @@ def _show_message() -> None:
 
 
 def _write(fn, *args, done=None, **kwargs):
-    """One log write signed by the user (in a callback); a refusal becomes the message and nothing is saved.
+    """One log write signed by the signed-in account (in a callback); a refusal becomes the message and nothing is saved.
 
-    `done` turns the result into the confirmation.  Returns the result, or None when refused.
+    Refusals: the log's (`IncidentError`), the session's and the permission table's
+    (`AuthError`, `Refused`).  `done` turns the result into the confirmation.  Returns the
+    result, or None when refused.
     """
     ss.pop("inc_msg", None)
-    name = (ss.get("inc_me_name") or "").strip()
-    if not name:
-        _say("warning", t("inc.me_missing", lang))
+    by = _shared.signed_in()  # checked now, not as the page was drawn: it may have ended since
+    if by is None:
+        _say("warning", t("acc.sign_in_to_write", lang))
         return None
     try:
-        result = fn(*args, who=name, department=ss["inc_me_dept"], **kwargs)
+        result = fn(*args, by=by, **kwargs)
     except IncidentError as exc:
         _say("error", lc.error_text(exc.code, exc.params, lang))
+        return None
+    except AuthError as exc:  # Refused included: audited by the log, nothing written
+        _say("error", auth_error_text(exc, lang, names))
         return None
     except WorkspaceError:
         logger.exception("incident log write refused by the workspace")
@@ -98,6 +114,38 @@ def _write(fn, *args, done=None, **kwargs):
     if done is not None:
         _say("success", done(result))
     return result
+
+
+def _may(action: str, **context):
+    """The permission table's `decide` for the signed-in account (None when nobody may write here): what to offer."""
+    return None if me is None else decide(me, action, **context)
+
+
+def _no_account() -> bool:
+    """Where write forms would be: True after saying how to get an account that may write (sign in, or change the initial password)."""
+    if session is not None and session.must_change:
+        st.info(t("acc.err.must_change", lang))
+        return True
+    if me is None:
+        _shared.sign_in_hint()
+        return True
+    return False
+
+
+def _people(usernames) -> dict[str, str]:
+    """Username -> 姓名（辖区） of the accounts that signed these rows (the board shows them, not the usernames).
+
+    Read from the accounts once per browser session, and again when a row is signed by an
+    account not yet known (display names never change); a name that is no account is shown as it is.
+    """
+    wanted = set(usernames)
+    known = ss.get("inc_people") or {}
+    if not wanted <= known.keys():
+        acc = _shared.accounts()
+        known = {a.username: (a.display_name, a.jurisdiction) for a in acc.accounts()} if acc is not None else {}
+        known |= {u: None for u in wanted if u not in known}
+        ss["inc_people"] = known
+    return {u: t("inc.signer", lang, name=known[u][0], jurisdiction=names.get(known[u][1], known[u][1])) for u in wanted if known[u]}
 
 
 def _when(key: str) -> None:
@@ -156,6 +204,12 @@ def _open_incident() -> None:
 
 def _new_incident() -> None:
     st.subheader(t("inc.new_title", lang))
+    if _no_account():
+        return
+    may = _may("incident.open", lead_code=me.jurisdiction)  # a duty officer or commander may open one in their own jurisdiction
+    if not may.allowed:
+        st.info(decision_text(may, lang, names))
+        return
     how = _shared.radio(t("inc.f_where", lang), ["county", "place", "coords"], key="inc_where", horizontal=True, format_func=lambda h: t(f"inc.f_where_{h}", lang))
     with st.form("inc_new_form"):
         st.text_input(t("inc.f_title", lang), key="inc_f_title", max_chars=100)
@@ -166,7 +220,7 @@ def _new_incident() -> None:
             _shared.form_choice(st.selectbox, t("inc.f_level", lang), LEVELS, default=LEVELS[3], key="inc_f_level", format_func=lambda k: label_or("inc.level", k, lang))
         if how == "county":
             codes = counties["code"].tolist()
-            st.selectbox(t("dis.by_jurisdiction", lang), codes, index=codes.index("330421"), key="inc_f_county", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})")
+            st.selectbox(t("dis.by_jurisdiction", lang), codes, index=codes.index(me.jurisdiction if me.jurisdiction in codes else "330421"), key="inc_f_county", format_func=lambda c: f"{names[c]} ({names.get(c[:4] + '00', '')})")
         elif how == "place":
             st.selectbox(t("inc.f_place", lang), places["id"].tolist(), key="inc_f_place", format_func=place_label.get)
         else:
@@ -197,9 +251,17 @@ def _resources(board: boards.Board) -> dict[int, str]:
 
 
 def _phase_control(board: boards.Board) -> None:
-    allowed = TRANSITIONS[board.phase]
-    if not allowed:
+    """The phase form, for the lead jurisdiction's commander only (统一领导): the phases they may move the incident to."""
+    if not TRANSITIONS[board.phase]:
         st.caption(t("inc.phase_final", lang))
+        return
+    if me is None:
+        return  # the sections below say how to sign in
+    lead = board.incident["lead_code"]
+    decisions = {p: _may("incident.end" if p == "aftermath" else "incident.phase", lead_code=lead) for p in TRANSITIONS[board.phase]}
+    allowed = [p for p, d in decisions.items() if d.allowed]
+    if not allowed:
+        st.caption(decision_text(next(iter(decisions.values())), lang, names))
         return
     with st.form("inc_phase_form", border=False):
         c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
@@ -215,7 +277,13 @@ def _change_phase(incident_id: str) -> None:
         ss["inc_phase_note"] = ""
 
 
-def _board_tab(board: boards.Board) -> None:
+def _entry_form(board: boards.Board) -> None:
+    if _no_account():
+        return
+    may = _may("entry.post", department=me.department, jurisdictions=board.incident["jurisdictions"])
+    if not may.allowed:
+        st.info(decision_text(may, lang, names))
+        return
     with st.form("inc_entry_form"):
         c1, c2 = st.columns([1, 3])
         with c1:
@@ -223,7 +291,13 @@ def _board_tab(board: boards.Board) -> None:
         c2.text_area(t("inc.entry_text", lang), key="inc_entry_text", height=80)
         # a number, not a list of ids: new rows from other sessions would reset a list's choice on refresh
         st.number_input(t("inc.entry_corrects", lang), min_value=0, step=1, key="inc_entry_corrects")
+        st.caption(t("inc.signed_as", lang, who=_people([me.username]).get(me.username, me.username), department=label_or("dept", me.department, lang)))
         st.form_submit_button(t("inc.entry_add", lang), type="primary", on_click=_add_note, args=(board.incident_id,))
+
+
+def _board_tab(board: boards.Board) -> None:
+    _entry_form(board)
+    people = _people(board.entries["who"])
     depts = sorted(board.entries["department"].unique())
     only = _shared.selectbox(t("inc.filter_dept", lang), [None, *depts], key="inc_filter_dept",
                              format_func=lambda d: t("inc.all_departments", lang) if d is None else label_or("dept", d, lang))  # fmt: skip
@@ -232,11 +306,11 @@ def _board_tab(board: boards.Board) -> None:
         rows = rows[rows["department"] == only]
     shown = rows.head(500)
     st.caption(t("inc.shown", lang, shown=len(shown), n=len(rows)))
-    st.dataframe(lc.entries_table(shown, lang, names, _resources(board)), hide_index=True, width="stretch", height=420)
+    st.dataframe(lc.entries_table(shown, lang, names, _resources(board), people=people), hide_index=True, width="stretch", height=420)
     with st.expander(t("inc.timeline_chart", lang)):
         st.altair_chart(lc.timeline_chart(board.entries, lang), width="stretch")
     with st.expander(t("inc.phases", lang)):
-        st.dataframe(lc.phases_table(board.phases, lang), hide_index=True, width="stretch")
+        st.dataframe(lc.phases_table(board.phases, lang, people=people), hide_index=True, width="stretch")
 
 
 def _add_note(incident_id: str) -> None:
@@ -248,7 +322,11 @@ def _add_note(incident_id: str) -> None:
 
 def _warnings_tab(board: boards.Board) -> None:
     inc = board.incident
-    if board.phase != "aftermath":
+    signed = not _no_account()
+    may_issue = _may("warning.issue", lead_code=inc["lead_code"])
+    if signed and board.phase != "aftermath" and not may_issue.allowed:
+        st.caption(decision_text(may_issue, lang, names))
+    if signed and board.phase != "aftermath" and may_issue.allowed:
         with st.expander(t("inc.warn_new", lang), expanded=board.warnings.empty):
             area_kind = _shared.radio(t("inc.warn_area", lang), ["buffer", "isochrone", "polygon"], key="inc_warn_area", horizontal=True,
                                       format_func=lambda a: label_or("inc.area", a, lang))  # fmt: skip
@@ -281,21 +359,36 @@ def _warnings_tab(board: boards.Board) -> None:
                                    format_func=lambda i: f"#{i} {label_or('inc.colour', colour_of[i], lang)}")  # fmt: skip
     calls = board.calls[board.calls["warning_id"] == warning_id]
     st.markdown(f"**{t('inc.calls_of', lang, id=warning_id)}**")
-    st.dataframe(lc.calls_table(calls, names, lang), hide_index=True, width="stretch")
+    st.dataframe(lc.calls_table(calls, names, lang, answered=lc.answers(board.entries), people=_people(board.entries["who"])), hide_index=True, width="stretch")
     waiting = calls[calls["state"] != "acked"]
     if waiting.empty:
         st.success(t("inc.ack_all", lang))
+        return
+    if not signed:
+        return
+    # each unit answers its own 叫应; a duty officer or commander party to the incident may record it on the unit's behalf, with a reason
+    own, behalf = [], []
+    for dept, code in zip(waiting["department"], waiting["jurisdiction_code"], strict=True):
+        context = {"unit_department": str(dept or ""), "unit_jurisdiction": str(code or ""), "jurisdictions": inc["jurisdictions"]}
+        own.append(_may("ack.answer", **context, reason=""))
+        behalf.append(_may("ack.answer", **context, reason="—"))
+    if not any(d.allowed for d in own + behalf):
+        st.caption(decision_text(own[0], lang, names))
         return
     unit = dict(zip(waiting["contact_id"], waiting["unit"] + " · " + waiting["jurisdiction_code"].map(lambda c: names.get(c, c)) + " · " + waiting["department"].map(lambda d: label_or("dept", d, lang)), strict=True))
     with st.form("inc_ack_form"):
         _shared.form_choice(st.selectbox, t("inc.ack_pick", lang), list(unit), key="inc_ack_contact", format_func=unit.get)
         _when("inc_ack_when")
+        if any(d.on_behalf for d in behalf):
+            st.text_input(t("inc.ack_reason", lang), key="inc_ack_reason", max_chars=200, placeholder=t("inc.ack_reason_hint", lang))
         st.form_submit_button(t("inc.ack_go", lang), type="primary", on_click=_acknowledge, args=(board.incident_id, int(warning_id), unit))
 
 
 def _acknowledge(incident_id: str, warning_id: int, unit: dict[str, str]) -> None:
     contact = _shared.form_chosen("inc_ack_contact")
-    _write(log.acknowledge, incident_id, warning_id, contact, at=_when_value("inc_ack_when"), done=lambda _: t("inc.ack_saved", lang, unit=lc.plain(unit[contact])))
+    if _write(log.acknowledge, incident_id, warning_id, contact, at=_when_value("inc_ack_when"), reason=ss.get("inc_ack_reason") or "",
+              done=lambda _: t("inc.ack_saved", lang, unit=lc.plain(unit[contact]))):  # fmt: skip
+        ss["inc_ack_reason"] = ""
 
 
 def _issue_warning(incident_id: str, lon: float, lat: float) -> None:
@@ -337,9 +430,27 @@ def _issue_warning(incident_id: str, lon: float, lat: float) -> None:
         ss["inc_warn_text"] = ""
 
 
+_STEP_ACTION = {"approved": "request.approve", "declined": "request.approve", "dispatched": "request.dispatch", "arrived": "request.arrive"}
+
+
+def _steps_allowed(requests) -> dict[int, list[str]]:
+    """Open request id -> the statuses the signed-in account may move it to (the providing side approves and dispatches)."""
+    out = {}
+    for r in requests.itertuples():
+        context = {"from_code": r.from_code, "to_code": r.to_code, "provider_department": r.provider_department or ""}
+        steps = [s for s in REQUEST_FLOW[r.status] if _may(_STEP_ACTION[s], **context).allowed]
+        if steps:
+            out[int(r.id)] = steps
+    return out
+
+
 def _requests_tab(board: boards.Board) -> None:
     inc = board.incident
-    if board.phase != "aftermath":
+    signed = not _no_account()
+    may_request = _may("request.create", to_code=inc["lead_code"])
+    if signed and board.phase != "aftermath" and not may_request.allowed:
+        st.caption(decision_text(may_request, lang, names))
+    if signed and board.phase != "aftermath" and may_request.allowed:
         with st.expander(t("inc.req_new", lang), expanded=board.requests.empty):
             if meta is None:
                 st.info(t("inc.req_no_network", lang))
@@ -362,16 +473,22 @@ def _requests_tab(board: boards.Board) -> None:
         return
     st.dataframe(lc.requests_table(board.requests, names, lang, target_s=boards.ON_SCENE_TARGET_S), hide_index=True, width="stretch")
     open_ = board.requests[board.requests["status"].map(lambda s: bool(REQUEST_FLOW[s]))]
-    if open_.empty:
+    if open_.empty or not signed:
         return
+    steps = _steps_allowed(open_)
+    if not steps:
+        st.caption(t("inc.req_not_yours", lang))
+        return
+    open_ = open_[open_["id"].isin(list(steps))]
     st.markdown(f"**{t('inc.req_advance', lang)}**")
     with st.form("inc_req_adv_form"):
         c1, c2 = st.columns(2)
         label = dict(zip(open_["id"], [f"#{i} {n} · {label_or('inc.status', s, lang)}" for i, n, s in zip(open_["id"], open_["resource_name"], open_["status"], strict=True)], strict=True))
+        statuses = [s for s in ("approved", "dispatched", "arrived", "declined") if any(s in v for v in steps.values())]
         with c1:
             _shared.form_choice(st.selectbox, t("inc.req_which", lang), list(label), key="inc_req_adv_pick", format_func=label.get)
         with c2:
-            _shared.form_choice(st.selectbox, t("inc.req_status", lang), ["approved", "dispatched", "arrived", "declined"], key="inc_req_adv_status",
+            _shared.form_choice(st.selectbox, t("inc.req_status", lang), statuses, key="inc_req_adv_status",
                      format_func=lambda s: label_or("inc.status", s, lang))  # fmt: skip
         _when("inc_req_when")
         st.form_submit_button(t("inc.req_advance_go", lang), on_click=_advance, args=(board.incident_id,))
@@ -428,7 +545,8 @@ def _make_brief(board: boards.Board) -> None:
 
     ss.pop("inc_msg", None)
     try:
-        made = briefing(board, jur[jur["level"] == "county"], fmt=("docx", "pdf"), names=names, generated_at=now_beijing())
+        signers = _people({*board.entries["who"], board.incident.get("who")} - {None})
+        made = briefing(board, jur[jur["level"] == "county"], fmt=("docx", "pdf"), names=names, generated_at=now_beijing(), signers=signers)
     except (ValueError, OSError):
         logger.exception("briefing of %s failed", board.incident_id)
         _say("error", t("inc.brief_failed", lang))
@@ -464,7 +582,7 @@ def _brief_tab(board: boards.Board) -> None:
         c1.download_button(t("inc.brief_docx", lang), made["docx"], file_name=f"{stem}.docx", key="inc_dl_docx",
                            mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")  # fmt: skip
         c2.download_button(t("inc.brief_pdf", lang), made["pdf"], file_name=f"{stem}.pdf", mime="application/pdf", key="inc_dl_pdf")
-    st.download_button(t("inc.export_log", lang), lc.entries_table(board.entries, lang, names, _resources(board)).to_csv(index=False).encode("utf-8-sig"),
+    st.download_button(t("inc.export_log", lang), lc.entries_table(board.entries, lang, names, _resources(board), people=_people(board.entries["who"])).to_csv(index=False).encode("utf-8-sig"),
                        file_name=f"{board.incident_id}-log.csv", mime="text/csv", key="inc_dl_log")  # fmt: skip
     st.subheader(t("inc.review", lang))
     if board.phase != "aftermath":
@@ -485,7 +603,7 @@ def _brief_tab(board: boards.Board) -> None:
 @st.fragment(run_every=_shared.PUSH_CHECK_S if _shared.incident_pushed() else float(int(refresh_s)))
 def incident_view(incident_id: str) -> None:
     last = _shared.incident_stamp(incident_id, fallback_s=float(refresh_s))
-    board = boards.build(_shared.incident_rows(incident_id, last), now=now_beijing(), overdue_after_s=float(overdue_min) * 60)
+    board = _shared.incident_board(incident_id, last, now=now_beijing(), overdue_after_s=float(overdue_min) * 60)  # shared by the process's sessions
     inc = board.incident
     _show_message()
     st.subheader(f"{incident_id} · {lc.plain(inc['title'])}")
@@ -495,7 +613,7 @@ def incident_view(incident_id: str) -> None:
     st.caption(t("inc.refreshed_push" if _shared.incident_pushed() else "inc.refreshed", lang, s=int(refresh_s), n=len(board.entries), last=board.last_id,
                  at=f"{board.entries['recorded_at'].iloc[-1]:%H:%M:%S}"))  # fmt: skip
     with st.container(border=True):
-        st.markdown(f"**{t('inc.feed', lang)}**  \n" + "  \n".join(lc.feed_lines(boards.timeline(board, limit=5), lang, names, _resources(board))))
+        st.markdown(f"**{t('inc.feed', lang)}**  \n" + "  \n".join(lc.feed_lines(boards.timeline(board, limit=5), lang, names, _resources(board), people=_people(board.entries["who"]))))
     # A radio, not st.tabs: its choice is session state, so the timed refresh keeps the section open;
     # and only the open section is built on each refresh.
     sections = {"board": _board_tab, "warnings": _warnings_tab, "requests": _requests_tab, "map": _map_tab, "brief": _brief_tab}

@@ -8,10 +8,12 @@ import streamlit as st
 
 from data.imports.exporters import DATASET_FORMATS, EXPORT_FORMATS, MEDIA_TYPES, ExportError, file_name, safe_csv, template, template_name
 from data.imports.fields import IMPORT_LAYERS, POLYGON_LAYERS, TABLE_LAYERS, fields, suggest_mapping
-from data.imports.importers import MODES, ImportRejected, commit, parse_crs, validate
+from data.accounts.accounts import AuthError
+from data.imports.importers import MODES, ImportRejected, commit, parse_crs, remove, validate
 from data.imports.readers import ENCODINGS, EXTENSIONS, MAX_FILE_BYTES, read_table
 from data.storage.workspace import WorkspaceBusy, WorkspaceError
 from geo.backbone import is_backbone
+from layers.accounts import error_text
 from layers.consultation import plain
 from layers.dispatch import network_message, network_table
 from layers.imports import closure_layer, crs_name, field_label, imports_table, issue_text, layer_label, report_table
@@ -48,6 +50,20 @@ def _workspace_message(exc: WorkspaceError) -> str:
     """A workspace failure in the user's language; the technical cause goes to the log."""
     log.warning("data page: workspace write failed: %s", exc)
     return t("imp.write_failed", lang, reason=t("imp.ws_busy" if isinstance(exc, WorkspaceBusy) else "imp.ws_error", lang))
+
+
+def _names() -> dict[str, str]:
+    """Jurisdiction code -> name, for refusals."""
+    jur = _shared.jurisdictions()
+    return dict(zip(jur["code"], jur["name"], strict=True))
+
+
+def _signed_in():
+    """The signed-in session, or None with the hint to sign in (the buttons are disabled then)."""
+    session = _shared.signed_in()
+    if session is None:
+        st.info(t("imp.sign_in_first", lang))
+    return session
 
 
 def _import_tab() -> None:
@@ -149,19 +165,23 @@ def _report_section(report, layer: str) -> None:
 
 def _commit_section(report, layer: str) -> None:
     mode = _shared.radio(t("imp.mode", lang), MODES, format_func=lambda m: t(f"imp.mode.{m}", lang), key="data_mode")
-    c1, c2, c3 = st.columns(3)
-    who = c1.text_input(t("imp.who", lang), key="data_who")
-    source = c2.text_input(t("imp.source", lang), key="data_source")
-    licence = c3.text_input(t("imp.licence", lang), key="data_licence")
+    c1, c2 = st.columns(2)
+    source = c1.text_input(t("imp.source", lang), key="data_source")
+    licence = c2.text_input(t("imp.licence", lang), key="data_licence")
     real = st.checkbox(t("imp.real", lang), value=True, key="data_real")
-    if not who.strip():
-        st.caption(t("imp.need_who", lang))
-    if not st.button(t("imp.commit", lang), type="primary", disabled=workspace is None or not who.strip(), key="data_commit"):
+    session = _signed_in()
+    if session is not None:
+        me = session.account
+        st.caption(t("imp.signed_as", lang, name=me.display_name, user=me.username, jurisdiction=_names().get(me.jurisdiction, me.jurisdiction)))
+    if not st.button(t("imp.commit", lang), type="primary", disabled=workspace is None or session is None, key="data_commit"):
         return
     try:
-        import_id = commit(report, workspace, mode=mode, who=who, source=source, licence=licence, real=real)
+        import_id = commit(report, workspace, by=session, accounts=_shared.accounts(), mode=mode, source=source, licence=licence, real=real)
     except ImportRejected as exc:
         st.error(t("imp.refused", lang, reason=issue_text(exc.issue, lang)))
+        return
+    except AuthError as exc:  # the session ended, or the permission table refused (audited); nothing was written
+        st.error(t("imp.not_allowed", lang, reason=error_text(exc, lang, _names())))
         return
     except WorkspaceError as exc:
         st.error(_workspace_message(exc))
@@ -205,9 +225,16 @@ def _imports_tab() -> None:
     pick = st.selectbox(
         t("imp.remove_pick", lang), list(imports["import_id"]), index=None, placeholder=t("imp.remove_placeholder", lang), key="data_remove_pick"
     )
-    if st.button(t("imp.remove", lang), disabled=pick is None or workspace is None, key="data_remove") and pick:
+    session = _signed_in()
+    if st.button(t("imp.remove", lang), disabled=pick is None or workspace is None or session is None, key="data_remove") and pick:
         try:
-            n = workspace.remove(pick)
+            n = remove(workspace, pick, by=session, accounts=_shared.accounts(), context=_shared.import_context())
+        except ImportRejected as exc:
+            st.error(t("imp.not_removed", lang, reason=issue_text(exc.issue, lang)))
+            return
+        except AuthError as exc:
+            st.error(t("imp.not_removed", lang, reason=error_text(exc, lang, _names())))
+            return
         except WorkspaceError as exc:
             st.error(_workspace_message(exc))
             return

@@ -9,6 +9,7 @@ import pytest
 
 from tests.pgcluster import PG_BIN, POSTGIS_CONTROL, PostgresCluster, PostgresMissing, PostgresStartFailed  # noqa: F401 (tests import them from here)
 from tests.pgcluster import postgres_cluster as _start_postgres
+from tests.backends import BROWSER_ON_POSTGRES, touches_storage
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -85,7 +86,11 @@ def open_app(dataset, monkeypatch):
         assert not at.exception, at.exception
         return at
 
-    return open_
+    yield open_
+    from pages import _shared
+
+    _shared._incident_feed.clear()  # stop this test's listener and close its workspace (a dropped test database is never retried)
+    _shared._workspace.clear()
 
 
 @pytest.fixture(scope="session")
@@ -136,16 +141,61 @@ def postgres_database(postgres_cluster) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _embedded_workspace_unless_told(monkeypatch):
+def _embedded_workspace_unless_told(request, monkeypatch):
     """Tests use the DuckDB workspace file unless they ask for PostgreSQL (`backend`): a database URL
-    in the developer's environment or config.toml never receives test data."""
-    monkeypatch.setenv("YRD_DATABASE_URL", "")
+    in the developer's environment or config.toml never receives test data.  In the PostgreSQL pass
+    (``--backend=postgres``) every test that touches storage gets a fresh database of this run's cluster
+    in $YRD_DATABASE_URL instead, which `Workspace(...)`, the app, the CLI and served apps then open."""
+    if request.config.getoption("backend") == "postgres" and request.node.get_closest_marker("storage") is not None:
+        monkeypatch.setenv("YRD_DATABASE_URL", request.getfixturevalue("postgres_database"))
+    else:
+        monkeypatch.setenv("YRD_DATABASE_URL", "")
+    monkeypatch.delenv("YRD_READ_ONLY", raising=False)  # a wall-screen setting of the developer's shell never reaches a test
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
 def backend(request, monkeypatch) -> str:
     """Run the test on both storage backends: 'duckdb' (the workspace file, `workspace_path`) or 'postgres'
-    (a fresh database of this run's cluster in $YRD_DATABASE_URL, which `Workspace(...)` then opens, as the app and CLI do)."""
+    (a fresh database of this run's cluster in $YRD_DATABASE_URL, which `Workspace(...)` then opens, as the app and CLI do).
+    With ``--backend=duckdb`` or ``--backend=postgres`` only that parameter runs."""
     if request.param == "postgres":
         monkeypatch.setenv("YRD_DATABASE_URL", request.getfixturevalue("postgres_database"))
     return request.param
+
+
+# ---- the two passes of `make test`: --backend=duckdb (everything), then --backend=postgres (what touches storage) ----
+
+BACKENDS = ("duckdb", "postgres")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--backend", choices=BACKENDS, default=None,
+        help="storage backend of this pass: 'duckdb' runs every test on the DuckDB workspace (PostgreSQL-only tests wait for "
+             "the other pass); 'postgres' runs only the tests that touch storage (tests/backends.py), each on a fresh PostgreSQL "
+             "database. Default: both parameters of `backend`, the rest on DuckDB.",
+    )  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests that touch storage `storage` (tests/backends.py); with ``--backend`` keep only this pass's tests."""
+    chosen = config.getoption("backend")
+    keep, drop = [], []
+    for item in items:
+        storage = touches_storage(item)
+        if storage and item.get_closest_marker("storage") is None:
+            item.add_marker(pytest.mark.storage)
+        param = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+        if chosen == "postgres":
+            ok = storage and param in (None, "postgres") and (item.get_closest_marker("browser") is None or item.path.stem in BROWSER_ON_POSTGRES)
+            only = item.get_closest_marker("duckdb_only")
+            if ok and only is not None:
+                item.add_marker(pytest.mark.skip(reason=f"DuckDB only: {only.args[0] if only.args else 'see the test'}"))
+        elif chosen == "duckdb":
+            ok = param in (None, "duckdb") and (param == "duckdb" or not {"postgres_database", "postgres_cluster"} & set(item.fixturenames))
+        else:
+            ok = True
+        (keep if ok else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -19,6 +19,7 @@ from data.incidents.board import build
 from data.incidents.log import IncidentLog
 from data.storage.workspace import Workspace
 from geo.warning import buffer_area
+from tests.people import People, cheap_accounts
 from tests.test_incidents import Clock
 
 T0 = datetime(2026, 11, 22, 9, 50)
@@ -27,35 +28,39 @@ LON, LAT = 120.92, 30.84
 
 
 def record_incident(workspace: Workspace, contacts) -> tuple[IncidentLog, str, Clock]:
-    """嘉善县 leads, 青浦区 takes part; a red warning to 3 duty contacts (2 answer); 2 requests (15 and 40 min); closed."""
+    """嘉善县 leads, 青浦区 takes part; a red warning to 3 duty contacts (2 answer); 2 requests (15 and 40 min); closed.
+
+    Written by the accounts of tests/people.py `CAST`, each doing what the permission table lets them.
+    """
     clock = Clock(T0 + timedelta(minutes=10))
-    log = IncidentLog(workspace, clock=clock)
+    log = IncidentLog(workspace, clock=clock, accounts=cheap_accounts(workspace))
+    p = People(log.accounts, now=clock)
     iid = log.open_incident(title="嘉善化工园区泄漏", kind="hazchem", level="II", lon=LON, lat=LAT, lead_code="330421", lead_name="嘉善县",
-                            who="张三", department="emergency", at=T0, place="惠民街道", description="储罐泄漏，现场有刺激性气味。",
+                            by=p["commander"], at=T0, place="惠民街道", description="储罐泄漏，现场有刺激性气味。",
                             jurisdictions=["310118"], departments=["fire", "police"])  # fmt: skip
     calls = contacts[contacts["id"].isin(["C0194", "C0195", "C0056"])].rename(columns={"id": "contact_id"}).to_dict("records")
     assert len(calls) == 3
     area = shapely.geometry.mapping(buffer_area(LON, LAT, 5000))
     warning = log.issue_warning(iid, colour="red", text="危化品泄漏，5 公里内人员疏散", area_kind="buffer", area=area, counties=["330421", "310118"],
-                                departments=["emergency", "fire"], calls=calls, who="李四", department="emergency", radius_m=5000)  # fmt: skip
+                                departments=["emergency", "fire"], calls=calls, by=p["duty"], radius_m=5000)  # fmt: skip
     clock.tick(minutes=3)
-    log.acknowledge(iid, warning, "C0194", who="王五", department="emergency")
-    log.acknowledge(iid, warning, "C0195", who="王五", department="fire")
+    log.acknowledge(iid, warning, "C0194", by=p["duty"])  # each unit answers its own call
+    log.acknowledge(iid, warning, "C0195", by=p["fire"])
     near = log.request(iid, resource_id="T1", resource_name="青浦消防特勤站", resource_layer="teams", from_code="310118", to_code="330421", text="",
-                       who="赵六", department="emergency", eta_s=900, route=[[121.05, 31.10], [121.0, 31.0], [LON, LAT]], crossed=["310118", "330421"],
+                       by=p["duty"], eta_s=900, route=[[121.05, 31.10], [121.0, 31.0], [LON, LAT]], crossed=["310118", "330421"],
                        provider_department="fire")  # fmt: skip
     log.request(iid, resource_id="T2", resource_name="嘉兴危化救援队", resource_layer="teams", from_code="330402", to_code="330421", text="",
-                who="赵六", department="emergency", eta_s=2400, estimate=True, route=[[120.76, 30.75], [120.85, 30.80], [LON, LAT]],
+                by=p["duty"], eta_s=2400, estimate=True, route=[[120.76, 30.75], [120.85, 30.80], [LON, LAT]],
                 crossed=["330402", "330421"], provider_department="fire")  # fmt: skip
     for status in ("approved", "dispatched", "arrived"):
         clock.tick(minutes=4)
-        log.advance_request(iid, near, status, who="孙七", department="fire")
-    log.note(iid, "event", SCRIPT, who="周八", department="police")
-    wrong = log.note(iid, "log", "封控范围 3 公里 <b>", who="吴九", department="fire")
-    log.note(iid, "correction", "封控范围应为 5 公里", who="吴九", department="fire", corrects=wrong)
-    log.transition(iid, "response", who="张三", department="emergency")
+        log.advance_request(iid, near, status, by=p["qingpu_fire"])  # the providing side: 青浦区's fire duty officer
+    log.note(iid, "event", SCRIPT, by=p["police"])
+    wrong = log.note(iid, "log", "封控范围 3 公里 <b>", by=p["fire"])
+    log.note(iid, "correction", "封控范围应为 5 公里", by=p["fire"], corrects=wrong)
+    log.transition(iid, "response", by=p["commander"])
     clock.tick(minutes=30)
-    log.transition(iid, "aftermath", who="张三", department="emergency", text="险情排除")
+    log.transition(iid, "aftermath", by=p["commander"], text="险情排除")
     return log, iid, clock
 
 
@@ -180,8 +185,9 @@ def test_review_only_in_aftermath(workspace, store, names, counties):
 
 def test_long_incident_keeps_the_briefing_short(workspace, store, names, counties):
     log, iid, clock = record_incident(workspace, store.table("contacts"))
+    fire = People(log.accounts, now=clock)["fire"]
     for k in range(br.LOG_LIMIT + 7):
-        log.note(iid, "log", f"巡查记录 {k}", who="值班员", department="fire")
+        log.note(iid, "log", f"巡查记录 {k}", by=fire)
     board = build(log.rows(iid), now=clock.now)
     text = pdf_text(br.to_pdf(board, br.render_map(board, counties, width_px=400, height_px=300), names=names, generated_at=clock.now))
     assert "另有 8 条部门工作记录见一事一档导出" in text  # 58 position-log entries in the file (one early), the latest 50 shown
@@ -191,7 +197,7 @@ def test_long_incident_keeps_the_briefing_short(workspace, store, names, countie
 
 def test_control_characters_do_not_break_the_documents(workspace, store, names, counties):
     log, iid, clock = record_incident(workspace, store.table("contacts"))
-    log.note(iid, "log", "铃声\x07记录", who="值班员", department="fire")
+    log.note(iid, "log", "铃声\x07记录", by=People(log.accounts, now=clock)["fire"])
     board = build(log.rows(iid), now=clock.now)
     png = br.render_map(board, counties, width_px=400, height_px=300)
     assert "铃声记录" in docx_text(br.to_docx(board, png, names=names, generated_at=clock.now))
@@ -219,6 +225,7 @@ def test_cli_lists_incidents_and_writes_briefings(workspace_path, dataset, store
         assert main(["briefing", iid, "--out", str(out), *places, *(["--format", fmt] if fmt else [])]) == 0
         text = docx_text(out.read_bytes()) if fmt == "docx" else pdf_text(out.read_bytes())
         assert "关于嘉善化工园区泄漏的情况简报" in text and SCRIPT in text
+        assert "登记：commander（嘉善县）（" in text.replace("\n", "")  # signed with the account's name and jurisdiction, not the bare username
     assert "written to" in capsys.readouterr().out
 
 
@@ -265,19 +272,21 @@ def test_review_figures_read_the_same_on_the_page_in_the_csv_docx_and_pdf(worksp
     from data.incidents.board import review
     from layers.consultation import review_table
 
-    log = IncidentLog(workspace, clock=Clock(T0 + timedelta(hours=1)))
+    clock = Clock(T0 + timedelta(hours=1))
+    log = IncidentLog(workspace, clock=clock, accounts=cheap_accounts(workspace))
+    p = People(log.accounts, now=clock)
     iid = log.open_incident(title="复盘取整", kind="hazchem", level="II", lon=LON, lat=LAT, lead_code="330421", lead_name="嘉善县", at=T0,
-                            who="张三", department="emergency")  # fmt: skip
+                            by=p["commander"])  # fmt: skip
     calls = store.table("contacts").query("id == 'C0194'").rename(columns={"id": "contact_id"}).to_dict("records")
     issued = T0 + timedelta(seconds=60)
     warning = log.issue_warning(iid, colour="red", text="预警", area_kind="buffer", area=shapely.geometry.mapping(buffer_area(LON, LAT, 5000)),
-                                counties=["330421"], departments=["emergency"], calls=calls, who="李四", department="emergency", at=issued)  # fmt: skip
-    log.acknowledge(iid, warning, "C0194", who="王五", department="emergency", at=issued + timedelta(seconds=153))  # 2.55 min after the warning
+                                counties=["330421"], departments=["emergency"], calls=calls, by=p["duty"], at=issued)  # fmt: skip
+    log.acknowledge(iid, warning, "C0194", by=p["duty"], at=issued + timedelta(seconds=153))  # 2.55 min after the warning
     req = log.request(iid, resource_id="T1", resource_name="特勤站", resource_layer="teams", from_code="330421", to_code="330421", text="",
-                      who="赵六", department="emergency", eta_s=600, provider_department="fire", at=T0 + timedelta(seconds=100))  # fmt: skip
+                      by=p["duty"], eta_s=600, provider_department="fire", at=T0 + timedelta(seconds=100))  # fmt: skip
     for status, after_s in (("approved", 150), ("dispatched", 213), ("arrived", 1029)):  # dispatched 3.55 min, on scene 17.15 min after the incident
-        log.advance_request(iid, req, status, who="孙七", department="fire", at=T0 + timedelta(seconds=after_s))
-    log.transition(iid, "aftermath", who="张三", department="emergency")
+        log.advance_request(iid, req, status, by=p["commander"], at=T0 + timedelta(seconds=after_s))  # 嘉善县 provides: its commander
+    log.transition(iid, "aftermath", by=p["commander"])
     board = build(log.rows(iid), now=T0 + timedelta(hours=1))
 
     minute_columns = ["首次应答（分钟）", "首次出发（分钟，自事发）", "首次到场（分钟，自事发）"]

@@ -1,4 +1,7 @@
-"""Two app servers on one PostgreSQL database, headless Chromium on each: an entry written on one shows on the other's board within a second."""
+"""Two app servers on one PostgreSQL database, headless Chromium on each: an entry written on one shows on the other's board within a second.
+
+The writer signs in through server A's sidebar (an account of the seed, tests/test_browser_walk.py); the reader on B is not signed in.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ import time
 import pytest
 
 from tests.browser import chromium, serve, wait_idle
-from tests.test_browser_walk import seed_incident
-from tests.walk import Watch
+from tests.test_browser_walk import SEED_PW, seed_incident
+from tests.walk import Watch, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -24,18 +27,16 @@ WATCH_FOR = """text => {
 }"""
 
 
-def _open(browser, url: str, name: str | None = None):
+def _open(browser, url: str, username: str | None = None):
     context = browser.new_context(viewport={"width": 1500, "height": 1300})
     page = context.new_page()
     watch = Watch(url).attach(page)
     page.goto(url + "/consultation")
     page.wait_for_selector("text=最新动态", timeout=90_000)  # the seeded incident is picked and its board drawn
     wait_idle(page)
-    if name:
-        side = page.locator('[data-testid="stSidebar"]')
-        side.get_by_label("姓名").fill(name)
-        side.get_by_label("姓名").press("Enter")
-        wait_idle(page)
+    if username:
+        sign_in(page, username, SEED_PW)
+        page.wait_for_selector('[data-testid="stMain"] [data-testid="stForm"]', timeout=30_000)  # the entry form, for a signed-in account
     return page, watch
 
 
@@ -57,7 +58,7 @@ def test_an_entry_on_one_server_shows_on_the_other_within_a_second(dataset, stor
     seed_incident(store)
     with serve(dataset) as url_a, serve(dataset) as url_b, chromium() as browser:
         assert url_a != url_b
-        a, watch_a = _open(browser, url_a, "张三")
+        a, watch_a = _open(browser, url_a, "jsduty")
         b, watch_b = _open(browser, url_b)
         delays_s = []
         for k in range(WRITES):
@@ -69,7 +70,8 @@ def test_an_entry_on_one_server_shows_on_the_other_within_a_second(dataset, stor
             confirmed = _seen_at(a, timeout_ms=30_000)
             shown = _seen_at(b, timeout_ms=30_000)
             delays_s.append((shown - confirmed) / 1000)
-            assert text in b.locator('[data-testid="stMarkdownContainer"]').filter(has_text="最新动态").first.inner_text()
+            feed = b.locator('[data-testid="stMarkdownContainer"]').filter(has_text="最新动态").first.inner_text()
+            assert text in feed and "值班员甲（嘉善县）" in feed  # signed by the account, shown by its name on the other server
         print("server B showed server A's entry after (s):", ", ".join(f"{d:.3f}" for d in delays_s))
         wait_idle(a)
         a.screenshot(path=str(artifacts / "cluster-server-a.png"), full_page=True)

@@ -1,4 +1,4 @@
-"""Headless Chromium: upload the issue's GBK list (no ids, no head counts, counties by name), commit, see the teams on the situation map."""
+"""Headless Chromium: upload the issue's GBK list (no ids, no head counts, counties by name), sign in as a data administrator, commit, see the teams on the situation map."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import pytest
 
 from tests.browser import chromium, metric, select, serve, wait_idle
 from tests.import_files import csv_bytes
+from tests.people import PASSWORD, People, cheap_accounts
 from tests.test_browser_situation import _pixel
+from tests.walk import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -14,11 +16,14 @@ pytestmark = pytest.mark.browser
 HEADERS = ["名称", "经度", "纬度", "类型", "所属部门", "所属区县", "规模"]
 
 
-def test_upload_a_plain_list_commit_and_see_it_on_the_map(dataset, store, tmp_path, artifacts):
+def test_upload_a_plain_list_commit_and_see_it_on_the_map(dataset, store, tmp_path, artifacts, workspace_path):
+    from data.storage.workspace import Workspace
     from layers.situation import view_for_bounds
 
+    with Workspace(workspace_path) as ws:  # a data administrator of 浙江省, where the list's three counties lie
+        People(cheap_accounts(ws)).sign_in("zj_admin", "natural_resources", "330000", "data_admin", display_name="浙江省数据管理员")
     counties = store.jurisdictions("county", detail="full").set_index("code")
-    points = {code: counties.at[code, "geometry"].representative_point() for code in ("330421", "310118", "320509")}
+    points = {code: counties.at[code, "geometry"].representative_point() for code in ("330421", "330109", "330110")}
     rows = [HEADERS] + [
         [f"{counties.at[code, 'name']}导入测试队", f"{p.x:.6f}", f"{p.y:.6f}", "专业救援队伍", "应急管理局", counties.at[code, "name"], str(20 + i)]
         for i, (code, p) in enumerate(points.items(), start=1)
@@ -50,9 +55,12 @@ def test_upload_a_plain_list_commit_and_see_it_on_the_map(dataset, store, tmp_pa
         page.get_by_text("字段对应").first.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / "data_import_mapping.png"))
         assert metric(page, "通过") == "3" and metric(page, "被拒绝") == "0"
-        page.get_by_label("导入人").fill("王五")
+        page.get_by_text("请先在侧栏登录数据管理员账户").first.wait_for(timeout=30_000)  # no typed name: an account imports
+        assert page.get_by_role("button", name="提交导入").is_disabled()
+        sign_in(page, "zj_admin", PASSWORD + "x")  # the password People set
+        page.get_by_text("将以 浙江省数据管理员（zj_admin，浙江省）的身份导入").first.wait_for(timeout=30_000)
         page.get_by_label("数据来源").fill("嘉善县应急管理局 队伍台账")
-        page.get_by_label("导入人").press("Enter")
+        page.get_by_label("数据来源").press("Enter")
         wait_idle(page)
         page.get_by_text("地图预览").first.scroll_into_view_if_needed()
         page.wait_for_timeout(1500)

@@ -16,7 +16,7 @@ import pytest
 from layers.labels import t
 from tests.browser import chromium, serve, wait_idle
 from tests.conftest import ROOT
-from tests.walk import Watch, deck_count, english_words, look
+from tests.walk import Watch, deck_count, english_words, look, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -107,16 +107,8 @@ def walk_planning(page, lang, checks):
 
 def walk_accounts(page, lang, checks):
     """Sign in through the sidebar (a wrong password first), then every tab of the accounts page."""
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    label = {"zh": ("登录", "用户名", "密码"), "en": ("Sign in", "Username", "Password")}[lang]
     for password in ("wrong-password-123", ADMIN_PW):
-        if not sidebar.get_by_label(label[1], exact=True).is_visible():
-            sidebar.locator('[data-testid="stExpander"] summary').first.click()
-            wait_idle(page)
-        sidebar.get_by_label(label[1], exact=True).fill("admin")
-        sidebar.get_by_label(label[2], exact=True).fill(password)
-        sidebar.get_by_role("button", name=label[0], exact=True).click()
-        wait_idle(page)
+        sign_in(page, "admin", password, lang=lang)
         checks("sign-in with a wrong password" if password != ADMIN_PW else "signed in")
     page.wait_for_selector('[data-testid="stMain"] [role="tab"]', timeout=30_000)  # the administrator's tabs
     _tabs(page, checks, "accounts")
@@ -134,20 +126,53 @@ WALKS = {
 
 
 # ---- a workspace with an incident in progress ------------------------------------------------------
+#: The accounts the seed writes with (username -> display name, department, jurisdiction, roles); a browser signs in as them with `SEED_PW`.
+SEED_ACCOUNTS = {
+    "jsduty": ("值班员甲", "emergency", "330421", ("duty_officer",)),  # 嘉善县应急管理局's duty officer
+    "jsfire": ("联络员乙", "fire", "330421", ("liaison",)),  # 嘉善县消防救援大队's liaison
+}
+SEED_PW = "嘉善值班-口令-2026"
+
+
+def _admin(accounts):
+    """The first system administrator (admin / `ADMIN_PW`), made once, signed in."""
+    from data.schema import now_beijing
+
+    if accounts.get("admin") is None:
+        accounts.bootstrap(username="admin", display_name="系统管理员", department="emergency", jurisdiction="310000", roles=["sysadmin"], password=ADMIN_PW,
+                           by="系统运维", now=now_beijing())  # fmt: skip
+    return accounts.authenticate("admin", ADMIN_PW, now=now_beijing())
+
+
 def seed_admin() -> None:
-    """The first system administrator (Argon2 with its production parameters)."""
+    """The first system administrator (Argon2 with its production parameters), unless the seed made it already."""
     from data.accounts.accounts import Accounts
     from data.storage.workspace import Workspace
 
     ws = Workspace()
     try:
-        Accounts(ws).bootstrap(username="admin", display_name="系统管理员", department="emergency", jurisdiction="310000", roles=["sysadmin"], password=ADMIN_PW, by="系统运维")
+        _admin(Accounts(ws))
     finally:
         ws.close()
 
 
+def seed_accounts(accounts) -> dict:
+    """`SEED_ACCOUNTS`, created by the administrator with an initial password and changed to `SEED_PW` at the first
+    sign-in, as a site does; their sessions by username."""
+    from data.schema import now_beijing
+
+    admin, now, initial = _admin(accounts), now_beijing(), SEED_PW + "-初始"
+    sessions = {}
+    for username, (name, department, jurisdiction, roles) in SEED_ACCOUNTS.items():
+        accounts.create(admin, username=username, display_name=name, department=department, jurisdiction=jurisdiction, roles=list(roles), password=initial, now=now)
+        sessions[username] = accounts.change_password(accounts.authenticate(username, initial, now=now), initial, SEED_PW, now=now)
+    return sessions
+
+
 def seed_incident(store) -> None:
-    """An incident in 嘉善县 with a warning (one call answered, the others not) and a request."""
+    """An incident in 嘉善县 with a warning (one call answered, the others not) and a request, written by the `SEED_ACCOUNTS`
+    (the administrator, admin / `ADMIN_PW`, made too)."""
+    from data.accounts.accounts import Accounts
     from data.incidents.log import IncidentLog
     from data.schema import now_beijing
     from data.storage.workspace import Workspace
@@ -155,22 +180,25 @@ def seed_incident(store) -> None:
 
     ws = Workspace()
     try:
-        log = IncidentLog(ws)
+        log = IncidentLog(ws, accounts=Accounts(ws))
+        who = seed_accounts(log.accounts)
+        duty = {"by": who["jsduty"]}
         start = now_beijing() - dt.timedelta(minutes=40)
         inc = log.open_incident(title="嘉善县西塘镇危化品运输车辆泄漏", kind="hazchem", level="III", lon=120.888, lat=30.943,
-                                lead_code="330421", lead_name="嘉善县", who="值班员甲", department="emergency", at=start,
+                                lead_code="330421", lead_name="嘉善县", **duty, at=start,
                                 jurisdictions=["320509"], departments=["fire", "police"])  # fmt: skip
         calls = call_list(["330421", "320509"], ["fire", "police"], store.table("contacts"))
         area = buffer_area(120.888, 30.943, 5000)
         warning = log.issue_warning(inc, colour="red", text="红色预警：5 公里内疏散", area_kind="buffer", area=area.__geo_interface__,
                                     counties=["330421", "320509"], departments=["fire", "police"], calls=calls.to_dict("records"),
-                                    who="值班员甲", department="emergency", at=start + dt.timedelta(minutes=5), radius_m=5000)  # fmt: skip
-        log.acknowledge(inc, warning, calls["contact_id"].iloc[0], who="联络员乙", department="fire", at=start + dt.timedelta(minutes=9))
+                                    **duty, at=start + dt.timedelta(minutes=5), radius_m=5000)  # fmt: skip
+        assert calls["unit"].iloc[0] == "嘉善县消防救援大队"  # its own liaison answers
+        log.acknowledge(inc, warning, calls["contact_id"].iloc[0], by=who["jsfire"], at=start + dt.timedelta(minutes=9))
         teams = store.layer("teams")
         team = teams[teams["county_code"] == "320509"].iloc[0] if (teams["county_code"] == "320509").any() else teams.iloc[0]
         log.request(inc, resource_id=team["id"], resource_name=team["name"], resource_layer="teams", from_code=team["county_code"], to_code="330421",
-                    text="请求支援", who="值班员甲", department="emergency", at=start + dt.timedelta(minutes=12), eta_s=1900.0)  # fmt: skip
-        log.note(inc, "log", "现场已封控", who="值班员甲", department="emergency", at=start + dt.timedelta(minutes=15))
+                    text="请求支援", **duty, at=start + dt.timedelta(minutes=12), eta_s=1900.0)  # fmt: skip
+        log.note(inc, "log", "现场已封控", **duty, at=start + dt.timedelta(minutes=15))
     finally:
         ws.close()
 

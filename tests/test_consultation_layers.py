@@ -11,9 +11,18 @@ from data.incidents import board as boards
 from data.incidents.log import IncidentError, IncidentLog
 from data.storage.workspace import Workspace
 from layers import consultation as lc
-from tests.test_incidents import AREA, CALLS, ME, T0, Clock
+from tests.people import People, cheap_accounts
+from tests.test_incidents import AREA, CALLS, T0, Clock
 
 NAMES = {"330421": "嘉善县", "310118": "青浦区"}
+
+
+def _log(ws: Workspace, clock: Clock) -> tuple[IncidentLog, People]:
+    """The log of `ws` and signed-in people of its accounts (tests/people.py `CAST`, plus 黄浦区's commander as "huangpu")."""
+    log = IncidentLog(ws, clock=clock, accounts=cheap_accounts(ws))
+    people = People(log.accounts, now=clock)
+    people.sign_in("huangpu", "emergency", "310101", "commander")
+    return log, people
 
 
 def test_plain_escapes_every_markdown_and_html_character():
@@ -27,15 +36,17 @@ def test_plain_escapes_every_markdown_and_html_character():
 def board(workspace_path):
     clock = Clock(T0 + timedelta(minutes=30))
     ws = Workspace(workspace_path)
-    log = IncidentLog(ws, clock=clock)
-    iid = log.open_incident(title="<b>泄漏</b>", kind="hazchem", level="II", lon=120.92, lat=30.84, lead_code="330421", lead_name="嘉善县", at=T0, **ME)
+    log, p = _log(ws, clock)
+    lead = {"by": p["commander"]}
+    iid = log.open_incident(title="<b>泄漏</b>", kind="hazchem", level="II", lon=120.92, lat=30.84, lead_code="330421", lead_name="嘉善县", at=T0,
+                            jurisdictions=["310118"], **lead)  # fmt: skip
     w = log.issue_warning(iid, colour="orange", text="橙色预警", area_kind="polygon", area=AREA, counties=["330421"], departments=["fire"], calls=CALLS,
-                          at=T0 + timedelta(minutes=1), **ME)  # fmt: skip
-    log.acknowledge(iid, w, "C1", at=T0 + timedelta(minutes=2), **ME)
+                          at=T0 + timedelta(minutes=1), **lead)  # fmt: skip
+    log.acknowledge(iid, w, "C1", at=T0 + timedelta(minutes=2), by=p["fire"])  # 嘉善县消防救援大队 answers its own call
     r = log.request(iid, resource_id="T1", resource_name="青浦特勤站", resource_layer="teams", from_code="310118", to_code="330421", text="急需",
-                    eta_s=900, at=T0 + timedelta(minutes=3), **ME)  # fmt: skip
-    log.advance_request(iid, r, "approved", at=T0 + timedelta(minutes=4), **ME)
-    log.transition(iid, "response", at=T0 + timedelta(minutes=5), **ME)
+                    eta_s=900, at=T0 + timedelta(minutes=3), **lead)  # fmt: skip
+    log.advance_request(iid, r, "approved", at=T0 + timedelta(minutes=4), by=p["qingpu_commander"])  # the providing jurisdiction approves
+    log.transition(iid, "response", at=T0 + timedelta(minutes=5), **lead)
     yield boards.build(log.rows(iid), now=T0 + timedelta(minutes=30), overdue_after_s=600)
     ws.close()
 
@@ -68,15 +79,16 @@ def test_overdue_calls_stand_out(board):
 def test_refusals_read_in_the_users_language(workspace_path):
     ws = Workspace(workspace_path)
     try:
-        log = IncidentLog(ws, clock=Clock(T0 + timedelta(minutes=5)))
-        iid = log.open_incident(title="t", kind="fire", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", at=T0, **ME)
-        log.transition(iid, "response", **ME)
+        log, p = _log(ws, Clock(T0 + timedelta(minutes=5)))
+        me = {"by": p["huangpu"]}
+        iid = log.open_incident(title="t", kind="fire", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", at=T0, **me)
+        log.transition(iid, "response", **me)
         with pytest.raises(IncidentError) as exc:
-            log.transition(iid, "warning", **ME)
+            log.transition(iid, "warning", **me)
         assert lc.error_text(exc.value.code, exc.value.params, "zh") == "当前阶段为 应急响应与处置，只能转入 应急终止与善后，不能转入 信息报告与预警。"
         assert "may move to Termination and aftermath, not Information report and warning" in lc.error_text(exc.value.code, exc.value.params, "en")
         with pytest.raises(IncidentError) as exc:
-            log.note(iid, "log", "x", at=datetime(2026, 11, 22, 8, 0), **ME)
+            log.note(iid, "log", "x", at=datetime(2026, 11, 22, 8, 0), **me)
         assert lc.error_text(exc.value.code, exc.value.params, "zh").startswith("时间 2026-11-22 08:00:00 早于事件发生时间（2026-11-22 09:00:00）")
     finally:
         ws.close()
@@ -109,26 +121,28 @@ def test_no_table_shows_a_raw_none(workspace_path, lang):
     clock = Clock(T0 + timedelta(minutes=30))
     ws = Workspace(workspace_path)
     try:
-        log = IncidentLog(ws, clock=clock)
-        iid = log.open_incident(title="泄漏", kind="hazchem", level="II", lon=120.92, lat=30.84, lead_code="330421", lead_name="嘉善县", at=T0, **ME)
+        log, p = _log(ws, clock)
+        lead = {"by": p["commander"]}
+        iid = log.open_incident(title="泄漏", kind="hazchem", level="II", lon=120.92, lat=30.84, lead_code="330421", lead_name="嘉善县", at=T0, **lead)
         calls = [CALLS[0], {**CALLS[1], "role": None, "duty_phone": None}]
         log.issue_warning(iid, colour="red", text="红色预警", area_kind="polygon", area=AREA, counties=["330421"], departments=["fire", "police"], calls=calls,
-                          at=T0 + timedelta(minutes=1), **ME)  # fmt: skip
-        log.request(iid, resource_id="T1", resource_name="青浦特勤站", resource_layer="teams", from_code="310118", to_code="330421", text="", **ME)
-        log.transition(iid, "aftermath", **ME)
+                          at=T0 + timedelta(minutes=1), **lead)  # fmt: skip
+        log.request(iid, resource_id="T1", resource_name="青浦特勤站", resource_layer="teams", from_code="310118", to_code="330421", text="", **lead)
+        log.transition(iid, "aftermath", **lead)
         board = boards.build(log.rows(iid), now=clock.now, overdue_after_s=600)
     finally:
         ws.close()
     resources = dict(zip(board.requests["id"], board.requests["resource_name"], strict=True))
-    calls_table = lc.calls_table(board.calls, NAMES, lang).data
+    calls_table = lc.calls_table(board.calls, NAMES, lang, answered=lc.answers(board.entries)).data
     tables = {
         "warnings": lc.warnings_table(board.warnings, NAMES, lang), "calls": calls_table, "entries": lc.entries_table(board.entries, lang, NAMES, resources),
-        "phases": lc.phases_table(board.phases, lang), "review": lc.review_table(boards.review(board), lang),
+        "phases": lc.phases_table(board.phases, lang, people={"commander": "王指挥（嘉善县）"}), "review": lc.review_table(boards.review(board), lang),
         "requests": lc.requests_table(board.requests, NAMES, lang, target_s=boards.ON_SCENE_TARGET_S),
     }  # fmt: skip
     assert {name: _raw_cells(frame) for name, frame in tables.items()} == dict.fromkeys(tables, [])
     answered_at = calls_table.iloc[:, 6].tolist()
     assert answered_at == ["未应答" if lang == "zh" else "not answered"] * 2 and calls_table.iloc[:, 7].tolist() == ["—", "—"]
+    assert calls_table.iloc[:, 8].tolist() == ["—", "—"]  # nobody recorded an answer
     assert calls_table.iloc[1, 4] == "—" and calls_table.iloc[1, 5] == "—"  # no role, no phone
     warning = tables["warnings"].iloc[0]
     assert warning.iloc[6] == "—" and warning.iloc[7] == "—"  # first and median answer: none yet
@@ -149,14 +163,16 @@ def test_minutes_read_the_same_in_every_table(board):
     assert (row["首次应答（分钟）"], row["应答用时中位数（分钟）"]) == ("2.6", "3.6")
 
 
+@pytest.mark.duckdb_only("tampers through the raw DuckDB connection; PostgreSQL refuses the change (test_postgres_refuses_changes_to_append_only_tables)")
 def test_verification_reads_in_the_users_language(workspace_path):
     ws = Workspace(workspace_path)
     try:
-        log = IncidentLog(ws, clock=Clock(T0 + timedelta(minutes=5)))
-        iid = log.open_incident(title="t", kind="fire", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", at=T0, **ME)
-        first = log.note(iid, "log", "一", **ME)
-        second = log.note(iid, "log", "二", **ME)
-        log.note(iid, "log", "三", **ME)
+        log, p = _log(ws, Clock(T0 + timedelta(minutes=5)))
+        me = {"by": p["huangpu"]}
+        iid = log.open_incident(title="t", kind="fire", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", at=T0, **me)
+        first = log.note(iid, "log", "一", **me)
+        second = log.note(iid, "log", "二", **me)
+        log.note(iid, "log", "三", **me)
         at = datetime(2026, 11, 22, 9, 5, 7)
         assert lc.verify_text(log.verify(), checked_at=at, rows=log.size(), lang="zh") == "校验于 09:05:07：完整，共 4 行，均与登记时一致。"
         ws._con.execute("UPDATE incident_log SET text = '改' WHERE id = ?", [first])
@@ -175,12 +191,13 @@ def test_verification_reads_in_the_users_language(workspace_path):
 def test_refusal_after_a_final_status_reads_in_chinese(workspace_path):
     ws = Workspace(workspace_path)
     try:
-        log = IncidentLog(ws, clock=Clock(T0 + timedelta(minutes=5)))
-        iid = log.open_incident(title="t", kind="fire", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", at=T0, **ME)
-        r = log.request(iid, resource_id="T1", resource_name="队", resource_layer="teams", from_code="310101", to_code="310101", text="", **ME)
-        log.advance_request(iid, r, "declined", **ME)
+        log, p = _log(ws, Clock(T0 + timedelta(minutes=5)))
+        me = {"by": p["huangpu"]}
+        iid = log.open_incident(title="t", kind="fire", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", at=T0, **me)
+        r = log.request(iid, resource_id="T1", resource_name="队", resource_layer="teams", from_code="310101", to_code="310101", text="", **me)
+        log.advance_request(iid, r, "declined", **me)
         with pytest.raises(IncidentError) as exc:
-            log.advance_request(iid, r, "approved", **ME)
+            log.advance_request(iid, r, "approved", **me)
         assert lc.error_text(exc.value.code, exc.value.params, "zh") == f"请求 #{r} 当前为 已拒绝，只能更新为 无（已是最终状态），不能更新为 已批准。"
     finally:
         ws.close()
@@ -193,3 +210,29 @@ def test_map_tooltips_use_chinese_punctuation(board):
     request_tip = lc.request_layers(routed, NAMES, "zh")[0].data[0]["tooltip"]
     assert request_tip.endswith("已批准 · 预计到达：15.0 分钟") and ": " not in request_tip
     assert lc.request_layers(routed, NAMES, "en")[0].data[0]["tooltip"].endswith("Approved · ETA: 15.0 min")
+
+
+def test_an_answer_on_a_units_behalf_says_so_with_its_reason(workspace_path):
+    """A duty officer records 嘉善县公安局's answer for it, with a reason: the timeline, the feed and the call list say 代为叫应 and why."""
+    clock = Clock(T0 + timedelta(minutes=30))
+    ws = Workspace(workspace_path)
+    try:
+        log, p = _log(ws, clock)
+        iid = log.open_incident(title="泄漏", kind="hazchem", level="II", lon=120.92, lat=30.84, lead_code="330421", lead_name="嘉善县", at=T0, by=p["commander"])
+        w = log.issue_warning(iid, colour="red", text="红色预警", area_kind="polygon", area=AREA, counties=["330421"], departments=["fire", "police"], calls=CALLS,
+                              at=T0 + timedelta(minutes=1), by=p["commander"])  # fmt: skip
+        log.acknowledge(iid, w, "C1", by=p["fire"])
+        log.acknowledge(iid, w, "C2", by=p["duty"], reason="电话应答，值班员代录")
+        board = boards.build(log.rows(iid), now=clock.now, overdue_after_s=600)
+    finally:
+        ws.close()
+    people = {"duty": "李值班（嘉善县）", "fire": "赵消防（嘉善县）"}
+    said = lc.describe(board.entries, "zh", NAMES, {})
+    assert said[2:] == ["嘉善县消防救援大队 值班室", "代为叫应（理由：电话应答，值班员代录）：嘉善县公安局 值班室"]
+    assert lc.describe(board.entries, "en", NAMES, {})[-1] == "Answered on the unit's behalf (reason: 电话应答，值班员代录): 嘉善县公安局 值班室"  # English punctuation in English
+    table = lc.calls_table(board.calls, NAMES, "zh", answered=lc.answers(board.entries), people=people).data
+    assert table["应答登记人"].tolist() == ["赵消防（嘉善县）", "李值班（嘉善县）（代为叫应，理由：电话应答，值班员代录）", "—"]
+    entries = lc.entries_table(board.entries, "zh", NAMES, {}, people=people)
+    assert entries["记录人"].tolist() == ["commander", "commander", "赵消防（嘉善县）", "李值班（嘉善县）"]  # an account not in `people`: its username
+    feed = lc.feed_lines(board.entries.tail(1), "zh", NAMES, {}, people=people)[0]
+    assert "应急管理 · 李值班（嘉善县） · **叫应应答** 代为叫应（理由：电话应答，值班员代录）：嘉善县公安局 值班室" in feed

@@ -18,11 +18,18 @@ from data.imports.readers import read_table
 from data.dataset.store import Store
 from data.storage.workspace import Workspace
 from tests.import_files import csv_bytes, team_rows
+from tests.people import People, cheap_accounts
 
 
 @pytest.fixture(scope="module")
 def ctx(store):
     return ImportContext.from_store(store)
+
+
+def _signed_in(ws):
+    """(accounts, session) of a data administrator of 上海市, where these tests' records lie."""
+    accounts = cheap_accounts(ws)
+    return accounts, People(accounts).sign_in("sh_admin", "natural_resources", "310000", "data_admin")
 
 
 def _reimport(data: bytes, name: str, layer: str, ctx):
@@ -64,14 +71,15 @@ def test_imported_records_round_trip_through_the_store(dataset, store, tmp_path,
     closures = [["id", "name", "reason", "wkt"], ["C1", "封闭一", "施工", "POLYGON ((121.4 31.2, 121.41 31.2, 121.41 31.21, 121.4 31.2))"],
                 ["C2", "封闭二", "", "MULTIPOLYGON (((121.5 31.2, 121.51 31.2, 121.51 31.21, 121.5 31.2)), ((121.6 31.2, 121.61 31.2, 121.61 31.21, 121.6 31.2)))"]]
     with Workspace(tmp_path / "ws.duckdb") as ws, Store(dataset, workspace=ws) as st:
+        accounts, me = _signed_in(ws)
         for layer, data in (("teams", csv_bytes([list(teams.columns), *teams.astype(str).to_numpy().tolist()])), ("closures", csv_bytes(closures))):
             first = _reimport(data, "a.csv", layer, ImportContext.from_store(st))
-            import_id = commit(first, ws, mode="all", who="me")
+            import_id = commit(first, ws, mode="all", by=me, accounts=accounts)
             before = _records(st, layer)
             exported = export_layer(st, layer, fmt, origin=import_id)
             ws.remove(import_id)
             again = _reimport(exported, file_name(layer, fmt), layer, ImportContext.from_store(st))
-            commit(again, ws, mode="all", who="me")
+            commit(again, ws, mode="all", by=me, accounts=accounts)
             assert _records(st, layer) == before
 
 
@@ -189,7 +197,8 @@ def test_xlsx_refuses_cells_it_cannot_hold(store, tmp_path, dataset):
     ring = [(121.4 + 0.01 * np.cos(a), 31.2 + 0.01 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 1500)]
     wkt = shapely.Polygon(ring).wkt
     with Workspace(tmp_path / "ws.duckdb") as ws, Store(dataset, workspace=ws) as st:
-        commit(_reimport(csv_bytes([["id", "name", "wkt"], ["C1", "大", wkt]]), "a.csv", "closures", ImportContext.from_store(st)), ws, who="me")
+        accounts, me = _signed_in(ws)
+        commit(_reimport(csv_bytes([["id", "name", "wkt"], ["C1", "大", wkt]]), "a.csv", "closures", ImportContext.from_store(st)), ws, by=me, accounts=accounts)
         with pytest.raises(ValueError, match="longer than an XLSX cell holds .* export as GeoPackage or GeoJSON"):
             export_layer(st, "closures", "xlsx")
         assert export_layer(st, "closures", "gpkg")
@@ -214,11 +223,12 @@ def test_exports_store_formula_text_as_text(dataset, tmp_path):
     import openpyxl
 
     rows = [["名称", "所属部门", "权属单位", "经度", "纬度", "队员人数"]]
-    rows += [[name, "消防救援", FORMULAS[(k + 1) % len(FORMULAS)], f"{121.0 + k * 0.01:.4f}", "31.15", "-0"] for k, name in enumerate(FORMULAS)]
+    rows += [[name, "消防救援", FORMULAS[(k + 1) % len(FORMULAS)], f"{121.0 + k * 0.01:.4f}", "31.10", "-0"] for k, name in enumerate(FORMULAS)]  # in 青浦区 (上海市)
     with Workspace(tmp_path / "ws.duckdb") as ws, Store(dataset, workspace=ws) as st:
+        accounts, me = _signed_in(ws)
         report = _reimport(csv_bytes(rows), "f.csv", "teams", ImportContext.from_store(st))
         assert report.accepted["name"].tolist() == FORMULAS  # stored as given
-        import_id = commit(report, ws, who="me")
+        import_id = commit(report, ws, by=me, accounts=accounts)
 
         book = openpyxl.load_workbook(io.BytesIO(export_layer(st, "teams", "xlsx", origin=import_id)))
         sheet = book["teams"]
@@ -245,7 +255,8 @@ def test_exports_store_formula_text_as_text(dataset, tmp_path):
 def test_an_unknown_head_count_exports_as_an_empty_cell(dataset, tmp_path):
     rows = [["名称", "所属部门", "经度", "纬度", "队员人数"], ["甲队", "消防", "121.10", "31.15", "12"], ["乙队", "消防", "121.11", "31.15", ""]]
     with Workspace(tmp_path / "ws.duckdb") as ws, Store(dataset, workspace=ws) as st:
-        import_id = commit(_reimport(csv_bytes(rows), "f.csv", "teams", ImportContext.from_store(st)), ws, who="me")
+        accounts, me = _signed_in(ws)
+        import_id = commit(_reimport(csv_bytes(rows), "f.csv", "teams", ImportContext.from_store(st)), ws, by=me, accounts=accounts)
         members = st.layer("teams").set_index("name")["members"]
         assert members["甲队"] == 12 and pd.isna(members["乙队"])  # unknown, not 0
         text = export_layer(st, "teams", "csv", origin=import_id).decode("utf-8-sig")

@@ -7,22 +7,28 @@ import time
 from data.incidents.log import IncidentLog
 from data.storage.workspace import Workspace
 from pages._shared import IncidentFeed
+from tests.people import People, cheap_accounts
 
 
-def _open(log: IncidentLog) -> str:
+def _log(ws: Workspace) -> IncidentLog:
+    return IncidentLog(ws, accounts=cheap_accounts(ws))
+
+
+def _open(log: IncidentLog, people: People) -> str:
     return log.open_incident(title="嘉善县危化品泄漏", kind="hazchem", level="III", lon=120.888, lat=30.943, lead_code="330421",
-                             lead_name="嘉善县", who="值班员甲", department="emergency")  # fmt: skip
+                             lead_name="嘉善县", by=people["duty"])  # fmt: skip
 
 
 def test_a_write_on_another_server_moves_the_stamp_without_a_query(postgres_database):
     with Workspace(url=postgres_database) as ws_a, Workspace(url=postgres_database) as ws_b:  # two servers' connections
-        log_a, log_b = IncidentLog(ws_a), IncidentLog(ws_b)
-        inc = _open(log_b)
+        log_a, log_b = _log(ws_a), _log(ws_b)
+        people = People(log_b.accounts)
+        inc = _open(log_b, people)
         feed = IncidentFeed(log_a)
         try:
             first = feed.stamp(inc, fallback_s=3600)  # first look: asks the database once
             assert first == log_b.last_id(inc) == 1
-            entry = log_b.note(inc, "log", "现场已封控", who="联络员乙", department="fire")
+            entry = log_b.note(inc, "log", "现场已封控", by=people["fire"])
             deadline = time.monotonic() + 2
             while feed.stamp(inc, fallback_s=3600) < entry and time.monotonic() < deadline:  # fallback far off: only NOTIFY can move it
                 time.sleep(0.01)
@@ -33,12 +39,13 @@ def test_a_write_on_another_server_moves_the_stamp_without_a_query(postgres_data
 
 def test_a_missed_notification_is_caught_by_the_fallback_query(postgres_database):
     with Workspace(url=postgres_database) as ws:
-        log = IncidentLog(ws)
-        inc = _open(log)
+        log = _log(ws)
+        people = People(log.accounts)
+        inc = _open(log, people)
         feed = IncidentFeed(log)
         assert feed.stamp(inc, fallback_s=3600) == 1
         feed.stop()  # deaf from now on, as while the listening connection reconnects
-        entry = log.note(inc, "log", "现场已封控", who="值班员甲", department="emergency")
+        entry = log.note(inc, "log", "现场已封控", by=people["duty"])
         time.sleep(0.3)
         assert feed.stamp(inc, fallback_s=3600) == 1  # not due: no query, nothing heard
         assert feed.stamp(inc, fallback_s=0) == entry  # due: asks `last_id`

@@ -18,6 +18,7 @@ from data.incidents import board as boards
 from data.incidents.log import AppendOnly, IncidentError, IncidentLog, TRANSITIONS
 from data.storage.workspace import Workspace, WorkspaceError
 from tests.conftest import ROOT
+from tests.people import People, cheap_accounts
 
 T0 = datetime(2026, 11, 22, 9, 0)
 
@@ -44,11 +45,14 @@ def clock():
 @pytest.fixture
 def log(backend, workspace_path, clock):
     ws = Workspace(workspace_path)  # on 'postgres' the database URL that `backend` sets takes precedence, as in the app
-    yield IncidentLog(ws, clock=clock)
+    yield IncidentLog(ws, clock=clock, accounts=cheap_accounts(ws))
     ws.close()
 
 
-ME = {"who": "张三", "department": "emergency"}
+@pytest.fixture
+def people(log, clock) -> People:
+    """Signed-in accounts of the log's workspace (tests/people.py `CAST`: 嘉善县 leads)."""
+    return People(log.accounts, now=clock)
 CALLS = [
     {"contact_id": "C1", "unit": "嘉善县消防救援大队", "role": "值班室", "department": "fire", "jurisdiction_code": "330421", "duty_phone": "1"},
     {"contact_id": "C2", "unit": "嘉善县公安局", "role": "值班室", "department": "police", "jurisdiction_code": "330421", "duty_phone": "2"},
@@ -57,76 +61,76 @@ CALLS = [
 AREA = {"type": "Polygon", "coordinates": [[[120.8, 30.8], [121.0, 30.8], [121.0, 30.9], [120.8, 30.9], [120.8, 30.8]]]}
 
 
-def _open(log, **kw) -> str:
+def _open(log, people, **kw) -> str:
     args = {"title": "嘉善化工园区泄漏", "kind": "hazchem", "level": "II", "lon": 120.92, "lat": 30.84, "lead_code": "330421", "lead_name": "嘉善县", "at": T0,
             "jurisdictions": ["310118"], "departments": ["fire", "police"]} | kw  # fmt: skip
-    return log.open_incident(**args, **ME)
+    return log.open_incident(**args, by=people["commander"])
 
 
-def _warn(log, iid, **kw) -> int:
+def _warn(log, people, iid, **kw) -> int:
     args = {"colour": "red", "text": "危化品泄漏，下风向 5 公里疏散", "area_kind": "polygon", "area": AREA, "counties": ["330421", "310118"],
             "departments": ["fire", "police", "emergency"], "calls": CALLS} | kw  # fmt: skip
-    return log.issue_warning(iid, **args, **ME)
+    return log.issue_warning(iid, **args, by=people["commander"])
 
 
-def test_incident_ids_count_per_day(log):
-    assert _open(log) == "YRD-20261122-001"
-    assert _open(log) == "YRD-20261122-002"
-    assert _open(log, at=T0 - timedelta(days=1)) == "YRD-20261121-001"
+def test_incident_ids_count_per_day(log, people):
+    assert _open(log, people) == "YRD-20261122-001"
+    assert _open(log, people) == "YRD-20261122-002"
+    assert _open(log, people, at=T0 - timedelta(days=1)) == "YRD-20261121-001"
 
 
-def test_phase_transitions_allowed_and_refused(log, clock):
-    iid = _open(log)
+def test_phase_transitions_allowed_and_refused(log, clock, people):
+    iid = _open(log, people)
     assert log.phase(iid)[0] == "warning"
     with pytest.raises(IncidentError, match="may move to response, aftermath, not to preparation") as exc:
-        log.transition(iid, "preparation", **ME)
+        log.transition(iid, "preparation", by=people["commander"])
     assert exc.value.code == "phase"
-    log.transition(iid, "response", **ME)
+    log.transition(iid, "response", by=people["commander"])
     with pytest.raises(IncidentError, match="not to warning"):
-        log.transition(iid, "warning", **ME)
+        log.transition(iid, "warning", by=people["commander"])
     with pytest.raises(IncidentError, match="not to response"):
-        log.transition(iid, "response", **ME)
+        log.transition(iid, "response", by=people["commander"])
     clock.tick(minutes=5)
-    log.transition(iid, "aftermath", **ME)
+    log.transition(iid, "aftermath", by=people["commander"])
     for phase in ("preparation", "warning", "response", "aftermath"):
         with pytest.raises(IncidentError, match=r"none \(final\)"):
-            log.transition(iid, phase, **ME)
+            log.transition(iid, phase, by=people["commander"])
     with pytest.raises(IncidentError, match="expected one of"):
-        log.transition(iid, "over", **ME)
+        log.transition(iid, "over", by=people["commander"])
     board = boards.build(log.rows(iid), now=clock())
     assert board.phase == "aftermath"
     assert board.phases["phase"].tolist() == ["warning", "response", "aftermath"]
     # the full table of transitions, each one tried on a fresh incident
     for start in ("preparation", "warning", "response"):
         for target in ("preparation", "warning", "response", "aftermath"):
-            fresh = _open(log, phase=start)
+            fresh = _open(log, people, phase=start)
             if target in TRANSITIONS[start]:
-                log.transition(fresh, target, **ME)
+                log.transition(fresh, target, by=people["commander"])
                 assert log.phase(fresh)[0] == target
             else:
                 with pytest.raises(IncidentError):
-                    log.transition(fresh, target, **ME)
+                    log.transition(fresh, target, by=people["commander"])
                 assert log.phase(fresh)[0] == start
 
 
-def test_closed_incident_takes_no_warning_or_request(log):
-    iid = _open(log, phase="response")
-    log.transition(iid, "aftermath", **ME)
+def test_closed_incident_takes_no_warning_or_request(log, people):
+    iid = _open(log, people, phase="response")
+    log.transition(iid, "aftermath", by=people["commander"])
     with pytest.raises(IncidentError) as exc:
-        _warn(log, iid)
+        _warn(log, people, iid)
     assert exc.value.code == "closed"
-    assert log.note(iid, "log", "善后：现场移交属地", **ME) > 0  # entries are still taken
+    assert log.note(iid, "log", "善后：现场移交属地", by=people["commander"]) > 0  # entries are still taken
 
 
-def test_update_and_delete_are_refused_and_tampering_is_found(log, backend):
-    iid = _open(log)
-    entry = log.note(iid, "event", "发现第二泄漏点", **ME)
+def test_update_and_delete_are_refused_and_tampering_is_found(log, backend, people):
+    iid = _open(log, people)
+    entry = log.note(iid, "event", "发现第二泄漏点", by=people["commander"])
     with pytest.raises(AppendOnly, match="append-only"):
         log.update(entry, text="没有泄漏")
     with pytest.raises(AppendOnly, match="never deleted"):
         log.delete(entry)
     assert log.verify() == []
-    fix = log.note(iid, "correction", "第二泄漏点为误报", corrects=entry, **ME)
+    fix = log.note(iid, "correction", "第二泄漏点为误报", corrects=entry, by=people["commander"])
     board = boards.build(log.rows(iid), now=T0 + timedelta(hours=1))
     row = board.entries.set_index("id")
     assert row.at[entry, "corrected_by"] == fix and row.at[fix, "corrects"] == entry
@@ -148,14 +152,14 @@ def test_update_and_delete_are_refused_and_tampering_is_found(log, backend):
     assert (problems[0].code, problems[0].params) == ("missing", {"first": entry, "last": entry})  # coded, for a message in any language
 
 
-def test_corrections_must_point_at_an_entry_of_the_incident(log):
-    iid, other = _open(log), _open(log)
-    foreign = log.note(other, "log", "另一事件", **ME)
+def test_corrections_must_point_at_an_entry_of_the_incident(log, people):
+    iid, other = _open(log, people), _open(log, people)
+    foreign = log.note(other, "log", "另一事件", by=people["commander"])
     with pytest.raises(IncidentError, match="empty") as exc:
-        log.note(iid, "correction", "更正", **ME)
+        log.note(iid, "correction", "更正", by=people["commander"])
     assert exc.value.params["field"] == "corrects"
     with pytest.raises(IncidentError, match=f"#{foreign} is not a entry of incident {iid}"):
-        log.note(iid, "correction", "更正", corrects=foreign, **ME)
+        log.note(iid, "correction", "更正", corrects=foreign, by=people["commander"])
 
 
 @pytest.mark.parametrize(
@@ -164,18 +168,15 @@ def test_corrections_must_point_at_an_entry_of_the_incident(log):
         ({"text": ""}, "required"),
         ({"text": "   "}, "required"),
         ({"text": "长" * 2001}, "too_long"),
-        ({"who": ""}, "required"),
-        ({"department": ""}, "required"),
-        ({"who": "名" * 101}, "too_long"),
         ({"at": T0 + timedelta(hours=2)}, "future"),
         ({"at": T0 - timedelta(minutes=1)}, "before"),
         ({"kind": "gossip"}, "bad_choice"),
     ],
 )
-def test_bad_entries_are_refused_and_nothing_is_written(log, kwargs, code):
-    iid = _open(log)
+def test_bad_entries_are_refused_and_nothing_is_written(log, kwargs, code, people):
+    iid = _open(log, people)
     before = log.size()
-    args = {"kind": "log", "text": "正常内容"} | ME | kwargs
+    args = {"kind": "log", "text": "正常内容", "by": people["commander"]} | kwargs
     with pytest.raises(IncidentError) as exc:
         log.note(iid, args.pop("kind"), args.pop("text"), **args)
     assert exc.value.code == code
@@ -183,36 +184,36 @@ def test_bad_entries_are_refused_and_nothing_is_written(log, kwargs, code):
     assert log.verify() == []
 
 
-def test_bad_incidents_are_refused(log):
+def test_bad_incidents_are_refused(log, people):
     with pytest.raises(IncidentError, match="`title` is empty"):
-        _open(log, title="")
+        _open(log, people, title="")
     with pytest.raises(IncidentError, match="`level` was 'V'"):
-        _open(log, level="V")
+        _open(log, people, level="V")
     with pytest.raises(IncidentError, match="not a valid longitude/latitude"):
-        _open(log, lon=200.0)
+        _open(log, people, lon=200.0)
     with pytest.raises(IncidentError, match="in the future"):
-        _open(log, at=T0 + timedelta(days=1))
+        _open(log, people, at=T0 + timedelta(days=1))
     with pytest.raises(IncidentError, match="unknown_incident|is not in the log"):
-        log.note("YRD-20990101-001", "log", "x", **ME)
+        log.note("YRD-20990101-001", "log", "x", by=people["commander"])
     assert log.size() == 0
 
 
-def test_warning_acknowledgments_rate_and_overdue(log, clock):
-    iid = _open(log)
+def test_warning_acknowledgments_rate_and_overdue(log, clock, people):
+    iid = _open(log, people)
     clock.tick(minutes=5)  # 09:15
-    w = _warn(log, iid)
+    w = _warn(log, people, iid)
     with pytest.raises(IncidentError, match="before the warning was issued"):
-        log.acknowledge(iid, w, "C1", at=T0 + timedelta(minutes=14), **ME)
-    log.acknowledge(iid, w, "C1", at=T0 + timedelta(minutes=17), **ME)
+        log.acknowledge(iid, w, "C1", at=T0 + timedelta(minutes=14), by=people["fire"])
+    log.acknowledge(iid, w, "C1", at=T0 + timedelta(minutes=17), by=people["fire"])
     clock.tick(minutes=4)  # 09:19
-    log.acknowledge(iid, w, "C3", **ME)
+    log.acknowledge(iid, w, "C3", by=people["qingpu"])
     with pytest.raises(IncidentError, match="already, at 2026-11-22 09:17:00") as exc:
-        log.acknowledge(iid, w, "C1", **ME)
+        log.acknowledge(iid, w, "C1", by=people["fire"])
     assert exc.value.code == "acknowledged"
     with pytest.raises(IncidentError, match="not on the call list"):
-        log.acknowledge(iid, w, "C9", **ME)
+        log.acknowledge(iid, w, "C9", by=people["commander"])
     with pytest.raises(IncidentError, match="no contact"):
-        _warn(log, iid, calls=[])
+        _warn(log, people, iid, calls=[])
     board = boards.build(log.rows(iid), now=T0 + timedelta(minutes=20), overdue_after_s=600)
     w_row = board.warnings.iloc[0]
     assert (w_row["calls"], w_row["acked"], w_row["overdue"]) == (3, 2, 0)
@@ -224,32 +225,32 @@ def test_warning_acknowledgments_rate_and_overdue(log, clock):
     assert later.warnings["overdue"].iloc[0] == 1
 
 
-def test_request_flow_eta_and_review(log, clock):
-    iid = _open(log)  # 09:00
+def test_request_flow_eta_and_review(log, clock, people):
+    iid = _open(log, people)  # 09:00
     clock.tick(minutes=2)
-    _warn(log, iid)  # 09:12
-    log.acknowledge(iid, 2, "C1", at=T0 + timedelta(minutes=13), **ME)
+    _warn(log, people, iid)  # 09:12
+    log.acknowledge(iid, 2, "C1", at=T0 + timedelta(minutes=13), by=people["fire"])
     route = [[121.1, 31.1], [120.92, 30.84]]
     near = log.request(iid, resource_id="T1", resource_name="青浦危化救援队", resource_layer="teams", from_code="310118", to_code="330421", text="",
-                       eta_s=900, route=route, crossed=["310118", "330421"], provider_department="fire", **ME)  # fmt: skip
+                       eta_s=900, route=route, crossed=["310118", "330421"], provider_department="fire", by=people["commander"])  # fmt: skip
     far = log.request(iid, resource_id="T2", resource_name="嘉兴物资库", resource_layer="stockpiles", from_code="330402", to_code="330421", text="",
-                      eta_s=2400, provider_department="emergency", **ME)  # fmt: skip
+                      eta_s=2400, provider_department="emergency", by=people["commander"])  # fmt: skip
     clock.tick(minutes=18)  # 09:30
     for status, minute in (("approved", 12), ("dispatched", 13), ("arrived", 28)):
-        log.advance_request(iid, near, status, at=T0 + timedelta(minutes=minute), **ME)
+        log.advance_request(iid, near, status, at=T0 + timedelta(minutes=minute), by=people["qingpu_fire"])
     with pytest.raises(IncidentError, match="before the request's last status"):
-        log.advance_request(iid, far, "approved", at=T0 + timedelta(minutes=5), **ME)
+        log.advance_request(iid, far, "approved", at=T0 + timedelta(minutes=5), by=people["jiaxing"])
     with pytest.raises(IncidentError, match="may move to approved, declined, not to arrived") as exc:
-        log.advance_request(iid, far, "arrived", **ME)
+        log.advance_request(iid, far, "arrived", by=people["jiaxing"])
     assert exc.value.code == "request_flow"
-    log.advance_request(iid, far, "approved", at=T0 + timedelta(minutes=12), **ME)
-    log.advance_request(iid, far, "dispatched", at=T0 + timedelta(minutes=12), **ME)
+    log.advance_request(iid, far, "approved", at=T0 + timedelta(minutes=12), by=people["jiaxing"])
+    log.advance_request(iid, far, "dispatched", at=T0 + timedelta(minutes=12), by=people["jiaxing"])
     with pytest.raises(IncidentError, match="is arrived; it may move to none"):
-        log.advance_request(iid, near, "declined", **ME)
+        log.advance_request(iid, near, "declined", by=people["qingpu_fire"])
     clock.tick(minutes=40)
-    log.advance_request(iid, far, "arrived", at=T0 + timedelta(minutes=50), **ME)
-    log.transition(iid, "response", at=T0 + timedelta(minutes=11), **ME)
-    log.transition(iid, "aftermath", **ME)
+    log.advance_request(iid, far, "arrived", at=T0 + timedelta(minutes=50), by=people["jiaxing"])
+    log.transition(iid, "response", at=T0 + timedelta(minutes=11), by=people["commander"])
+    log.transition(iid, "aftermath", by=people["commander"])
     board = boards.build(log.rows(iid), now=clock())
     req = board.requests.set_index("id")
     assert req.at[near, "status"] == "arrived" and req.at[near, "eta_s"] == 900 and req.at[near, "route"] == route
@@ -263,14 +264,15 @@ def test_request_flow_eta_and_review(log, clock):
     assert review.at["police", "acked"] == 0 and review.at["police", "met_target"] is None
 
 
-def test_concurrent_writers_lose_nothing(log):
-    iid = _open(log)
+def test_concurrent_writers_lose_nothing(log, people):
+    iid = _open(log, people)
     threads, per_thread, errors = 8, 40, []
+    fire = people["fire"]
 
     def write(k: int) -> None:
         try:
             for i in range(per_thread):
-                log.note(iid, "log", f"线程{k}-{i}", who=f"值班员{k}", department="fire")
+                log.note(iid, "log", f"线程{k}-{i}", by=fire)
         except Exception as exc:  # noqa: BLE001 (collected and failed below)
             errors.append(exc)
 
@@ -288,17 +290,18 @@ def test_concurrent_writers_lose_nothing(log):
     assert log.verify() == []
 
 
-def test_racing_sessions_move_a_phase_or_answer_a_call_once(log):
+def test_racing_sessions_move_a_phase_or_answer_a_call_once(log, people):
     """Sessions that act on the same state at the same moment: exactly one wins, the others are told why."""
-    iid = _open(log)
-    w = _warn(log, iid)
+    iid = _open(log, people)
+    w = _warn(log, people, iid)
     barrier = threading.Barrier(8)
+    police, commander = people["police"], people["commander"]
     outcomes: dict[str, list] = {"ack": [], "phase": []}
 
     def act(k: int) -> None:
         barrier.wait()
-        for what, call in (("ack", lambda: log.acknowledge(iid, w, "C2", who=f"值班员{k}", department="police")),
-                           ("phase", lambda: log.transition(iid, "response", who=f"值班员{k}", department="emergency"))):  # fmt: skip
+        for what, call in (("ack", lambda: log.acknowledge(iid, w, "C2", by=police)),
+                           ("phase", lambda: log.transition(iid, "response", by=commander))):  # fmt: skip
             try:
                 outcomes[what].append(call())
             except IncidentError as exc:
@@ -321,12 +324,15 @@ import sys
 sys.path.insert(0, {root!r})
 from data.storage.workspace import Workspace
 from data.incidents.log import IncidentLog
-log = IncidentLog(Workspace({path!r}))
-iid = log.open_incident(title="断电测试", kind="other", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", who="测试", department="emergency")
+from tests.people import People, cheap_accounts
+ws = Workspace({path!r})
+log = IncidentLog(ws, accounts=cheap_accounts(ws))
+me = People(log.accounts).sign_in("huangpu", "emergency", "310101", "commander")
+iid = log.open_incident(title="断电测试", kind="other", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", by=me)
 print("incident", iid, flush=True)
 i = 0
 while True:
-    entry = log.note(iid, "log", "第%d条" % i, who="测试", department="emergency")
+    entry = log.note(iid, "log", "第%d条" % i, by=me)
     print("saved", entry, flush=True)
     i += 1
 """
@@ -362,13 +368,14 @@ def test_kill_9_while_writing_loses_no_saved_entry(backend, tmp_path):
         ws.close()
 
 
-def test_a_second_process_writes_only_on_the_shared_database(log, workspace_path, backend):
+def test_a_second_process_writes_only_on_the_shared_database(log, workspace_path, backend, people):
     """DuckDB: the app holds the file and a second process is told so; PostgreSQL: the second process writes beside the app."""
     from data.storage.workspace import WorkspaceBusy
 
-    iid = _open(log)
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfrom data.storage.workspace import Workspace\nfrom data.incidents.log import IncidentLog\n"
-            f"try:\n    print('saved', IncidentLog(Workspace({str(workspace_path)!r})).note({iid!r}, 'log', '第二个进程', who='李四', department='fire'))\n"
+    iid = _open(log, people)
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfrom data.storage.workspace import Workspace\nfrom data.incidents.log import IncidentLog\nfrom tests.people import People, cheap_accounts\n"
+            f"try:\n    ws = Workspace({str(workspace_path)!r})\n    log = IncidentLog(ws, accounts=cheap_accounts(ws))\n"
+            f"    print('saved', log.note({iid!r}, 'log', '第二个进程', by=People(log.accounts).sign_in('fire2', 'fire', '330421', 'liaison')))\n"
             f"except Exception as e:\n    print(type(e).__name__, e)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120).stdout
     if backend == "duckdb":
@@ -378,20 +385,20 @@ def test_a_second_process_writes_only_on_the_shared_database(log, workspace_path
         assert log.rows(iid)["text"].tolist()[-1] == "第二个进程" and log.verify() == []
 
 
-def test_log_rows_are_stored_as_given(log, workspace_path):
+def test_log_rows_are_stored_as_given(log, workspace_path, people):
     """HTML and script text is kept verbatim (it is escaped where shown, never stripped or run)."""
-    iid = _open(log, title="<b>粗体</b>标题")
+    iid = _open(log, people, title="<b>粗体</b>标题")
     text = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
-    entry = log.note(iid, "event", text, **ME)
+    entry = log.note(iid, "event", text, by=people["commander"])
     assert log.rows(iid).set_index("id").at[entry, "text"] == text
     assert log.incidents()["title"].iloc[0] == "<b>粗体</b>标题"
     raw = json.loads(log.workspace.query("SELECT data FROM incident_log WHERE id = 1")["data"].iloc[0])
     assert raw["title"] == "<b>粗体</b>标题"
 
 
-def test_the_log_lives_in_the_workspace_file(log, workspace_path, backend):
-    iid = _open(log)
-    log.note(iid, "decision", "启动Ⅱ级响应", **ME)
+def test_the_log_lives_in_the_workspace_file(log, workspace_path, backend, people):
+    iid = _open(log, people)
+    log.note(iid, "decision", "启动Ⅱ级响应", by=people["commander"])
     if backend == "postgres":
         import psycopg
 

@@ -138,3 +138,14 @@ def test_bad_config_is_reported_and_map_still_shows(dataset, tmp_path, monkeypat
     assert not at.exception
     assert "config.toml" in at.warning[0].value
     assert len(at.get("deck_gl_json_chart")) == 1
+
+
+def test_the_servers_skip_the_full_collection_after_each_run():
+    """.streamlit/config.toml's ``[runner] postScriptGC = false`` is read by Streamlit from the project folder
+    (the idle board's refresh cost: BENCHMARKS.md "Several servers")."""
+    import subprocess
+    import sys
+
+    code = "from streamlit import config; config.get_config_options(force_reparse=True); print(config.get_option('runner.postScriptGC'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120, check=True).stdout.split()
+    assert out[-1] == "False", out

@@ -1,4 +1,9 @@
-"""The joint-consultation page (AppTest through the app's router) on the embedded dataset and a real workspace file."""
+"""The joint-consultation page (AppTest through the app's router) on the embedded dataset and a real workspace file.
+
+People sign in as the app's sidebar leaves them (``session_state["account"]``, a real `Session`
+of an account made in this test's workspace, as tests/test_pages_accounts.py does); the
+sign-in panel itself is tested in tests/test_sign_in.py.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,18 @@ import re
 
 import pytest
 
-from data.incidents.log import AREA_KINDS, INCIDENT_KINDS, LEVELS, MESSAGES, PHASES, REQUEST_FLOW, WARNING_COLOURS, WHAT
-
+from data.incidents.log import AREA_KINDS, INCIDENT_KINDS, LEVELS, MESSAGES, PHASES, REQUEST_FLOW, WARNING_COLOURS, WHAT, IncidentLog
 from data.schema import now_beijing
+from data.storage.workspace import Workspace
+from geo.warning import call_list
 from layers.consultation import plain
 from layers.labels import LABELS
 from pages._shared import widget_key
 from tests.conftest import ROOT, frame_with
+from tests.people import CAST, People, cheap_accounts
+
+#: Display names of the accounts the tests sign in with (tests/people.py `CAST` for their department, jurisdiction and roles).
+SHOWN = {"commander": "王指挥", "duty": "李值班", "fire": "赵消防", "qingpu": "钱青浦"}
 
 
 def _w(key: str, lang: str = "zh") -> str:
@@ -22,8 +32,28 @@ def _w(key: str, lang: str = "zh") -> str:
 
 
 @pytest.fixture
-def page(open_app):
-    return open_app("pages/consultation.py")
+def cast(workspace_path) -> dict:
+    """Signed-in sessions of this test's workspace, by cast name: the 嘉善县 commander (the lead's 指挥长), its duty
+    officer, its fire liaison and 青浦区's duty officer; made before the app opens the workspace."""
+    with Workspace(workspace_path) as ws:
+        people = People(cheap_accounts(ws))
+        for name, shown in SHOWN.items():
+            department, jurisdiction, roles = CAST[name]
+            people.sign_in(name, department, jurisdiction, *roles, display_name=shown)
+        return {name: people[name] for name in SHOWN}
+
+
+def _as(at, session):
+    """The page as the holder of `session` sees it, signed in."""
+    at.session_state["account"] = session
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def page(open_app, cast):
+    return _as(open_app("pages/consultation.py"), cast["commander"])
 
 
 def _submit(at, form: str) -> None:
@@ -37,7 +67,6 @@ def _section(at, name: str, lang: str = "zh") -> None:
 
 
 def _open(at, title="嘉善<script>alert(1)</script>化工泄漏") -> None:
-    at.text_input(key="inc_me_name").input("张三").run()
     at.radio(key=_w("inc_where")).set_value("coords").run()
     at.text_input(key="inc_f_title").input(title)
     at.text_input(key="inc_f_coords").input("120.9070,30.8410")
@@ -57,6 +86,7 @@ def test_open_an_incident_and_log_entries(page):
     assert page.text_area(key="inc_entry_text").value == ""  # cleared once saved
     log = frame_with(page, "记录人")
     assert log["内容"].iloc[0] == "消防<b>已到场</b>" and log["类型"].iloc[0] == "重要事件"
+    assert set(log["记录人"]) == {"王指挥（嘉善县）"} and set(log["部门"]) == {"应急管理"}  # signed by the account, shown by its name
     page.selectbox(key=_w("inc_entry_kind")).set_value("correction")
     page.number_input(key="inc_entry_corrects").set_value(2)
     page.text_area(key="inc_entry_text").input("到场的是嘉善中队")
@@ -65,13 +95,8 @@ def test_open_an_incident_and_log_entries(page):
     assert log.at[2, "更正关系"] == "已被 #3 更正" and log.at[3, "更正关系"] == "更正 #2"
 
 
-def test_identity_is_required_and_bad_input_is_explained(page):
+def test_bad_input_is_explained(page):
     _open(page)
-    page.text_input(key="inc_me_name").input("").run()
-    page.text_area(key="inc_entry_text").input("无署名的记录")
-    _submit(page, "inc_entry_form")
-    assert "请先在侧栏填写姓名" in page.warning[0].value
-    page.text_input(key="inc_me_name").input("张三").run()
     page.text_area(key="inc_entry_text").input("   ")
     _submit(page, "inc_entry_form")
     assert page.error[0].value == "“内容”不能为空，请填写。"
@@ -82,8 +107,92 @@ def test_identity_is_required_and_bad_input_is_explained(page):
     assert len(frame_with(page, "记录人")) == 1  # only the opening row: nothing was saved half-way
 
 
+AREA = {"type": "Polygon", "coordinates": [[[120.8, 30.8], [121.0, 30.8], [121.0, 30.9], [120.8, 30.9], [120.8, 30.8]]]}
+
+
+def _seed(workspace_path, cast, store) -> str:
+    """An incident of 嘉善县 with a warning calling 嘉善县应急管理局 (C0194) and 嘉善县消防救援大队 (C0195), written
+    through the log by the lead's commander before the app opens the workspace."""
+    with Workspace(workspace_path) as ws:
+        log = IncidentLog(ws, accounts=cheap_accounts(ws))
+        iid = log.open_incident(title="嘉善化工园区泄漏", kind="hazchem", level="II", lon=120.907, lat=30.841, lead_code="330421", lead_name="嘉善县",
+                                jurisdictions=["310118"], departments=["emergency", "fire"], by=cast["commander"])  # fmt: skip
+        calls = call_list(["330421"], ["emergency", "fire"], store.table("contacts"))
+        log.issue_warning(iid, colour="red", text="危化品泄漏，5 公里内疏散", area_kind="polygon", area=AREA, counties=["330421"], departments=["emergency", "fire"],
+                          calls=calls.to_dict("records"), by=cast["commander"])  # fmt: skip
+    return iid
+
+
+def _forms(at) -> list[str]:
+    return [b.key for b in at.main.button if b.key and b.key.startswith("FormSubmitter:")]  # the sidebar has the sign-in form
+
+
+def test_without_an_account_the_board_shows_and_nothing_can_be_written(open_app, cast, store, workspace_path):
+    iid = _seed(workspace_path, cast, store)
+    at = open_app("pages/consultation.py")
+    assert at.subheader[0].value.startswith(iid)  # the board, for everyone
+    assert frame_with(at, "记录人")["记录人"].tolist() == ["王指挥（嘉善县）"] * 2
+    with pytest.raises(KeyError):
+        at.selectbox(key=_w("inc_phase_to"))
+    for section in ("board", "warnings", "requests"):
+        _section(at, section)
+        assert _forms(at) == [], section
+        assert [i.value for i in at.info if i.value.startswith("请先在左侧栏登录")] == ["请先在左侧栏登录：登录后才能记录、叫应、申请资源或导入数据。"], section
+    _section(at, "warnings")
+    assert (frame_with(at, "值班电话")["状态"] == "待应答").all()  # the call list is readable
+    _section(at, "brief")
+    at.button(key="inc_verify").click().run()  # reading the trace needs no account
+    assert any("完整，共 2 行" in s.value for s in at.success)
+    at.selectbox(key=_w("inc_pick")).set_value("__new__").run()
+    assert not at.exception and _forms(at) == [] and any(i.value.startswith("请先在左侧栏登录") for i in at.info)
+
+
+def test_a_fire_liaison_cannot_answer_for_the_emergency_bureau(open_app, cast, store, workspace_path):
+    """Each unit answers its own 叫应: the 嘉善县 fire liaison records 消防救援大队's answer, not 应急管理局's."""
+    _seed(workspace_path, cast, store)
+    at = _as(open_app("pages/consultation.py"), cast["fire"])
+    with pytest.raises(KeyError):
+        at.selectbox(key=_w("inc_phase_to"))  # only the lead's commander moves the phase
+    _section(at, "warnings")
+    with pytest.raises(KeyError):
+        at.text_input(key="inc_ack_reason")  # a liaison never answers on a unit's behalf
+    at.selectbox(key=_w("inc_ack_contact")).set_value("C0194")
+    _submit(at, "inc_ack_form")
+    assert [e.value for e in at.error] == ["无权登记叫应应答：须由应急管理部门人员办理，您属于消防救援部门。"]
+    calls = frame_with(at, "值班电话")
+    assert (calls["状态"] == "待应答").all() and (calls["应答登记人"] == "—").all()  # nothing written
+    _section(at, "board")
+    assert len(frame_with(at, "记录人")) == 2
+    _section(at, "warnings")
+    at.selectbox(key=_w("inc_ack_contact")).set_value("C0195")
+    _submit(at, "inc_ack_form")
+    assert at.success[0].value == "已记录 嘉善县消防救援大队 · 嘉善县 · 消防救援 的应答。"
+    calls = frame_with(at, "值班电话").set_index("单位")
+    assert calls.at["嘉善县消防救援大队", "状态"] == "已应答" and calls.at["嘉善县消防救援大队", "应答登记人"] == "赵消防（嘉善县）"
+    assert calls.at["嘉善县应急管理局", "状态"] == "待应答"
+
+
+def test_only_the_lead_commander_moves_the_phase(open_app, cast, store, workspace_path):
+    _seed(workspace_path, cast, store)
+    at = _as(open_app("pages/consultation.py"), cast["duty"])
+    with pytest.raises(KeyError):
+        at.selectbox(key=_w("inc_phase_to"))
+    assert any(c.value.startswith("无权变更事件阶段") for c in at.caption)
+    _as(at, cast["qingpu"])  # a neighbour party to the incident: may log, not lead
+    with pytest.raises(KeyError):
+        at.selectbox(key=_w("inc_phase_to"))
+    assert "inc_entry_form" in " ".join(_forms(at))
+    _as(at, cast["commander"])
+    at.selectbox(key=_w("inc_phase_to")).set_value("response")
+    at.text_input(key="inc_phase_note").input("启动Ⅱ级响应")
+    _submit(at, "inc_phase_form")
+    assert at.success[0].value.startswith("已转入“应急响应与处置”阶段")
+    assert any(m.value.startswith("**当前阶段：应急响应与处置") for m in at.markdown)
+    phases = next(df.value for df in at.dataframe if "记录人" in df.value.columns and "编号" not in df.value.columns)  # the phases, under their expander
+    assert phases["类型"].tolist() == ["信息报告与预警", "应急响应与处置"] and phases["记录人"].tolist() == ["王指挥（嘉善县）"] * 2
+
+
 def test_new_incident_outside_every_county_is_refused(page):
-    page.text_input(key="inc_me_name").input("张三").run()
     page.radio(key=_w("inc_where")).set_value("coords").run()
     page.text_input(key="inc_f_title").input("海上事故")
     page.text_input(key="inc_f_coords").input("123.5,30.0")
@@ -97,7 +206,6 @@ def test_new_incident_outside_every_county_is_refused(page):
 @pytest.mark.parametrize("typed", ["abc", "30.84,120.90", "120.9;30.8", "200,100"])
 def test_unreadable_coordinates_are_explained_in_chinese_only(page, typed):
     """Whatever geo.crs says (in English), the Chinese message says what to type, with Chinese punctuation only."""
-    page.text_input(key="inc_me_name").input("张三").run()
     page.radio(key=_w("inc_where")).set_value("coords").run()
     page.text_input(key="inc_f_title").input("坐标有误")
     page.text_input(key="inc_f_coords").input(typed)
@@ -123,6 +231,11 @@ def test_warning_call_list_acknowledgment_and_rate(page, store):
     jiashan = contacts[(contacts["jurisdiction_code"] == "330421") & contacts["department"].isin(["fire", "police"])]
     assert set(jiashan["unit"]) <= set(calls["单位"])
     assert (calls["状态"] == "待应答").all()
+    # the commander (应急管理) answers for the units called: on their behalf, which needs a reason
+    first = page.selectbox(key=_w("inc_ack_contact")).options[0]
+    _submit(page, "inc_ack_form")
+    assert page.error[0].value.startswith("代为登记叫应应答须说明理由")
+    page.text_input(key="inc_ack_reason").input("电话应答，值班员代录")
     # a backfilled answer time before the warning, or in the future, is refused with the reason
     now = now_beijing()
     page.time_input(key="inc_ack_when_time").set_value(now.time())
@@ -134,14 +247,26 @@ def test_warning_call_list_acknowledgment_and_rate(page, store):
     assert "晚于当前时间" in page.error[0].value
     assert (frame_with(page, "值班电话")["状态"] == "待应答").all()  # nothing was recorded
     page.time_input(key="inc_ack_when_time").set_value(None)
-    first = page.selectbox(key=_w("inc_ack_contact")).options[0]
     page.selectbox(key=_w("inc_ack_contact")).set_value(page.selectbox(key=_w("inc_ack_contact")).value)
     _submit(page, "inc_ack_form")
     assert page.success[0].value.startswith("已记录") and first.split(" · ")[0] in page.success[0].value
+    assert page.text_input(key="inc_ack_reason").value == ""  # cleared once saved
     calls = frame_with(page, "值班电话")
     n = len(calls)
     assert (calls["状态"] == "已应答").sum() == 1
+    answered = calls[calls["状态"] == "已应答"]
+    assert answered["应答登记人"].tolist() == ["王指挥（嘉善县）（代为叫应，理由：电话应答，值班员代录）"]  # shown as recorded on the unit's behalf
+    assert (calls.loc[calls["状态"] != "已应答", "应答登记人"] == "—").all()
     assert page.metric[0].value == f"1/{n}（{100 / n:.0f}%）"
+    _section(page, "board")
+    entries = frame_with(page, "记录人")
+    assert entries["内容"].iloc[0].startswith("代为叫应（理由：电话应答，值班员代录）：" + first.split(" · ")[0])
+    assert any("代为叫应（理由：电话应答，值班员代录）" in m.value for m in page.markdown)  # the feed says it too
+
+
+def _candidates(at) -> list[str]:
+    """The ids behind the request picker's options, in its order."""
+    return [r["id"] for r in at.session_state["inc_candidates"]["rows"]]
 
 
 def test_request_from_the_engine_and_phase_to_review(page):
@@ -152,6 +277,7 @@ def test_request_from_the_engine_and_phase_to_review(page):
     assert not page.exception, page.exception
     option = page.selectbox(key=_w("inc_req_pick"))
     assert len(option.options) == 8 and "分钟" in option.options[0]
+    option.set_value(next(i for i, label in zip(_candidates(page), option.options, strict=True) if "嘉善县" in label))  # approved by 嘉善县's own commander
     _submit(page, "inc_req_form")
     assert page.success[0].value.startswith("已提交请求 #2")
     req = frame_with(page, "预计到达（分钟）")
@@ -269,29 +395,29 @@ def test_verification_result_stays_through_the_timed_refreshes(page):
     assert any("完整，共 2 行" in s.value for s in page.success)
 
 
-def test_choices_survive_a_language_switch(page):
-    """Department, entry kind, the department filter and the open section, chosen in Chinese, are still chosen in English and back."""
-    page.selectbox(key=_w("inc_me_dept")).set_value("fire").run()
+def test_choices_survive_a_language_switch(page, cast):
+    """Entry kind, the department filter and the open section, chosen in Chinese, are still chosen in English and back."""
     for placeholder in (m.placeholder for m in page.multiselect):
         assert placeholder and re.search(r"[A-Za-z]", placeholder) is None, placeholder  # never "Choose options"
     _open(page)
     page.selectbox(key=_w("inc_entry_kind")).set_value("decision")
     page.text_area(key="inc_entry_text").input("封闭园区道路")
     _submit(page, "inc_entry_form")
-    page.selectbox(key=_w("inc_me_dept")).set_value("police").run()
+    _as(page, cast["fire"])  # the fire liaison writes for 消防救援
     page.selectbox(key=_w("inc_entry_kind")).set_value("log")
     page.text_area(key="inc_entry_text").input("巡查")
     _submit(page, "inc_entry_form")
-    page.selectbox(key=_w("inc_filter_dept")).set_value("fire").run()
+    page.selectbox(key=_w("inc_filter_dept")).set_value("emergency").run()
     before = frame_with(page, "记录人")
-    assert before["内容"].tolist()[0] == "封闭园区道路" and len(before) == 2  # the decision and the opening, both by 消防救援
+    assert before["内容"].tolist()[0] == "封闭园区道路" and len(before) == 2  # the decision and the opening, both by 应急管理
     for lang, who in (("en", "By"), ("zh", "记录人"), ("en", "By")):
         page.sidebar.radio[0].set_value(lang).run()
         assert not page.exception, page.exception
-        assert page.selectbox(key=_w("inc_me_dept", lang)).value == "police"
         assert page.selectbox(key=_w("inc_entry_kind", lang)).value == "log"
-        assert page.selectbox(key=_w("inc_filter_dept", lang)).value == "fire"
+        assert page.selectbox(key=_w("inc_filter_dept", lang)).value == "emergency"
         assert frame_with(page, who).iloc[:, 0].tolist() == before["编号"].tolist()  # the same rows
+    assert frame_with(page, "By")["By"].tolist() == ["王指挥 (嘉善县)"] * 2
+    _as(page, cast["commander"])  # the lead's commander issues warnings
     _section(page, "warnings", "en")
     page.selectbox(key=_w("inc_warn_colour", "en")).set_value("orange")
     page.text_area(key="inc_warn_text").input("Orange warning")

@@ -16,6 +16,7 @@ from data.storage.workspace import Workspace
 from pages._shared import widget_key
 from tests.conftest import ROOT, frame_with
 from tests.import_files import csv_bytes, team_rows, zip_bytes
+from tests.people import People, cheap_accounts
 
 APP = str(ROOT / "app.py")
 TIMEOUT = 120
@@ -29,6 +30,27 @@ PLAIN_HEADERS = ["名称", "经度", "纬度", "类型", "所属部门", "所属
 @pytest.fixture
 def app(open_app):
     return open_app("pages/manage.py", timeout_s=TIMEOUT)
+
+
+#: Data administrators: of 上海市 (the teams of `team_rows` lie in 崇明区), of 浙江省, and the cast's of 嘉善县.
+ADMINS = {"sh_admin": "310000", "zj_admin": "330000"}
+
+
+def _sign_in(at, workspace_path, who: str = "sh_admin"):
+    """Sign `who` in for this browser session (as the sidebar's form does: the session in ``st.session_state["account"]``)."""
+    with Workspace(workspace_path) as ws:
+        people = People(cheap_accounts(ws))
+        session = people.sign_in(who, "natural_resources", ADMINS[who], "data_admin") if who in ADMINS else people[who]
+    at.session_state["account"] = session
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _commit(at):
+    next(b for b in at.button if b.label == "提交导入").click().run()
+    assert not at.exception, at.exception
+    return at
 
 
 def _gbk_teams(store, n: int = 3, *, bad_row: int | None = None) -> bytes:
@@ -48,10 +70,10 @@ def _metric(at, label: str) -> str:
 
 
 def _plain_teams(store) -> bytes:
-    """The issue's GBK list: 名称,经度,纬度,类型,所属部门,所属区县, the county by name."""
+    """The issue's GBK list: 名称,经度,纬度,类型,所属部门,所属区县, the county by name (three counties of 浙江省)."""
     counties = store.jurisdictions("county", detail="full").set_index("code")
     rows = [PLAIN_HEADERS]
-    for code, kind, dept in (("330421", "消防救援队伍", "消防救援"), ("310118", "专业救援队伍", "水务局"), ("320509", "社会救援力量", "应急管理局")):
+    for code, kind, dept in (("330421", "消防救援队伍", "消防救援"), ("330482", "专业救援队伍", "水务局"), ("330481", "社会救援力量", "应急管理局")):
         p = counties.at[code, "geometry"].representative_point()
         rows.append([f"{counties.at[code, 'name']}测试队", f"{p.x:.6f}", f"{p.y:.6f}", kind, dept, counties.at[code, "name"]])
     return csv_bytes(rows, encoding="gbk")
@@ -89,16 +111,17 @@ def test_upload_fix_mapping_commit_and_see_it_on_the_situation_page(app, store, 
     spec = json.loads(app.get("deck_gl_json_chart")[0].proto.json)
     assert "layer-teams" in {layer["id"] for layer in spec["layers"]}
     commit = next(b for b in app.button if b.label == "提交导入")
-    assert commit.disabled  # nobody named yet
-    app.text_input(key="data_who").input("王五").run()
-    next(b for b in app.button if b.label == "提交导入").click().run()
-    assert not app.exception, app.exception
+    assert commit.disabled and any("请先在侧栏登录数据管理员账户" in i.value for i in app.info)  # nobody signed in yet
+    assert "data_who" not in {w.key for w in app.text_input}  # no typed name any more
+    _sign_in(app, workspace_path)
+    assert any("将以 sh_admin（sh_admin，上海市）的身份导入" in c.value for c in app.caption)
+    _commit(app)
     assert any("已导入 3 条记录到“救援队伍”" in s.value for s in app.success)
 
     with Workspace(workspace_path) as ws, Store(store.path, workspace=ws) as st:
         imported = st.layer("teams")
         assert len(imported) == teams_before + 3
-        assert st.imports().iloc[0]["who"] == "王五"
+        assert st.imports().iloc[0]["who"] == "sh_admin"  # the signed-in account
         assert st.imports().iloc[0]["file_name"] == "青浦队伍.csv"
 
     app.switch_page("pages/situation.py").run()
@@ -112,15 +135,66 @@ def test_all_or_nothing_refusal_is_a_message_and_writes_nothing(app, store, work
     assert _metric(app, "被拒绝") == "1"
     table = frame_with(app, "行号").set_index("行号")
     assert table.at[3, "结果"] == "拒绝" and table.at[3, "拒绝原因"] == "“经度 / X”为“东经121度半”，不是数字。"
-    app.text_input(key="data_who").input("王五").run()
-    next(b for b in app.button if b.label == "提交导入").click().run()
-    assert not app.exception
+    _sign_in(app, workspace_path)
+    _commit(app)
     assert any("文件未导入" in e.value and "全部通过才导入" in e.value for e in app.error)
     with Workspace(workspace_path) as ws:
         assert ws.imports().empty and ws.version() == 0
     app.radio(key=widget_key("data_mode", "zh")).set_value("valid").run()
     next(b for b in app.button if b.label == "提交导入").click().run()
     assert any("已导入 3 条记录" in s.value for s in app.success)
+
+
+def test_without_an_account_import_and_removal_wait_for_a_sign_in(app, store, workspace_path):
+    _upload(app, "t.csv", _gbk_teams(store, 2))
+    _selectbox(app, "队员人数").select("规模").run()
+    _sign_in(app, workspace_path)
+    _commit(app)
+    app.session_state["account"] = None  # signed out
+    app.run()
+    hint = "请先在侧栏登录数据管理员账户，再导入或撤销数据。"
+    assert [i.value for i in app.info].count(hint) == 1  # the import tab (the new upload field waits for a file) ...
+    _upload(app, "t2.csv", _gbk_teams(store, 1))
+    _selectbox(app, "队员人数").select("规模").run()
+    assert [i.value for i in app.info].count(hint) == 2  # ... and the imports tab
+    assert next(b for b in app.button if b.label == "提交导入").disabled
+    app.selectbox(key="data_remove_pick").select(app.selectbox(key="data_remove_pick").options[0]).run()
+    assert next(b for b in app.button if b.label == "撤销所选导入").disabled
+    app.sidebar.radio[0].set_value("en").run()
+    assert any(i.value == "Sign in (sidebar) with a data administrator's account to import or remove data." for i in app.info)
+    with Workspace(workspace_path) as ws:
+        assert len(ws.imports()) == 1
+
+
+def test_a_wrong_account_gets_a_localized_refusal_and_nothing_is_written(app, store, workspace_path):
+    """嘉善县's data administrator may not import 崇明区's teams, nor remove 上海市's import; a duty officer imports nothing."""
+    _upload(app, "t.csv", _gbk_teams(store, 2))
+    _selectbox(app, "队员人数").select("规模").run()
+    _sign_in(app, workspace_path, "data_admin")
+    _commit(app)
+    assert [e.value for e in app.error] == ["未导入：无权导入基础数据：崇明区（310151）不在您的辖区（嘉善县（330421））范围内。"]
+    _sign_in(app, workspace_path, "duty")
+    _commit(app)
+    assert [e.value for e in app.error] == ["未导入：无权导入基础数据：需要以下角色之一：数据管理员。"]
+    app.sidebar.radio[0].set_value("en").run()
+    next(b for b in app.button if b.label == "Commit the import").click().run()
+    assert [e.value for e in app.error] == ["Not imported: You may not import base-layer records: one of these roles is needed: Data administrator."]
+    app.sidebar.radio[0].set_value("zh").run()
+    with Workspace(workspace_path) as ws:
+        assert ws.imports().empty and ws.version() == 0
+        audit = cheap_accounts(ws).audit()
+    assert audit[audit["outcome"] == "refused"][["actor", "event", "code"]].values.tolist()[:2] == [["duty", "layer.import", "missing_role"]] * 2
+
+    _sign_in(app, workspace_path, "sh_admin")
+    _commit(app)
+    import_id = frame_with(app, "导入人").iloc[0]["导入编号"]
+    _sign_in(app, workspace_path, "data_admin")
+    app.selectbox(key="data_remove_pick").select(import_id).run()
+    next(b for b in app.button if b.label == "撤销所选导入").click().run()
+    assert not app.exception, app.exception
+    assert [e.value for e in app.error] == ["未撤销：无权修改或删除基础数据：崇明区（310151）不在您的辖区（嘉善县（330421））范围内。"]
+    with Workspace(workspace_path) as ws:
+        assert ws.imports()["import_id"].tolist() == [import_id]
 
 
 def test_unsafe_zip_and_bad_files_are_messages_not_tracebacks(app):
@@ -141,10 +215,10 @@ def test_export_tab_prepares_a_download(app):
 def test_imports_tab_lists_and_removes_an_import(app, store, workspace_path):
     _upload(app, "t.csv", _gbk_teams(store, 2))
     _selectbox(app, "队员人数").select("规模").run()
-    app.text_input(key="data_who").input("王五").run()
-    next(b for b in app.button if b.label == "提交导入").click().run()
+    _sign_in(app, workspace_path)
+    _commit(app)
     listing = frame_with(app, "导入人")
-    assert listing.iloc[0]["导入人"] == "王五" and listing.iloc[0]["导入行数"] == 2
+    assert listing.iloc[0]["导入人"] == "sh_admin" and listing.iloc[0]["导入行数"] == 2
     app.selectbox(key="data_remove_pick").select(listing.iloc[0]["导入编号"]).run()
     next(b for b in app.button if b.label == "撤销所选导入").click().run()
     assert any("已撤销导入" in s.value and "删除 2 条记录" in s.value for s in app.success)
@@ -161,12 +235,12 @@ def test_the_issues_list_imports_as_it_is(app, store, workspace_path):
     assert any("3 行未填队员人数" in w.value and "不计为 0" in w.value for w in app.warning)
     ids = frame_with(app, "行号")["编号"]
     assert ids.str.fullmatch(r"T-[0-9a-f]{12}").all()
-    app.text_input(key="data_who").input("王五").run()
-    next(b for b in app.button if b.label == "提交导入").click().run()
+    _sign_in(app, workspace_path, "zj_admin")  # a data administrator of 浙江省
+    _commit(app)
     assert any("已导入 3 条记录" in s.value for s in app.success)
     with Workspace(workspace_path) as ws:
         teams = ws.layer("teams")
-    assert sorted(teams["county_code"]) == ["310118", "320509", "330421"] and teams["members"].isna().all()
+    assert sorted(teams["county_code"]) == ["330421", "330481", "330482"] and teams["members"].isna().all()
     assert sorted(teams["id"]) == sorted(ids)  # the ids the report showed
 
 
@@ -191,15 +265,15 @@ def test_choices_survive_a_language_switch(app, store):
         assert (_metric(app, valid), _metric(app, rejected)) == before == ("3", "1")
 
 
-def test_chinese_page_has_chinese_widget_texts(app, store):
+def test_chinese_page_has_chinese_widget_texts(app, store, workspace_path):
     """No code names in the mapping labels, a Chinese placeholder where nothing is chosen yet."""
     _upload(app, "t.csv", _gbk_teams(store, 2))
     _selectbox(app, "队员人数").select("规模").run()
     labels = [s.label for s in app.selectbox]
     assert "名称 *" in labels and "经度 / X *" in labels and "所属地市" in labels
     assert not any("(" in label and any(c.isascii() and c.isalpha() for c in label) for label in labels), labels
-    app.text_input(key="data_who").input("王五").run()
-    next(b for b in app.button if b.label == "提交导入").click().run()
+    _sign_in(app, workspace_path)
+    _commit(app)
     pick = app.selectbox(key="data_remove_pick")
     assert pick.value is None and pick.proto.placeholder == "选择要撤销的导入"
 
@@ -210,6 +284,7 @@ def test_english(app):
     assert any(b.label == "Template (Excel)" for b in app.download_button)
 
 
+@pytest.mark.duckdb_only("another process holding the file; a PostgreSQL workspace is shared")
 def test_workspace_held_by_another_process_shows_a_warning_and_the_maps_still_work(dataset, monkeypatch, workspace_path, store):
     monkeypatch.setenv("YRD_DATASET", str(dataset))
     monkeypatch.setenv("YRD_CONFIG", str(ROOT / "tests" / "no-config.toml"))
@@ -226,7 +301,6 @@ def test_workspace_held_by_another_process_shows_a_warning_and_the_maps_still_wo
         at.switch_page("pages/manage.py").run()
         _upload(at, "t.csv", _gbk_teams(store, 1))
         _selectbox(at, "队员人数").select("规模").run()
-        at.text_input(key="data_who").input("王五").run()
         assert next(b for b in at.button if b.label == "提交导入").disabled
     finally:
         holder.stdin.close()

@@ -24,7 +24,6 @@ from data.storage.workspace import IMPORT_COLUMNS, Workspace, WorkspaceError
 from tests.conftest import ROOT
 from tests.import_files import TEAM_HEADERS_ZH, csv_bytes, team_rows
 
-ME = {"who": "张三", "department": "emergency"}
 INCIDENT = {"title": "嘉善化工园区泄漏", "kind": "hazchem", "level": "II", "lon": 120.92, "lat": 30.84, "lead_code": "330421", "lead_name": "嘉善县"}
 
 
@@ -33,7 +32,18 @@ def _import_teams(store: Store, ws: Workspace, n: int, prefix: str) -> str:
     rows = [TEAM_HEADERS_ZH, *[[r.id, r.name, r.kind, r.department, r.owner, r.county_code, repr(r.lon), repr(r.lat), r.members] for r in teams.itertuples()]]
     raw = read_table(csv_bytes(rows), "队伍.csv")
     report = validate(raw, "teams", suggest_mapping(raw.columns, "teams"), ImportContext.from_store(store))
-    return commit(report, ws, mode="all", who="张三")
+    from tests.people import People, cheap_accounts  # the teams of `team_rows` lie in 崇明区: a data administrator of 上海市 imports them
+
+    accounts = cheap_accounts(ws)
+    return commit(report, ws, mode="all", by=People(accounts).sign_in("sh_admin", "natural_resources", "310000", "data_admin"), accounts=accounts)
+
+
+def _log(ws: Workspace) -> tuple[IncidentLog, dict]:
+    """The incident log of `ws` and ``{"by": session}`` of 嘉善县's commander (tests/people.py), who may do all the writes below."""
+    from tests.people import People, cheap_accounts
+
+    log = IncidentLog(ws, accounts=cheap_accounts(ws))
+    return log, {"by": People(log.accounts)["commander"]}
 
 
 def test_placeholders_become_psycopg_ones_outside_quotes_only():
@@ -94,15 +104,14 @@ def test_postgres_refuses_changes_to_append_only_tables(postgres_database):
     import psycopg
 
     with Workspace(url=postgres_database) as ws:
-        log = IncidentLog(ws)
-        iid = log.open_incident(**INCIDENT, **ME)
-        log.note(iid, "event", "发现第二泄漏点", **ME)
+        log, me = _log(ws)
+        iid = log.open_incident(**INCIDENT, **me)
+        log.note(iid, "event", "发现第二泄漏点", **me)
         with psycopg.connect(postgres_database, autocommit=True) as raw:  # the app's own role, behind the log's back
             for sql in ("UPDATE incident_log SET text = '没有泄漏' WHERE id = 2", "DELETE FROM incident_log WHERE id = 2", "TRUNCATE incident_log"):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"table incident_log is append-only: (UPDATE|DELETE|TRUNCATE) refused"):
                     raw.execute(sql)
-            raw.execute("CREATE TABLE auth_audit (id BIGINT, event VARCHAR)")  # as data/accounts/accounts.py creates it
-            raw.execute("INSERT INTO auth_audit VALUES (1, 'sign_in')")
+            assert raw.execute("SELECT count(*) FROM auth_audit WHERE event = 'sign_in'").fetchone()[0] >= 1  # the log's accounts made it: the sign-ins above
         assert log.size() == 2 and log.verify() == []
         assert ws.append_only("auth_audit") is True
     with psycopg.connect(postgres_database, autocommit=True) as raw:  # a registered table that exists when a workspace opens is protected then
@@ -111,13 +120,14 @@ def test_postgres_refuses_changes_to_append_only_tables(postgres_database):
         Workspace(url=postgres_database).close()
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="auth_audit is append-only: DELETE refused"):
             raw.execute("DELETE FROM auth_audit WHERE id = 0")
-        raw.execute("INSERT INTO auth_audit VALUES (2, 'sign_out')")  # appending stays allowed
+        raw.execute("INSERT INTO auth_audit (id, event) VALUES (1000, 'sign_out')")  # appending stays allowed
 
 
+@pytest.mark.duckdb_only("DuckDB has no triggers; on PostgreSQL the database refuses (test_postgres_refuses_changes_to_append_only_tables)")
 def test_duckdb_cannot_enforce_append_only_and_relies_on_the_chain(workspace_path):
     with Workspace(workspace_path) as ws:
-        log = IncidentLog(ws)
-        log.note(log.open_incident(**INCIDENT, **ME), "log", "x", **ME)
+        log, me = _log(ws)
+        log.note(log.open_incident(**INCIDENT, **me), "log", "x", **me)
         assert ws.append_only("incident_log") is False
         ws._con.execute("UPDATE incident_log SET who = '李四' WHERE id = 2")
         assert [(p.entry_id, p.code) for p in log.verify()] == [(2, "content")]
@@ -128,19 +138,26 @@ import sys, time, os
 sys.path.insert(0, {root!r})
 from data.storage.workspace import Workspace
 from data.incidents.log import IncidentLog
-log = IncidentLog(Workspace(url={url!r}))
+from tests.people import PASSWORD, cheap_accounts
+ws = Workspace(url={url!r})
+log = IncidentLog(ws, accounts=cheap_accounts(ws))
+me = log.accounts.authenticate("huangpu", PASSWORD + "x")  # 黄浦区's commander, made by the test
 print("ready", flush=True)
 while not os.path.exists({go!r}):
     time.sleep(0.01)
-iid = log.open_incident(title="并发{k}", kind="other", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", who="进程{k}", department="emergency")
+iid = log.open_incident(title="并发{k}", kind="other", level="IV", lon=121.47, lat=31.23, lead_code="310101", lead_name="黄浦区", by=me)
 for i in range(99):
-    log.note(iid, "log", "第%d条" % i, who="进程{k}", department="emergency")
+    log.note(iid, "log", "第%d条" % i, by=me)
 print("done", iid, flush=True)
 """
 
 
 def test_two_processes_appending_at_once_keep_one_chain(postgres_database, tmp_path):
     """Two servers append 100 rows each at the same moment: 200 rows, ids 1..200, one chain, distinct incident numbers."""
+    from tests.people import People, cheap_accounts
+
+    with Workspace(url=postgres_database) as ws:
+        People(cheap_accounts(ws)).sign_in("huangpu", "emergency", "310101", "commander")
     go = tmp_path / "go"
     procs = [subprocess.Popen([sys.executable, "-c", _APPENDER.format(root=str(ROOT), url=postgres_database, go=str(go), k=k)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) for k in (1, 2)]  # fmt: skip
@@ -167,14 +184,15 @@ def test_two_servers_race_for_one_phase_change_and_one_wins(postgres_database):
     """The check of the current phase and the write are one step across servers (the table lock), not only within one."""
     a, b = Workspace(url=postgres_database), Workspace(url=postgres_database)
     try:
-        logs = [IncidentLog(a), IncidentLog(b)]
-        iid = logs[0].open_incident(**INCIDENT, **ME)
+        (log_a, me), (log_b, _) = _log(a), _log(b)
+        logs = [log_a, log_b]
+        iid = logs[0].open_incident(**INCIDENT, **me)
         barrier, outcomes = threading.Barrier(8), []
 
         def act(k: int) -> None:
             barrier.wait()
             try:
-                outcomes.append(logs[k % 2].transition(iid, "response", who=f"值班员{k}", department="emergency"))
+                outcomes.append(logs[k % 2].transition(iid, "response", **me))
             except IncidentError as exc:
                 outcomes.append(exc.code)
 
@@ -193,14 +211,15 @@ def test_two_servers_race_for_one_phase_change_and_one_wins(postgres_database):
 def test_threads_of_two_servers_lose_nothing(postgres_database):
     a, b = Workspace(url=postgres_database), Workspace(url=postgres_database)
     try:
-        logs = [IncidentLog(a), IncidentLog(b)]
-        iid = logs[0].open_incident(**INCIDENT, **ME)
+        (log_a, me), (log_b, _) = _log(a), _log(b)
+        logs = [log_a, log_b]
+        iid = logs[0].open_incident(**INCIDENT, **me)
         errors: list = []
 
         def write(k: int) -> None:
             try:
                 for i in range(50):
-                    logs[k % 2].note(iid, "log", f"{k}-{i}", who=f"值班员{k}", department="fire")
+                    logs[k % 2].note(iid, "log", f"{k}-{i}", **me)
             except (IncidentError, WorkspaceError) as exc:
                 errors.append(exc)
 
@@ -221,10 +240,10 @@ def test_threads_of_two_servers_lose_nothing(postgres_database):
 def test_another_server_hears_each_write_through_notify(postgres_database):
     writer_ws, reader_ws = Workspace(url=postgres_database), Workspace(url=postgres_database)  # two servers: two pools
     try:
-        writer, reader = IncidentLog(writer_ws), IncidentLog(reader_ws)
+        (writer, me), (reader, _) = _log(writer_ws), _log(reader_ws)
         heard, woke = [], threading.Event()
         stop = reader.watch(lambda change: (heard.append((change, time.monotonic())), woke.set()))
-        iid = writer.open_incident(**INCIDENT, **ME)
+        iid = writer.open_incident(**INCIDENT, **me)
         written = time.monotonic()
         assert woke.wait(1.0), "no notification within 1 s"
         change, at = heard[0]
@@ -235,7 +254,7 @@ def test_another_server_hears_each_write_through_notify(postgres_database):
         waiter = threading.Thread(target=lambda: result.append((reader.wait_for_change(10, incident_id=iid), time.monotonic())))
         waiter.start()
         time.sleep(1.0)  # the waiter is listening and has found nothing newer
-        entry = writer.note(iid, "decision", "启动Ⅱ级响应", **ME)
+        entry = writer.note(iid, "decision", "启动Ⅱ级响应", **me)
         written = time.monotonic()
         waiter.join(timeout=12)
         change, at = result[0]
@@ -250,15 +269,16 @@ def test_another_server_hears_each_write_through_notify(postgres_database):
         reader_ws.close()
 
 
+@pytest.mark.duckdb_only("DuckDB has no NOTIFY; on PostgreSQL watchers are pushed (test_another_server_hears_each_write_through_notify)")
 def test_duckdb_watchers_poll_the_newest_id(workspace_path):
     with Workspace(workspace_path) as ws:
-        log = IncidentLog(ws)
+        log, me = _log(ws)
         heard, woke = [], threading.Event()
         stop = log.watch(lambda change: (heard.append(change), woke.set()), poll_s=0.05)
-        iid = log.open_incident(**INCIDENT, **ME)
+        iid = log.open_incident(**INCIDENT, **me)
         assert woke.wait(2.0) and (heard[0].incident_id, heard[0].entry_id, heard[0].via) == (iid, 1, "poll")
         stop()
-        later = threading.Timer(0.3, lambda: log.note(iid, "log", "x", **ME))
+        later = threading.Timer(0.3, lambda: log.note(iid, "log", "x", **me))
         later.start()
         change = log.wait_for_change(5, poll_s=0.05)
         later.join()
@@ -282,7 +302,8 @@ def test_the_database_url_setting(monkeypatch, tmp_path, postgres_database):
     config = tmp_path / "config.toml"
     config.write_text(f'[storage]\ndatabase_url = "{postgres_database}"\n', encoding="utf-8")
     monkeypatch.setenv("YRD_CONFIG", str(config))
-    assert database_url() is None  # YRD_DATABASE_URL set (empty, by the test setup) wins: embedded
+    monkeypatch.setenv("YRD_DATABASE_URL", "")  # as the test setup has it on DuckDB (the PostgreSQL pass sets a URL)
+    assert database_url() is None  # YRD_DATABASE_URL set, even empty, wins: embedded
     monkeypatch.delenv("YRD_DATABASE_URL")
     assert database_url() == postgres_database
     with Workspace(tmp_path / "ignored.duckdb") as ws:  # the configured database takes precedence over a file path

@@ -39,7 +39,7 @@ ALLOWED_WORDS = {
     # acronyms inside real place and facility names (嘉兴LNG应急调峰储运站)
     "LNG",
     # account usernames are identifiers (lower-case letters and digits by policy)
-    "admin",
+    "admin", "jsduty", "jsfire",  # the first administrator and the accounts of the walk's seed (tests/test_browser_walk.py `SEED_ACCOUNTS`)
     # date and time input masks
     "yyyy", "mm", "dd", "HH", "YYYY", "MM", "DD",
     # the language switch names both languages
@@ -178,3 +178,18 @@ def deck_count(page, *, timeout_ms: int = 15_000) -> int:
     except PlaywrightTimeout:  # no map drawn
         return 0
     return charts.count()
+
+
+def sign_in(page, username: str, password: str, *, lang: str = "zh") -> None:
+    """Sign in through the sidebar's panel (every page has it), as a person would: open its expander, type, press the button."""
+    from tests.browser import wait_idle
+
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    label = {"zh": ("登录", "用户名", "密码"), "en": ("Sign in", "Username", "Password")}[lang]
+    if not sidebar.get_by_label(label[1], exact=True).is_visible():
+        sidebar.locator('[data-testid="stExpander"] summary').first.click()
+        wait_idle(page)
+    sidebar.get_by_label(label[1], exact=True).fill(username)
+    sidebar.get_by_label(label[2], exact=True).fill(password)
+    sidebar.get_by_role("button", name=label[0], exact=True).click()
+    wait_idle(page)

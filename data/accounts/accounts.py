@@ -226,6 +226,14 @@ class Session:
         return self.account.actor
 
 
+def session_of(by: object) -> Session:
+    """`by` itself when it is the `Session` of a signed-in account; a `TypeError` naming what was passed otherwise (a typed name is not a signature)."""
+    if not isinstance(by, Session):
+        msg = f"`by` was {type(by).__name__} but is expected to be the Session of a signed-in account (Accounts.authenticate)."
+        raise TypeError(msg)
+    return by
+
+
 def check_password(password: str, *, username: str) -> None:
     """Raise `AuthError` ('password_short', 'password_long', 'password_is_username') unless `password` meets the policy."""
     if not isinstance(password, str):

@@ -5,7 +5,7 @@ The steps are pure functions on a `RawTable` (see `data.imports.readers`)::
     raw = read_table(data, "队伍.csv")                       # cells as text
     mapping = suggest_mapping(raw.columns, "teams")          # field -> file column
     report = validate(raw, "teams", mapping, context, crs="gcj02")
-    commit(report, workspace, mode="valid", who="张三")      # one transaction
+    commit(report, workspace, mode="valid", by=session)      # one transaction, by a signed-in data administrator
 
 `validate` accepts or rejects every row with its reasons (missing field, bad number,
 unknown jurisdiction code or name, invalid geometry and whether it was repaired, duplicate id,
@@ -25,6 +25,15 @@ Users' lists rarely carry ids or head counts, and name their county instead of c
   the point, else rejected with the candidates.
 Positions are converted to WGS84 (EPSG:4326): GCJ-02 and BD-09 by `geo.crs`, projected
 EPSG codes by pyproj; CGCS2000 is taken as WGS84.
+
+Who may write (`data.accounts.authority`): `commit` and `remove` take the signed-in session
+(``by``, checked by `Accounts.check`) and ask the permission table for ``layer.import`` /
+``layer.edit`` with ``codes``, the jurisdictions of the records (`jurisdictions_of`: a point's
+county, a contact's jurisdiction, an inventory row's stockpile's county, the counties a
+closure polygon overlaps).  Only a data administrator whose jurisdiction contains every one
+of them may write; a refusal raises `Refused` (audited) and nothing is written.  A record of
+no jurisdiction refuses the whole file (`ImportRejected` 'no_jurisdiction').  The provenance
+names the account (``who``: its username).
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import logging
 import re
 import unicodedata
 import uuid
@@ -46,9 +56,9 @@ import pandas as pd
 import pyproj
 import shapely
 
+from data.accounts.accounts import Accounts, Session, session_of
 from data.dataset.build import CountyLocator, add_jurisdiction_columns
-
-from data.schema import DEPARTMENTS
+from data.schema import DEPARTMENTS, now_beijing
 from data.imports.fields import (
     IMPORT_LAYERS,
     IMPORTED_LABEL,
@@ -68,9 +78,11 @@ from data.schema import POINT_LAYERS
 from data.storage.workspace import columns
 from geo.crs import to_wgs84, transform_geometry
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "ID_PREFIXES", "ImportContext", "ImportRejected", "ImportReport", "Issue", "MODES", "NEAR_COUNTY_M",
-    "commit", "generated_id", "import_file", "parse_crs", "suggest_mapping", "validate",
+    "commit", "generated_id", "import_file", "jurisdictions_of", "parse_crs", "remove", "suggest_mapping", "validate",
 ]
 
 #: 'all': a file with any rejected row imports nothing; 'valid': the valid rows are imported.
@@ -173,6 +185,7 @@ class ImportContext:
     names: dict[str, str] = field(repr=False)  # jurisdiction code -> name
     ids: dict[str, dict[str, str]] = field(repr=False)  # layer -> id -> origin ('base' or an import id)
     parents: dict[str, str] = field(default_factory=dict, repr=False)  # jurisdiction code -> parent code ('' for a province)
+    stockpiles: dict[str, str] = field(default_factory=dict, repr=False)  # stockpile id -> its county code (an inventory row's jurisdiction)
 
     @functools.cached_property
     def jurisdiction_names(self) -> JurisdictionNames:
@@ -193,6 +206,7 @@ class ImportContext:
             names=dict(zip(jur["code"], jur["name"], strict=True)),
             ids={name: dict(zip(f["id"].astype(str), f["origin"].astype(str), strict=True)) for name, f in frames.items()},
             parents=dict(zip(jur["code"], jur["parent_code"].fillna("").astype(str), strict=True)),
+            stockpiles=dict(zip(frames["stockpiles"]["id"].astype(str), frames["stockpiles"]["county_code"].fillna("").astype(str), strict=True)),
         )
 
 
@@ -234,6 +248,8 @@ class ImportReport:
     committed: bool = False
     import_id: str | None = None
     error: Issue | None = None  # why nothing was committed
+    #: Per accepted record (same order as `accepted`), the jurisdiction codes that decide who may import it (`jurisdictions_of`).
+    jurisdictions: list[tuple[str, ...]] = field(default_factory=list, repr=False)
 
     @property
     def total(self) -> int:
@@ -752,10 +768,12 @@ def validate(raw: RawTable, layer: str, mapping: Mapping[str, str | None], ctx: 
         data["geom_wkb"] = shapely.to_wkb(geoms[ok]) if ok.any() else pd.Series(dtype=object)
     ids = typed["id"] if "id" in typed else values.get("stockpile_id", pd.Series([""] * n))
     rows = pd.DataFrame({"row": raw.rows.astype(int), "id": ids.to_numpy(dtype=object), "status": np.where(ok, "accepted", "rejected")})
+    accepted = data[accepted_cols + (["geom_wkb"] if "geom_wkb" in data else [])]
     return ImportReport(
         layer=layer, file_name=raw.file_name, format=raw.format, encoding=raw.encoding, crs=crs_used if layer not in TABLE_LAYERS else "",
         crs_from=crs_from if layer not in TABLE_LAYERS else "", source=raw.source, mapping=chosen, rows=rows,
-        reasons=dict(sorted(out.reasons.items())), notes=dict(sorted(out.notes.items())), warnings=warnings, accepted=data[accepted_cols + (["geom_wkb"] if "geom_wkb" in data else [])],
+        reasons=dict(sorted(out.reasons.items())), notes=dict(sorted(out.notes.items())), warnings=warnings, accepted=accepted,
+        jurisdictions=jurisdictions_of(layer, accepted, ctx),
     )
 
 
@@ -767,41 +785,112 @@ def new_import_id(now: dt.datetime | None = None) -> str:
     return f"imp-{(now or dt.datetime.now()):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-def commit(report: ImportReport, workspace, *, mode: str = "all", who: str, source: str = "", licence: str = "", real: bool = True) -> str:
+def jurisdictions_of(layer: str, records: pd.DataFrame, ctx: ImportContext) -> list[tuple[str, ...]]:
+    """Per record of `layer`, the jurisdiction codes that decide who may import, edit or remove it.
+
+    Point layers: the record's county (``county_code``); contacts: its ``jurisdiction_code``
+    (a county, city or province); inventory: the county of its stockpile (``ctx.stockpiles``);
+    closures: every county its polygon overlaps (touching a border only does not count).
+    An empty tuple: the record has no known jurisdiction (e.g. its stockpile is gone).
+    `records` has the layer's columns and, for closures, ``geom_wkb`` (WKB) or a geometry column.
+    """
+    n = len(records)
+    if layer in POINT_LAYERS or layer == "contacts":
+        column = "county_code" if layer in POINT_LAYERS else "jurisdiction_code"
+        return [(str(c),) if isinstance(c, str) and c else () for c in records[column].to_numpy(dtype=object)]
+    if layer == "inventory":
+        return [(ctx.stockpiles[s],) if ctx.stockpiles.get(s) else () for s in records["stockpile_id"].astype(str)]
+    if layer in POLYGON_LAYERS:
+        if "geom_wkb" in records:
+            geoms = shapely.from_wkb(records["geom_wkb"].to_numpy())
+        else:
+            geoms = np.asarray(records.geometry.values, dtype=object) if n else np.empty(0, dtype=object)
+        out: list[set[str]] = [set() for _ in range(n)]
+        if n:
+            shapes, counties = ctx.locator.tree.query(geoms, predicate="intersects")
+            inner = ~shapely.touches(geoms[shapes], ctx.locator.geoms[counties])
+            for i, k in zip(shapes[inner].tolist(), counties[inner].tolist(), strict=True):
+                out[i].add(str(ctx.locator.codes[k]))
+        return [tuple(sorted(c)) for c in out]
+    msg = f"`layer` was {layer!r} but is expected to be in {IMPORT_LAYERS}."
+    raise ValueError(msg)
+
+
+
+def _codes(jurisdictions: Sequence[tuple[str, ...]], *, layer: str) -> list[str]:
+    """The distinct codes of `jurisdictions`; `ImportRejected` 'no_jurisdiction' when a record has none."""
+    missing = sum(1 for codes in jurisdictions if not codes)
+    if missing:
+        raise ImportRejected("no_jurisdiction", count=missing, total=len(jurisdictions), layer=layer)
+    return sorted({c for codes in jurisdictions for c in codes})
+
+
+def _require(session: Session, action: str, jurisdictions: Sequence[tuple[str, ...]], *, layer: str, accounts: Accounts, now: dt.datetime) -> None:
+    """Raise unless the (checked) `session` may do `action` on records of these `jurisdictions`:
+    `ImportRejected` 'no_jurisdiction', or `Refused` (audited by `Accounts.require`)."""
+    accounts.require(session.actor, action, now=now, codes=_codes(jurisdictions, layer=layer))
+
+
+def commit(report: ImportReport, workspace, *, by: Session, accounts: Accounts | None = None, mode: str = "all", source: str = "",
+           licence: str = "", real: bool = True, now: dt.datetime | None = None) -> str:  # fmt: skip
     """Write the accepted rows of `report` into `workspace` in one transaction; return the import id.
 
     Parameters
     ----------
+    by : Session
+        The signed-in account that imports (`Accounts.authenticate`): checked at `now`, and
+        allowed ``layer.import`` only for records within its jurisdiction (a data
+        administrator's county, city or province).  Its username is recorded as ``who``.
+    accounts : Accounts, optional
+        The accounts of `workspace` (a process shares one); default a new `Accounts(workspace)`.
     mode : str
         'all': refuse the file if any row was rejected; 'valid': write the accepted rows.
-    who, source, licence : str
-        Provenance: who imports, where the data comes from and under which licence.
+    source, licence : str
+        Provenance: where the data comes from and under which licence.
+    now : datetime, optional
+        Beijing time (naive) of the session check; default now.
 
     Raises
     ------
+    TypeError
+        When `by` is not a `Session`.
+    data.accounts.accounts.AuthError
+        When the session has ended (expired, disabled, password to change).
+    data.accounts.accounts.Refused
+        When the permission table refuses (no data administrator, or a record outside the
+        account's jurisdiction); the refusal is audited, nothing is written.
     ImportRejected
-        When nothing may be written (a rejected row in 'all' mode, or no valid row); the
-        workspace is unchanged and `report.error` says why.
+        When nothing may be written (a rejected row in 'all' mode, no valid row, a record of
+        no jurisdiction); the workspace is unchanged and `report.error` says why.
     data.workspace.WorkspaceError
         When the write fails; the transaction is rolled back.
     """
     if mode not in MODES:
         msg = f"`mode` was {mode!r} but is expected to be in {MODES}."
         raise ValueError(msg)
-    if not str(who).strip():
-        msg = "`who` was empty; say who imports the file (it is recorded in the provenance)."
+    now = now or now_beijing()
+    accounts = accounts if accounts is not None else Accounts(workspace)
+    session = accounts.check(session_of(by), now=now)
+    if len(report.jurisdictions) != len(report.accepted):
+        msg = f"`report.jurisdictions` has {len(report.jurisdictions)} entries for {len(report.accepted)} accepted records; make the report with `validate`."
         raise ValueError(msg)
     report.mode = mode
+    report.error = None
     if report.n_accepted == 0:
         report.error = Issue("nothing_valid", {"total": report.total})
     elif mode == "all" and report.n_rejected:
         report.error = Issue("all_or_nothing", {"rejected": report.n_rejected, "total": report.total})
     if report.error:
         raise ImportRejected(report.error.code, **report.error.params)
+    try:
+        _require(session, "layer.import", report.jurisdictions, layer=report.layer, accounts=accounts, now=now)
+    except ImportRejected as exc:
+        report.error = exc.issue
+        raise
     import_id = new_import_id()
     record = {
         "import_id": import_id, "layer": report.layer, "file_name": report.file_name, "format": report.format,
-        "crs": report.crs or "", "encoding": report.encoding or "", "mode": mode, "who": str(who).strip(),
+        "crs": report.crs or "", "encoding": report.encoding or "", "mode": mode, "who": session.account.username,
         "imported_at": dt.datetime.now().replace(microsecond=0), "rows_total": report.total,
         "rows_accepted": report.n_accepted, "rows_rejected": report.n_rejected,
         "source": source.strip(), "licence": licence.strip(), "real": bool(real),
@@ -812,20 +901,54 @@ def commit(report: ImportReport, workspace, *, mode: str = "all", who: str, sour
     return import_id
 
 
-def import_file(path: str | Path, layer: str, *, store, workspace, crs: str = "auto", mode: str = "all",
-                encoding: str = "auto", sheet: str | None = None, mapping: Mapping[str, str | None] | None = None,
-                who: str, source: str = "", licence: str = "", locator: CountyLocator | None = None) -> ImportReport:
-    """Read, check and commit one file into `workspace`, checked against `store` (the CLI and benchmarks use this).
+def remove(workspace, import_id: str, *, by: Session, context: ImportContext, accounts: Accounts | None = None, now: dt.datetime | None = None) -> int:
+    """Remove one import (its records and provenance) from `workspace` in one transaction; return the records removed.
+
+    `by` must be allowed ``layer.edit`` on every record of the import (`jurisdictions_of`,
+    with `context` for the counties of stockpiles and closures): a data administrator whose
+    jurisdiction contains them.  `Workspace.remove` is the storage step without this check.
+
+    Raises
+    ------
+    TypeError, AuthError, Refused
+        As `commit` (a refusal is audited; nothing is removed).
+    ImportRejected
+        'no_jurisdiction' when a record's jurisdiction is unknown (an inventory row whose
+        stockpile was removed); nothing is removed.
+    ValueError
+        When `import_id` is not an import of `workspace`.
+    """
+    now = now or now_beijing()
+    accounts = accounts if accounts is not None else Accounts(workspace)
+    session = accounts.check(session_of(by), now=now)
+    found = workspace.query("SELECT layer FROM imports WHERE import_id = ?", [import_id])
+    if found.empty:
+        msg = f"`import_id` was {import_id!r}, which is not an import of workspace {workspace.path}."
+        raise ValueError(msg)
+    layer = str(found["layer"].iloc[0])
+    records = workspace.layer(layer)
+    records = records[records["origin"] == import_id]
+    _require(session, "layer.edit", jurisdictions_of(layer, records, context), layer=layer, accounts=accounts, now=now)
+    n = workspace.remove(import_id)
+    log.info("imports: %s removed import %s (%s records of %s)", session.account.username, import_id, f"{n:,}", layer)
+    return n
+
+
+def import_file(path: str | Path, layer: str, *, store, workspace, by: Session, accounts: Accounts | None = None, crs: str = "auto",
+                mode: str = "all", encoding: str = "auto", sheet: str | None = None, mapping: Mapping[str, str | None] | None = None,
+                source: str = "", licence: str = "", locator: CountyLocator | None = None) -> ImportReport:  # fmt: skip
+    """Read, check and commit one file into `workspace` by session `by`, checked against `store` (the CLI and benchmarks use this).
 
     `mapping` overrides the suggested one field by field.  A file refused before its rows
     are checked raises `ImportRejected`; a commit that is refused (all-or-nothing, nothing
-    valid) returns the report with `error` set and nothing written.
+    valid, a record of no jurisdiction) returns the report with `error` set and nothing
+    written.  A refusal of the account (`AuthError`, `Refused`; see `commit`) is raised.
     """
     raw = read_path(path, encoding=encoding, source=sheet, prefer=layer)
     chosen = {**suggest_mapping(raw.columns, layer, has_geometry=raw.has_geometry), **(mapping or {})}
     report = validate(raw, layer, chosen, ImportContext.from_store(store, locator=locator), crs=crs)
     try:
-        commit(report, workspace, mode=mode, who=who, source=source or f"file {Path(path).name}", licence=licence)
+        commit(report, workspace, by=by, accounts=accounts, mode=mode, source=source or f"file {Path(path).name}", licence=licence)
     except ImportRejected:
         pass  # report.error says why
     return report

@@ -28,6 +28,7 @@ MESSAGES: dict[str, str] = {
     "mapping_twice": "column {column!r} is mapped to both `{field}` and `{other}`.",
     "all_or_nothing": "{rejected} of {total} rows were rejected; in all-or-nothing mode nothing is imported. Fix those rows, or choose to accept the valid rows.",
     "nothing_valid": "none of the {total} rows is valid; nothing was imported.",
+    "no_jurisdiction": "{count} of {total} records of {layer} belong to no known jurisdiction (county, city or province), so nobody may be allowed to write them; nothing was written.",
     # one row: rejected
     "field_count": "the row has {count} fields, the header {expected}.",
     "missing": "`{field}` is empty.",

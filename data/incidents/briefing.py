@@ -13,6 +13,7 @@ entries, and says how many more the full export (一事一档) holds.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import logging
@@ -730,14 +731,34 @@ def to_pdf(board: Board, png: bytes, *, names: Mapping[str, str], generated_at: 
     return buf.getvalue()
 
 
-def briefing(board: Board, counties: gpd.GeoDataFrame, *, fmt: str | tuple[str, ...], names: Mapping[str, str], generated_at: datetime) -> bytes | dict[str, bytes]:
+def signed_as(board: Board, signers: Mapping[str, str]) -> Board:
+    """`board` with each row's signer (an account's username) replaced by its display text from `signers` (e.g. 姓名（辖区）); unknown usernames stay."""
+    if not signers:
+        return board
+
+    def named(frame: pd.DataFrame) -> pd.DataFrame:
+        if "who" not in frame.columns:
+            return frame
+        out = frame.copy()
+        out["who"] = [signers.get(str(w), w) for w in out["who"]]
+        return out
+
+    incident = {**board.incident, "who": signers.get(str(board.incident.get("who")), board.incident.get("who"))}
+    return dataclasses.replace(board, incident=incident, phases=named(board.phases), entries=named(board.entries), warnings=named(board.warnings),
+                               requests=named(board.requests))  # fmt: skip
+
+
+def briefing(board: Board, counties: gpd.GeoDataFrame, *, fmt: str | tuple[str, ...], names: Mapping[str, str], generated_at: datetime,
+             signers: Mapping[str, str] | None = None) -> bytes | dict[str, bytes]:  # fmt: skip
     """The briefing of `board` as `fmt` ('docx' or 'pdf', or a tuple of them): the map drawn once from `counties`, then each document.
 
     The one path the page and ``python -m data briefing`` share.  `counties` are the county
     outlines (``code``, ``name``, geometry; e.g. ``store.jurisdictions("county")``); `names`
-    maps county codes to names; `generated_at` is printed under the title.  A tuple `fmt`
+    maps county codes to names; `generated_at` is printed under the title.  `signers` maps the
+    accounts that signed the rows (usernames) to the names printed (`signed_as`).  A tuple `fmt`
     gives a dict format -> bytes.
     """
+    board = signed_as(board, signers or {})
     wanted = (fmt,) if isinstance(fmt, str) else tuple(fmt)
     bad = [f for f in wanted if f not in FORMATS]
     if bad or not wanted:
@@ -751,4 +772,4 @@ def briefing(board: Board, counties: gpd.GeoDataFrame, *, fmt: str | tuple[str, 
     return out[fmt] if isinstance(fmt, str) else out
 
 
-__all__ = ["FORMATS", "SOURCE_NOTE", "briefing", "render_map", "to_docx", "to_pdf"]
+__all__ = ["FORMATS", "SOURCE_NOTE", "briefing", "render_map", "signed_as", "to_docx", "to_pdf"]

@@ -8,9 +8,14 @@ state (phase, acknowledgment rates, request status) is folded from the rows by
 `data.incidents.board`; nothing is ever updated or deleted.  A correction is a new row whose
 ``corrects`` points at the row it corrects.
 
-Every row carries who, which department, when it happened (``at``, entered by the user or
-now) and when it was recorded (``recorded_at``, the server clock), plus the SHA-256 hash of
-its content chained to the previous row's hash.  The class offers no way to change a row
+Every write is made by a signed-in account (``by``, an `data.accounts.accounts.Session`,
+checked by `Accounts.check`: not expired, not disabled, password changed) and is allowed by
+the permission table (`data.accounts.authority`, through `Accounts.require`, which audits a
+refusal and raises `Refused`; nothing is written then).  Every row carries the account
+(``who``: its username; ``department``: its department), when it happened (``at``, entered
+by the user or now) and when it was recorded (``recorded_at``, the server clock), plus the
+SHA-256 hash of its content chained to the previous row's hash.  A 叫应 answered on another
+unit's behalf says so in its data (``on_behalf``, ``reason``).  The class offers no way to change a row
 (`update` and `delete` raise `AppendOnly`); a change made behind its back with SQL breaks
 the chain, and `verify` names the first row that no longer matches.
 
@@ -44,6 +49,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from data.accounts.accounts import Accounts, Session, session_of
 from data.schema import now_beijing
 from data.storage.workspace import Workspace, WorkspaceError
 
@@ -95,6 +101,7 @@ MESSAGES: dict[str, str] = {
     "acknowledged": "{contact} acknowledged warning #{ref} already, at {when}.",
     "not_called": "{contact} is not on the call list of warning #{ref}.",
     "no_calls": "the warning reaches no contact: choose departments and an area that covers a jurisdiction with duty contacts.",
+    "bad_code": "`{field}` was {value!r}; expected a 6-digit jurisdiction code such as 330421.",
     "bad_position": "position ({lon}, {lat}) is not a valid longitude/latitude.",
     "append_only": "the incident log is append-only: rows are never {action}; add a correction (更正) that points at entry #{ref} instead.",
 }
@@ -181,6 +188,16 @@ def _choice(name: str, value: object, allowed: Iterable[str]) -> str:
     return str(value)
 
 
+def _code(name: str, value: object) -> str:
+    code = "" if value is None else str(value).strip()
+    if not code:
+        raise IncidentError("required", field=name)
+    if not (len(code) == 6 and code.isdigit()):
+        raise IncidentError("bad_code", field=name, value=code)
+    return code
+
+
+
 def _serialised(method):
     """Run `method` as one write (`IncidentLog._writing`): its checks of the current state and its row are
     one step, so two sessions (or servers) cannot both move a phase or a request on, or answer the same call twice."""
@@ -207,11 +224,15 @@ class IncidentLog:
         The read-write workspace (one per process); its tables are created when missing.
     clock : callable, optional
         Returns the current Beijing time (naive); tests pass a fixed clock.
+    accounts : Accounts, optional
+        The accounts of the same workspace that sign and authorise every write; default a new
+        `Accounts(workspace)` (a process should share one, as the app does).
     """
 
-    def __init__(self, workspace: Workspace, *, clock: Callable[[], datetime] = now_beijing):
+    def __init__(self, workspace: Workspace, *, clock: Callable[[], datetime] = now_beijing, accounts: Accounts | None = None):
         self.workspace = workspace
         self.clock = clock
+        self.accounts = accounts if accounts is not None else Accounts(workspace)
         self._lock = threading.RLock()
         self._cur = None  # the cursor of the write under way (set while `_lock` is held)
         cols = ", ".join(f'"{c}" {t}' for c, t in _COLUMNS.items())
@@ -235,10 +256,19 @@ class IncidentLog:
                     self._cur = None
 
     # ---- writing -------------------------------------------------------------------------
-    def _append(self, incident_id: str, kind: str, *, who: str, department: str, at: datetime | None, text: str = "",
+    def _signed(self, by: Session, action: str, **context: object):
+        """The account of session `by` as stored now, after `Accounts.check` and the permission table's `action` in `context`.
+
+        Returns (account, decision).  Raises `AuthError` (no valid session) or `Refused` (audited).
+        """
+        now = self.clock()
+        session = self.accounts.check(session_of(by), now=now)
+        decision = self.accounts.require(session.actor, action, now=now, **context)
+        return session.account, decision
+
+    def _append(self, incident_id: str, kind: str, *, by, at: datetime | None, text: str = "",
                 data: dict | None = None, ref: int | None = None, corrects: int | None = None, not_before: tuple[str, datetime] | None = None) -> int:  # fmt: skip
-        who = _text("who", who, limit=MAX_NAME)
-        department = _text("department", department, limit=MAX_NAME)
+        who, department = by.username, by.department
         now = self.clock()
         at = now if at is None else pd.Timestamp(at).to_pydatetime().replace(microsecond=0)
         if at > now + timedelta(seconds=FUTURE_TOLERANCE_S):
@@ -260,19 +290,22 @@ class IncidentLog:
         return entry_id
 
     def open_incident(self, *, title: str, kind: str, level: str, lon: float, lat: float, lead_code: str, lead_name: str,
-                      who: str, department: str, at: datetime | None = None, place: str = "", description: str = "",
+                      by: Session, at: datetime | None = None, place: str = "", description: str = "",
                       jurisdictions: Iterable[str] = (), departments: Iterable[str] = (), phase: str = "warning") -> str:  # fmt: skip
         """Open an incident and return its id (``YRD-YYYYMMDD-NNN`` by the day it happened).
 
         `lead_code` is the county found from the location (`geo.dispatch.county_of`);
         `jurisdictions` (county codes) and `departments` take part besides the lead.
         `phase` is where the response starts (``warning`` by default: information report and warning).
+        Allowed to duty officers and commanders whose jurisdiction contains `lead_code` (``incident.open``).
         """
         title = _text("title", title, limit=MAX_NAME)
         kind = _choice("kind", kind, INCIDENT_KINDS)
         level = _choice("level", level, LEVELS)
         phase = _choice("phase", phase, PHASES[:3])
-        lead_code = _text("lead_code", lead_code, limit=12)
+        lead_code = _code("lead_code", lead_code)
+        jurisdictions = [_code("jurisdictions", c) for c in jurisdictions]
+        account, _ = self._signed(by, "incident.open", lead_code=lead_code)
         if not (-180 <= float(lon) <= 180 and -90 <= float(lat) <= 90):
             raise IncidentError("bad_position", lon=lon, lat=lat)
         data = {
@@ -285,7 +318,7 @@ class IncidentLog:
         with self._writing(f"new incident {title!r} was not saved ({{exc}}); try again."):  # the id's counter and the row in one write
             n = int(self.workspace.query("SELECT count(*) AS n FROM incident_log WHERE kind = 'incident' AND incident_id LIKE ?", [f"YRD-{day}-%"])["n"].iloc[0])
             incident_id = f"YRD-{day}-{n + 1:03d}"
-            self._append(incident_id, "incident", who=who, department=department, at=at, text=description, data=data)
+            self._append(incident_id, "incident", by=account, at=at, text=description, data=data)
         return incident_id
 
     def _head(self, incident_id: str) -> dict:
@@ -307,27 +340,36 @@ class IncidentLog:
         return json.loads(rows["data"].iloc[0])["phase"], rows["at"].iloc[0].to_pydatetime()
 
     @_serialised
-    def transition(self, incident_id: str, phase: str, *, who: str, department: str, at: datetime | None = None, text: str = "") -> int:
-        """Move the incident to `phase` (see `TRANSITIONS`); refused otherwise."""
+    def transition(self, incident_id: str, phase: str, *, by: Session, at: datetime | None = None, text: str = "") -> int:
+        """Move the incident to `phase` (see `TRANSITIONS`); refused otherwise.
+
+        Only the lead jurisdiction's commander (``incident.phase``; ``incident.end`` for aftermath, 应急终止).
+        """
         phase = _choice("phase", phase, PHASES)
-        current, since = self.phase(incident_id)
+        head = self._head(incident_id)
+        account, _ = self._signed(by, "incident.end" if phase == "aftermath" else "incident.phase", lead_code=head["lead_code"])
+        current, since = self._phase(incident_id, head)
         if phase not in TRANSITIONS[current]:
             allowed = ", ".join(TRANSITIONS[current]) or "none (final)"
             raise IncidentError("phase", current=current, allowed=allowed, value=phase)
         text = _text("text", text, required=False)
-        return self._append(incident_id, "phase", who=who, department=department, at=at, text=text, data={"phase": phase, "from": current}, not_before=("phase", since))
+        return self._append(incident_id, "phase", by=account, at=at, text=text, data={"phase": phase, "from": current}, not_before=("phase", since))
 
     @_serialised
-    def note(self, incident_id: str, kind: str, text: str, *, who: str, department: str, at: datetime | None = None, corrects: int | None = None) -> int:
-        """Add a position-log entry, significant event, decision or correction (which needs `corrects`)."""
+    def note(self, incident_id: str, kind: str, text: str, *, by: Session, at: datetime | None = None, corrects: int | None = None) -> int:
+        """Add a position-log entry, significant event, decision or correction (which needs `corrects`).
+
+        Written for the account's own department, by an account whose jurisdiction is party to the incident (``entry.post``).
+        """
         kind = _choice("kind", kind, NOTE_KINDS)
         text = _text("text", text)
         head = self._head(incident_id)
+        account, _ = self._signed(by, "entry.post", department=session_of(by).account.department, jurisdictions=head["jurisdictions"])
         if kind == "correction" or corrects is not None:
             if corrects is None:
                 raise IncidentError("required", field="corrects")
             self._entry(incident_id, corrects, None, "entry")
-        return self._append(incident_id, kind, who=who, department=department, at=at, text=text, corrects=corrects, not_before=("incident", head["at"]))
+        return self._append(incident_id, kind, by=account, at=at, text=text, corrects=corrects, not_before=("incident", head["at"]))
 
     def _entry(self, incident_id: str, entry_id: int, kind: str | None, what: str) -> pd.Series:
         rows = self.workspace.query("SELECT * FROM incident_log WHERE incident_id = ? AND id = ?", [incident_id, int(entry_id)])
@@ -344,14 +386,16 @@ class IncidentLog:
 
     @_serialised
     def issue_warning(self, incident_id: str, *, colour: str, text: str, area_kind: str, area: dict, counties: Iterable[str],
-                      departments: Iterable[str], calls: list[dict], who: str, department: str, at: datetime | None = None, radius_m: float | None = None,
+                      departments: Iterable[str], calls: list[dict], by: Session, at: datetime | None = None, radius_m: float | None = None,
                       minutes: float | None = None) -> int:  # fmt: skip
         """Issue a warning over `area` (a GeoJSON geometry, WGS84) with its call list, frozen in the row.
 
         `calls` are the duty contacts to call (dicts with ``contact_id``, ``unit``, ``role``,
         ``department``, ``jurisdiction_code``, ``duty_phone``), from `geo.warning.call_list`.
+        Issued by the lead jurisdiction's duty officers and commander (``warning.issue``).
         """
         head = self._open_head(incident_id)
+        account, _ = self._signed(by, "warning.issue", lead_code=head["lead_code"])
         colour = _choice("colour", colour, WARNING_COLOURS)
         area_kind = _choice("area_kind", area_kind, AREA_KINDS)
         text = _text("text", text)
@@ -360,11 +404,18 @@ class IncidentLog:
         keep = ("contact_id", "unit", "role", "department", "jurisdiction_code", "duty_phone", "escalated")
         data = {"colour": colour, "area_kind": area_kind, "area": area, "counties": sorted(set(counties)), "departments": list(dict.fromkeys(departments)),
                 "calls": [{k: c.get(k) for k in keep} for c in calls], "radius_m": radius_m, "minutes": minutes}  # fmt: skip
-        return self._append(incident_id, "warning", who=who, department=department, at=at, text=text, data=data, not_before=("incident", head["at"]))
+        return self._append(incident_id, "warning", by=account, at=at, text=text, data=data, not_before=("incident", head["at"]))
 
     @_serialised
-    def acknowledge(self, incident_id: str, warning_id: int, contact_id: str, *, who: str, department: str, at: datetime | None = None, text: str = "") -> int:
-        """Record that `contact_id` answered the call of warning `warning_id` (叫应), at `at` (default now)."""
+    def acknowledge(self, incident_id: str, warning_id: int, contact_id: str, *, by: Session, at: datetime | None = None, text: str = "",
+                    reason: str = "") -> int:  # fmt: skip
+        """Record that `contact_id` answered the call of warning `warning_id` (叫应), at `at` (default now).
+
+        Answered by the called unit's own people (its department in its jurisdiction), or on its
+        behalf by a duty officer or commander party to the incident with a stated `reason`
+        (``ack.answer``): the row then says ``on_behalf`` and the reason.
+        """
+        head = self._head(incident_id)
         warning = self._entry(incident_id, warning_id, "warning", "warning_entry")
         calls = {c["contact_id"]: c for c in json.loads(warning["data"])["calls"]}
         if contact_id not in calls:
@@ -374,38 +425,53 @@ class IncidentLog:
             if json.loads(row.data)["contact_id"] == contact_id:
                 raise IncidentError("acknowledged", contact=contact_id, ref=warning_id, when=_fmt(row.at))
         call = calls[contact_id]
+        reason = _text("reason", reason, limit=MAX_NAME * 2, required=False)
+        account, decision = self._signed(by, "ack.answer", unit_department=str(call.get("department") or ""), unit_jurisdiction=str(call.get("jurisdiction_code") or ""),
+                                         jurisdictions=head["jurisdictions"], reason=reason)  # fmt: skip
+        data = {"contact_id": contact_id} | ({"on_behalf": True, "reason": reason} if decision.on_behalf else {})
         text = _text("text", text, required=False) or f"{call.get('unit') or contact_id} {call.get('role') or ''}".strip()
-        return self._append(incident_id, "ack", who=who, department=department, at=at, text=text, ref=int(warning_id), data={"contact_id": contact_id},
+        return self._append(incident_id, "ack", by=account, at=at, text=text, ref=int(warning_id), data=data,
                             not_before=("warning", warning["at"].to_pydatetime()))  # fmt: skip
 
     @_serialised
     def request(self, incident_id: str, *, resource_id: str, resource_name: str, resource_layer: str, from_code: str, to_code: str,
-                text: str, who: str, department: str, at: datetime | None = None, eta_s: float | None = None, estimate: bool = False,
+                text: str, by: Session, at: datetime | None = None, eta_s: float | None = None, estimate: bool = False,
                 route: list[list[float]] | None = None, crossed: list[str] | None = None, provider_department: str = "") -> int:  # fmt: skip
-        """Request a resource of jurisdiction `from_code` for the incident in `to_code`; ETA and route from the engine."""
+        """Request a resource of jurisdiction `from_code` for the incident in `to_code`; ETA and route from the engine.
+
+        Made by the requesting jurisdiction or a level above it (``request.create``).
+        """
         head = self._open_head(incident_id)
+        from_code, to_code = _code("from_code", from_code), _code("to_code", to_code)
+        account, _ = self._signed(by, "request.create", to_code=to_code)
         data = {
             "resource_id": _text("resource_id", resource_id, limit=MAX_NAME), "resource_name": _text("resource_name", resource_name, limit=MAX_NAME),
-            "resource_layer": resource_layer, "from_code": _text("from_code", from_code, limit=12), "to_code": _text("to_code", to_code, limit=12),
+            "resource_layer": resource_layer, "from_code": from_code, "to_code": to_code,
             "eta_s": None if eta_s is None else round(float(eta_s), 1), "estimate": bool(estimate), "route": route or [], "crossed": crossed or [],
             "provider_department": provider_department, "status": "requested",
         }  # fmt: skip
-        return self._append(incident_id, "request", who=who, department=department, at=at, text=_text("text", text, required=False), data=data,
+        return self._append(incident_id, "request", by=account, at=at, text=_text("text", text, required=False), data=data,
                             not_before=("incident", head["at"]))  # fmt: skip
 
     @_serialised
-    def advance_request(self, incident_id: str, request_id: int, status: str, *, who: str, department: str, at: datetime | None = None,
+    def advance_request(self, incident_id: str, request_id: int, status: str, *, by: Session, at: datetime | None = None,
                         text: str = "", eta_s: float | None = None) -> int:  # fmt: skip
-        """Move request `request_id` on (requested → approved → dispatched → arrived, or declined)."""
-        self._entry(incident_id, request_id, "request", "request_entry")
+        """Move request `request_id` on (requested → approved → dispatched → arrived, or declined).
+
+        Approved, declined and dispatched by the providing jurisdiction (``request.approve``,
+        ``request.dispatch``); arrival confirmed by either side (``request.arrive``).
+        """
+        asked = json.loads(self._entry(incident_id, request_id, "request", "request_entry")["data"])
         status = _choice("status", status, tuple(REQUEST_FLOW))
+        action = {"approved": "request.approve", "declined": "request.approve", "dispatched": "request.dispatch", "arrived": "request.arrive"}.get(status, "request.approve")
+        account, _ = self._signed(by, action, from_code=asked["from_code"], to_code=asked["to_code"], provider_department=asked.get("provider_department") or "")
         steps = self.workspace.query("SELECT \"at\", data FROM incident_log WHERE incident_id = ? AND (id = ? OR (kind = 'request_status' AND ref = ?)) ORDER BY id",
                                      [incident_id, int(request_id), int(request_id)])  # fmt: skip
         current = json.loads(steps["data"].iloc[-1])["status"]
         if status not in REQUEST_FLOW[current]:
             raise IncidentError("request_flow", ref=request_id, current=current, allowed=", ".join(REQUEST_FLOW[current]) or "none (final)", value=status)
         data = {"status": status, "eta_s": None if eta_s is None else round(float(eta_s), 1)}
-        return self._append(incident_id, "request_status", who=who, department=department, at=at, text=_text("text", text, required=False), ref=int(request_id),
+        return self._append(incident_id, "request_status", by=account, at=at, text=_text("text", text, required=False), ref=int(request_id),
                             data=data, not_before=("request", steps["at"].iloc[-1].to_pydatetime()))  # fmt: skip
 
     def update(self, entry_id: int, **_: object) -> None:
