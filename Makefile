@@ -33,9 +33,16 @@ cluster-settings:
 # each on a fresh database of a throwaway PostgreSQL cluster. Of the browser tests the second pass runs only
 # those reaching storage paths the AppTests do not (two servers, consultation, single sign-on, data page):
 # the others would add many minutes of CI for no new storage path (BROWSER_ON_POSTGRES in tests/backends.py).
+# The two passes run side by side (one test at a time each keeps a core busy only part of the time); the
+# PostgreSQL pass's report follows the DuckDB pass's, and either failing (or running no test) fails `make test`.
 test: setup-dev browser postgres data
-	$(BIN)/python -m pytest --backend=duckdb
-	$(BIN)/python -m pytest --backend=postgres
+	@rm -f .pytest-postgres.log; \
+	$(BIN)/python -m pytest --backend=postgres -p no:cacheprovider > .pytest-postgres.log 2>&1 & pg=$$!; \
+	$(BIN)/python -m pytest --backend=duckdb; duck=$$?; \
+	wait $$pg; pgrc=$$?; \
+	echo "==== PostgreSQL pass (pytest --backend=postgres) ===="; cat .pytest-postgres.log; \
+	echo "DuckDB pass exit $$duck, PostgreSQL pass exit $$pgrc"; \
+	test $$duck -eq 0 && test $$pgrc -eq 0
 
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
