@@ -14,11 +14,12 @@ if "lang" not in st.session_state:
     st.session_state["lang"] = st.query_params.get("lang") if st.query_params.get("lang") in LANGUAGES else "zh"
 
 with st.sidebar:
-    st.radio(t("app.language", st.session_state["lang"]), list(LANGUAGES), format_func=LANGUAGES.get, key="lang", horizontal=True)
-    _shared.account_panel()  # sign in, sign out, forced password change
-    # Streamlit's own widget texts ("Select all", "Upload", ...) in the chosen language; drawn hidden.
+    # Streamlit's own widget texts ("Select all", "Running... Stop", ...) in the chosen language, drawn
+    # hidden and first of all: a new tab shows Streamlit's running indicator until this script is in the page.
     with st.container(key="yrd_i18n"):
         st.html(translator_html(st.session_state["lang"]) + deck_warmup_html(), unsafe_allow_javascript=True)
+    st.radio(t("app.language", st.session_state["lang"]), list(LANGUAGES), format_func=LANGUAGES.get, key="lang", horizontal=True)
+    _shared.account_panel()  # sign in, sign out, forced password change
 st.html("<style>.st-key-yrd_i18n{display:none}</style>")
 
 lang = st.session_state["lang"]
