@@ -33,17 +33,18 @@ cluster-settings:
 # each on a fresh database of a throwaway PostgreSQL cluster. Of the browser tests the second pass runs only
 # those reaching storage paths the AppTests do not (two servers, consultation, single sign-on, data page):
 # the others would add many minutes of CI for no new storage path (BROWSER_ON_POSTGRES in tests/backends.py).
-# Three runs side by side (each runs one test at a time and leaves a core idle part of the time): the
-# DuckDB pass's browser tests, the rest of the DuckDB pass, and the PostgreSQL pass; the reports follow one
-# another, and any of them failing (or running no test) fails `make test`.
+# Two lines side by side (each runs one test at a time and leaves a core idle part of the time): the DuckDB
+# pass's tests other than the browser ones; and the PostgreSQL pass followed by the DuckDB pass's browser
+# tests (at most two served apps at a time). The reports follow one another, and any run failing (or
+# running no test) fails `make test`.
 test: setup-dev browser postgres data
-	@rm -f .pytest-browser.log .pytest-postgres.log; \
-	$(BIN)/python -m pytest --backend=postgres -p no:cacheprovider > .pytest-postgres.log 2>&1 & pg=$$!; \
-	$(BIN)/python -m pytest --backend=duckdb -m browser -p no:cacheprovider > .pytest-browser.log 2>&1 & br=$$!; \
+	@rm -f .pytest-browser.log .pytest-postgres.log .pytest-*.rc; \
+	( $(BIN)/python -m pytest --backend=postgres -p no:cacheprovider > .pytest-postgres.log 2>&1; echo $$? > .pytest-postgres.rc; \
+	  $(BIN)/python -m pytest --backend=duckdb -m browser -p no:cacheprovider > .pytest-browser.log 2>&1; echo $$? > .pytest-browser.rc ) & \
 	$(BIN)/python -m pytest --backend=duckdb -m "not browser"; duck=$$?; \
-	wait $$br; brrc=$$?; wait $$pg; pgrc=$$?; \
-	echo "==== DuckDB pass, browser tests (pytest --backend=duckdb -m browser) ===="; cat .pytest-browser.log; \
+	wait; pgrc=$$(cat .pytest-postgres.rc); brrc=$$(cat .pytest-browser.rc); \
 	echo "==== PostgreSQL pass (pytest --backend=postgres) ===="; cat .pytest-postgres.log; \
+	echo "==== DuckDB pass, browser tests (pytest --backend=duckdb -m browser) ===="; cat .pytest-browser.log; \
 	echo "DuckDB pass exit $$duck (browser tests $$brrc), PostgreSQL pass exit $$pgrc"; \
 	test $$duck -eq 0 && test $$brrc -eq 0 && test $$pgrc -eq 0
 

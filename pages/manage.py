@@ -295,15 +295,21 @@ def _networks_tab() -> None:
     for meta in metas:
         if is_backbone(meta):
             _backbone_audit(meta)
+    session = _signed_in()  # a new network changes every dispatch answer: a data administrator's work
     with st.form("net_form", clear_on_submit=False):
         upload = st.file_uploader(t("net.file", lang), type=["osm", "bz2", "pbf"], key="net_file")
         name = st.text_input(t("net.name", lang), key="net_name", placeholder="qingpu")
         factor = st.number_input(t("net.factor", lang), min_value=0.5, max_value=2.0, value=1.0, step=0.1, key="net_factor")
-        go = st.form_submit_button(t("net.build", lang))
-    if not go:
+        go = st.form_submit_button(t("net.build", lang), disabled=session is None)
+    if not go or session is None:
         return
     if upload is None or not name:
         st.error(t("net.missing", lang))
+        return
+    try:  # checked as the button is pressed: the session may have ended, the role may be missing (audited)
+        _shared.accounts().require(_shared.accounts().check(session).actor, "network.build")
+    except AuthError as exc:
+        st.error(t("net.not_allowed", lang, reason=error_text(exc, lang, _names())))
         return
     with st.status(t("net.building", lang, name=name), expanded=False) as status, tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / upload.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from data.storage.workspace import Workspace
 from tests.browser import chromium, metric, select, serve, wait_idle
 from tests.import_files import csv_bytes
 from tests.people import PASSWORD, People, cheap_accounts
@@ -17,7 +18,6 @@ HEADERS = ["名称", "经度", "纬度", "类型", "所属部门", "所属区县
 
 
 def test_upload_a_plain_list_commit_and_see_it_on_the_map(dataset, store, tmp_path, artifacts, workspace_path):
-    from data.storage.workspace import Workspace
     from layers.situation import view_for_bounds
 
     with Workspace(workspace_path) as ws:  # a data administrator of 浙江省, where the list's three counties lie
@@ -99,19 +99,22 @@ def test_upload_a_plain_list_commit_and_see_it_on_the_map(dataset, store, tmp_pa
     assert not errors, errors
 
 
-def test_build_a_road_network_on_the_data_page(dataset, artifacts):
-    """Upload the real OSM extract in the road-network tab; the new network is listed and usable."""
+def test_build_a_road_network_on_the_data_page(dataset, artifacts, workspace_path):
+    """Signed in as a data administrator, upload the real OSM extract in the road-network tab; the new network is listed and usable."""
     from geo import network as gn
     from tests.conftest import shared_file
 
     osm = shared_file("osm/shanghai_center.osm")
     folder = gn.networks_dir(dataset)
+    with Workspace(workspace_path) as ws:
+        People(cheap_accounts(ws)).sign_in("sh_admin", "natural_resources", "310000", "data_admin", display_name="上海市数据管理员")
     try:
         with serve(dataset) as url, chromium() as browser:
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.goto(url + "/manage")
             page.get_by_text("数据管理").first.wait_for(timeout=60_000)
             wait_idle(page)
+            sign_in(page, "sh_admin", PASSWORD + "x")  # the button is disabled for nobody signed in
             page.get_by_role("tab", name="路网").click()
             page.locator('[data-testid="stForm"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(osm))
             page.get_by_label("路网名称（字母、数字、- 或 _）").fill("sh-center")

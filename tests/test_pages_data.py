@@ -152,16 +152,16 @@ def test_without_an_account_import_and_removal_wait_for_a_sign_in(app, store, wo
     _commit(app)
     app.session_state["account"] = None  # signed out
     app.run()
-    hint = "请先在侧栏登录数据管理员账户，再导入或撤销数据。"
-    assert [i.value for i in app.info].count(hint) == 1  # the import tab (the new upload field waits for a file) ...
+    hint = "请先在侧栏登录数据管理员账户，再导入、撤销数据或生成路网。"
+    assert [i.value for i in app.info].count(hint) == 2  # the import tab (the new upload field waits for a file) and the road-network tab ...
     _upload(app, "t2.csv", _gbk_teams(store, 1))
     _selectbox(app, "队员人数").select("规模").run()
-    assert [i.value for i in app.info].count(hint) == 2  # ... and the imports tab
+    assert [i.value for i in app.info].count(hint) == 3  # ... and the imports tab
     assert next(b for b in app.button if b.label == "提交导入").disabled
     app.selectbox(key="data_remove_pick").select(app.selectbox(key="data_remove_pick").options[0]).run()
     assert next(b for b in app.button if b.label == "撤销所选导入").disabled
     app.sidebar.radio[0].set_value("en").run()
-    assert any(i.value == "Sign in (sidebar) with a data administrator's account to import or remove data." for i in app.info)
+    assert any(i.value == "Sign in (sidebar) with a data administrator's account to import or remove data or to build a road network." for i in app.info)
     with Workspace(workspace_path) as ws:
         assert len(ws.imports()) == 1
 
@@ -355,11 +355,12 @@ def _build_network(app, file_name: str, data: bytes, name: str, *, button: str =
         ("roads.osm", b"<osm/>", "青浦", "路网名称“青浦”不可用：请用 1 至 64 个字母、数字", "The network name “青浦” cannot be used"),
     ],
 )
-def test_network_tab_explains_a_failed_build_in_each_language(app, dataset, file_name, data, name, zh, en):
+def test_network_tab_explains_a_failed_build_in_each_language(app, dataset, workspace_path, file_name, data, name, zh, en):
     """A bad OSM file or name on the 路网 tab: a message in the user's language (was: a traceback for
     bad XML, a bad PBF or a file without roads, and "无法生成路网：`name` was '青浦'; use 1–64 letters …")."""
     from geo import network as gn
 
+    _sign_in(app, workspace_path)
     before = {m["name"] for m in gn.list_networks(gn.networks_dir(dataset))}
     _build_network(app, file_name, data, name)
     message = next(e.value for e in app.error)
@@ -369,3 +370,20 @@ def test_network_tab_explains_a_failed_build_in_each_language(app, dataset, file
     app.radio(key="lang").set_value("en").run()
     _build_network(app, file_name, data, name, button="Build the network")
     assert en in next(e.value for e in app.error).replace("\\", "")
+
+
+def test_only_a_data_administrator_builds_a_road_network(app, dataset, workspace_path):
+    """A new network changes every dispatch answer: nobody signed in cannot press 生成路网; a liaison is refused (audited), nothing is built."""
+    from geo import network as gn
+    from tests.conftest import shared_file
+
+    before = {m["name"] for m in gn.list_networks(gn.networks_dir(dataset))}
+    assert next(b for b in app.button if b.label == "生成路网").disabled
+    _sign_in(app, workspace_path, "fire")  # 嘉善县's fire liaison
+    assert not next(b for b in app.button if b.label == "生成路网").disabled
+    _build_network(app, "shanghai_center.osm", shared_file("osm/shanghai_center.osm").read_bytes(), "shtest")
+    assert [e.value for e in app.error] == ["未生成路网：无权生成路网：需要以下角色之一：数据管理员。"]
+    assert {m["name"] for m in gn.list_networks(gn.networks_dir(dataset))} == before
+    with Workspace(workspace_path) as ws:
+        audit = cheap_accounts(ws).audit()
+    assert (audit["event"] == "network.build").any() and (audit[audit["event"] == "network.build"]["outcome"] == "refused").all()

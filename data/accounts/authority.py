@@ -118,6 +118,7 @@ ACTIONS: dict[str, str] = {
     "request.arrive": "mark a request arrived; to_code; from_code; provider_department",
     "layer.import": "import records into a base layer; codes: the jurisdictions of the records",
     "layer.edit": "edit or remove imported base-layer records; codes",
+    "network.build": "add a road network built from an OpenStreetMap file (and rebuild the stitched network from it)",
     "accounts.manage": "create, disable, enable accounts and reset their passwords",
 }
 
@@ -143,6 +144,7 @@ PERMISSIONS: tuple[Grant, ...] = (
     Grant("request.arrive", ("duty_officer",), *_PROVIDER, note="or the providing side, as dispatching"),
     Grant("layer.import", ("data_admin",), "all_within:codes", note="only records within one's jurisdiction (county: that county; city: its counties; province: the province)"),
     Grant("layer.edit", ("data_admin",), "all_within:codes", note="as importing"),
+    Grant("network.build", ("data_admin",), note="any data administrator: an extract's roads cross jurisdictions; a network is added beside the others, none is changed"),
     Grant("accounts.manage", ("sysadmin",), note="system administrators (no self-registration); they hold no other power"),
 )
 
