@@ -257,15 +257,22 @@ def test_stitch_refuses_what_is_not_a_backbone_or_a_local_network(bb_folder, loc
         stitch.stitch(bb, [local[0]], join_m=-1)
 
 
-def test_data_page_builds_a_local_network_and_then_the_stitched_one(open_app, dataset, tmp_path):
-    """An uploaded .osm.pbf streams (geo.osm_stream, with the page's progress bar), then the stitched network is rebuilt."""
+def test_data_page_builds_a_local_network_and_then_the_stitched_one(open_app, dataset, tmp_path, workspace_path):
+    """An uploaded .osm.pbf streams (geo.osm_stream, with the page's progress bar), then the stitched network is rebuilt;
+    by a signed-in data administrator (the button is disabled otherwise)."""
     from benchmarks.pbf import write_extract_pbf
+    from data.storage.workspace import Workspace
     from geo import network as gn
     from geo import stitch
+    from tests.people import People, cheap_accounts
 
     folder = gn.networks_dir(dataset)
     pbf = write_extract_pbf(shared_file(EXTRACT), tmp_path / "shanghai_center.osm.pbf")
+    with Workspace(workspace_path) as ws:
+        admin = People(cheap_accounts(ws)).sign_in("sh_admin", "natural_resources", "310000", "data_admin")
     app = open_app("pages/manage.py", timeout_s=300)
+    app.session_state["account"] = admin
+    app.run()
     try:
         app.file_uploader(key="net_file").set_value(("shanghai_center.osm.pbf", pbf.read_bytes(), "application/octet-stream"))
         app.text_input(key="net_name").input("sh-page")
