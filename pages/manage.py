@@ -307,7 +307,8 @@ def _networks_tab() -> None:
         st.error(t("net.missing", lang))
         return
     try:  # checked as the button is pressed: the session may have ended, the role may be missing (audited)
-        _shared.accounts().require(_shared.accounts().check(session).actor, "network.build")
+        accounts = _shared.accounts()
+        accounts.require(accounts.check(session).actor, "network.build")
     except AuthError as exc:
         st.error(t("net.not_allowed", lang, reason=error_text(exc, lang, _names())))
         return
