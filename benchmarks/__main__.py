@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import backbone, cluster, consultation, importing, machine, network, pbf, planning, situation, zones
+from benchmarks import backbone, cluster, consultation, importing, interactions, machine, network, pbf, planning, situation, zones
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("situation", "network", "backbone", "pbf", "zones", "planning", "importing", "consultation", "cluster")
+SECTIONS = ("situation", "interactions", "network", "backbone", "pbf", "zones", "planning", "importing", "consultation", "cluster")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +35,15 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["YRD_CONFIG"] = str(ROOT / "tests" / "no-config.toml")
             os.environ["YRD_WORKSPACE"] = str(Path(tmp) / "workspace.duckdb")  # empty, never the user's imports
             sections.append(situation.markdown(situation.run(dataset)))
+    if "interactions" in run:  # every page's main interactions in the browser (issue 13), on its own dataset and empty workspace
+        from data.dataset.build import build
+
+        with tempfile.TemporaryDirectory() as tmp:
+            dataset = build(Path(tmp) / "yrd.duckdb")
+            os.environ["YRD_DATASET"] = str(dataset)
+            os.environ["YRD_CONFIG"] = str(ROOT / "tests" / "no-config.toml")
+            os.environ["YRD_WORKSPACE"] = str(Path(tmp) / "workspace.duckdb")  # the benchmark's accounts and imports, never the user's
+            sections.append(interactions.markdown(interactions.run(dataset)))
     if "network" in run:
         sections.append(network.markdown(network.run()))
     if "backbone" in run:

@@ -663,9 +663,11 @@ def _timed(fn, queries) -> tuple[list[float], list[float], int]:
 
 
 def routes_worker(folder: Path, queries: dict) -> dict:
-    """Load the saved network; time the landmark preparation (first use), routes by both
-    methods and nearest-5, each without and with `closure_polygon`; count nodes settled."""
-    from geo import _kernels, routing
+    """Load the saved network; time the preparation of the landmark tables and of the
+    hierarchy (first use), routes by each method and nearest-5, each without and with
+    `closure_polygon`; count nodes settled and routes handed to the closed-network search."""
+    from geo import _ch, _kernels, routing
+    from geo import hierarchy as gh
     from geo import nearest as gnear
 
     net = gn.load(folder)
@@ -673,62 +675,90 @@ def routes_worker(folder: Path, queries: dict) -> dict:
     lm = routing.landmarks(net)  # built now and written into the folder (none were saved)
     prep_s = time.perf_counter() - t
     t = time.perf_counter()
+    h = gh.hierarchy(net)
+    ch_prep_s = time.perf_counter() - t
+    t = time.perf_counter()
     routing.landmarks(gn.load(folder))
     reload_lm_s = time.perf_counter() - t
-    settled: list[int] = []
-    plain_alt = _kernels.alt_route
+    counts = {"settled": [], "fallback": 0}
+    plain_alt, plain_ch, plain_alt_search = _kernels.alt_route, _ch.query, routing._alt_search
 
-    def counting(*args):
+    def counting_alt(*args):
         out = plain_alt(*args)
-        settled.append(int(out[2]))
+        counts["settled"][-1] += int(out[2])
         return out
 
-    _kernels.alt_route = counting  # count the nodes each search settles (load-independent)
+    def counting_ch(*args):
+        out = plain_ch(*args)
+        counts["settled"][-1] += int(out[2])
+        return out
+
+    def counting_fallback(*args):
+        counts["fallback"] += 1
+        return plain_alt_search(*args)
+
+    _kernels.alt_route, _ch.query = counting_alt, counting_ch  # nodes settled per query (load-independent)
     blocked = routing.blocked_edges(net, [closure_polygon(net)])
     pairs = [tuple(map(tuple, od)) for od in queries["routes"]]
     prepared = gnear.prepare(net, queries["resource_ids"], *np.array(queries["resources"]).T)
-    out = {"n_nodes": net.n_nodes, "landmarks": len(lm.nodes), "landmark_mib": lm.nbytes / 2**20, "prepare_s": prep_s, "reload_landmarks_s": reload_lm_s, "closed_edges": int(blocked.sum())}
+    out = {
+        "n_nodes": net.n_nodes, "landmarks": len(lm.nodes), "landmark_mib": lm.nbytes / 2**20, "prepare_s": prep_s, "reload_landmarks_s": reload_lm_s,
+        "closed_edges": int(blocked.sum()), "ch_prepare_s": ch_prep_s, "ch_mib": h.nbytes / 2**20, "ch_arcs": h.n_arcs, "ch_core": h.n_core,
+        "edges": int(net.n_edges),
+    }  # fmt: skip
+
+    def one(method, b):
+        def run(od):
+            counts["settled"].append(0)
+            return routing.route(net, *od, blocked=b, method=method).travel_time_s
+
+        return run
+
     for label, b in (("open", None), ("closed", blocked)):
-        _timed(lambda od, b=b: routing.route(net, *od, blocked=b), pairs[:3])  # warm: workspace, first pages of the tables
-        settled.clear()
-        alt_s, alt_t, refused = _timed(lambda od, b=b: routing.route(net, *od, blocked=b).travel_time_s, pairs)
+        res = {}
         n_d = min(N_DIJKSTRA_PAIRS, len(pairs))
-        dij_s, dij_t, _ = _timed(lambda od, b=b: routing.route(net, *od, blocked=b, method="dijkstra").travel_time_s, pairs[:n_d])
-        same = sum(a == d or _close(a, d) for a, d in zip(alt_t[:n_d], dij_t, strict=True))  # NoRoute on both: inf
+        dij_s, dij_t, _ = _timed(one("dijkstra", b), pairs[:n_d])
+        for method in ("ch", "alt"):
+            _timed(one(method, b), pairs[:3])  # warm: workspace, first pages of the tables
+            counts["settled"], counts["fallback"] = [], 0
+            routing._alt_search = counting_fallback if method == "ch" else plain_alt_search
+            m_s, m_t, refused = _timed(one(method, b), pairs)
+            routing._alt_search = plain_alt_search
+            res[method] = {
+                "s": m_s, "settled": list(counts["settled"]), "refused": refused, "fallback": counts["fallback"],
+                "same": sum(a == d or _close(a, d) for a, d in zip(m_t[:n_d], dij_t, strict=True)),  # NoRoute on both: inf
+            }  # fmt: skip
         near_s, _, near_refused = _timed(lambda at, b=b: gnear.nearest(net, tuple(at), prepared, k=K, blocked=b), queries["incidents"])
-        out[label] = {
-            "alt_s": alt_s, "dijkstra_s": dij_s, "same": same, "checked": n_d, "refused": refused, "settled": list(settled),
-            "nearest_s": near_s, "nearest_refused": near_refused,
-        }  # fmt: skip
+        out[label] = {"methods": res, "dijkstra_s": dij_s, "checked": n_d, "nearest_s": near_s, "nearest_refused": near_refused}
     out["memory_mib"] = _proc_status()
     return out
 
 
 def osrm_status() -> str:
-    """Why OSRM is not run beside the engine here (an empty string would mean it is)."""
-    found = [p for p in (Path.home() / ".pyenv" / "versions").glob("3.1[2-9]*/bin/python3") if p.exists()]
-    found += [Path(p) for p in ("/usr/bin/python3.12", "/usr/bin/python3.13") if Path(p).exists()]
-    if not found:
-        return "not run: no Python ≥ 3.12 interpreter on this machine (the `osrm-bindings` wheel needs one)"
-    return (
-        f"not run: a Python ≥ 3.12 exists ({found[0]}) and `osrm-bindings` 26.10 installs from PyPI into a venv of it "
-        "(with osrm-extract/-contract/-partition/-customize), but this benchmark does not yet write the tiled "
-        "network as an OSM file with a car profile of the engine's speeds, so OSRM cannot be fed the same edges"
-    )
+    """Why OSRM is not run beside the engine here, or "" when it is (`benchmarks.osrm.ensure_osrm`)."""
+    from benchmarks import osrm as bosrm
+
+    return bosrm.ensure_osrm()[1]
 
 
-def run_routes(real: gn.Network, *, sizes: tuple[int, ...] = ROUTE_SIZES, seed: int = 2613) -> dict:
-    """The route part: for each size a tiled network, saved without landmark tables, measured in a fresh process."""
-    results = []
+def run_routes(real: gn.Network, *, sizes: tuple[int, ...] = ROUTE_SIZES, seed: int = 2613, osrm: bool = True) -> dict:
+    """The route part: for each size a tiled network, saved without landmark tables or hierarchy,
+    measured in a fresh process; OSRM beside it on the same edges unless `osrm` is False."""
+    from benchmarks import osrm as bosrm
+
+    results, osrm_sizes = [], []
+    py, osrm_why = bosrm.ensure_osrm() if osrm else (None, "not run in this run (`run_routes(osrm=False)`)")
     with tempfile.TemporaryDirectory(prefix="bench-routes-") as tmp:
         workdir = Path(tmp)
+        if py is not None:  # OSRM on the real network too, with the exactness check
+            real_q = make_queries(real, seed=seed, n_incidents=N_ROUTE_PAIRS, n_routes=N_ROUTE_PAIRS)
+            osrm_sizes.append(bosrm.measure(real, label="real", queries=real_q, workdir=workdir, python=py, exact=True))
         for target in sizes:
             tiles = tiles_for(real.n_nodes, target)
             net, build_s = _timed_tiling(real, *tiles)
             label = f"tiled-{tiles[0]}x{tiles[1]}"
             folder = gn.save(net, workdir / label)
             queries = make_queries(net, seed=seed + target, n_incidents=N_ROUTE_PAIRS, n_routes=N_ROUTE_PAIRS)
-            del net
             qfile = workdir / f"{label}-queries.json"
             qfile.write_text(json.dumps(queries), encoding="utf-8")
             log.info("routes on %s", label)
@@ -736,7 +766,11 @@ def run_routes(real: gn.Network, *, sizes: tuple[int, ...] = ROUTE_SIZES, seed: 
             res.update({"label": label, "tiles": list(tiles), "build_s": build_s})
             results.append(res)
             shutil.rmtree(folder)
-    return {"sizes": results, "osrm": osrm_status(), "load": os.getloadavg()}
+            if py is not None:  # the same edges and queries; the first size also checked for exactness
+                osrm_sizes.append(bosrm.measure(net, label=label, queries=queries, workdir=workdir, python=py, exact=target == sizes[0]))
+            del net
+    osrm_version = bosrm.osrm_version(py) if py is not None else ""
+    return {"sizes": results, "osrm": osrm_why, "osrm_version": osrm_version, "osrm_sizes": osrm_sizes, "load": os.getloadavg()}
 
 
 def _p(values: list[float], q: float) -> float:
@@ -747,39 +781,116 @@ def routes_markdown(r: dict) -> list[str]:
     """Lines of the route part (issue 13) for BENCHMARKS.md."""
     lines = [
         "",
-        "### One-to-one route: bidirectional landmark search (ALT) vs plain Dijkstra, with and without a closure (issue 13)",
+        "### One-to-one route: contraction hierarchy (CH, core by ALT) and bidirectional landmark search (ALT) vs plain Dijkstra, with and without a closure (issue 13)",
         "",
-        f"Load average during the run: {', '.join(f'{x:.1f}' for x in r['load'])} (1, 5, 15 min) on 2 cores: other agents were running, so "
-        "every time below is inflated by an unknown factor; the nodes settled per search are not.",
+        f"Load average during the run: {', '.join(f'{x:.1f}' for x in r['load'])} (1, 5, 15 min) on 2 cores"
+        + (": other work was running, so every time below is inflated by an unknown factor; the nodes settled per search are not." if max(r["load"]) > 1.5 else "."),
         "",
-        "| network | nodes | landmarks: preparation, size | route ALT p50 (p95) | route plain Dijkstra p50 (p95), n | same answers | nodes settled by ALT p50 (p95) | nearest-5 p50 (p95) |",
-        "|---|---:|---|---:|---:|---|---:|---:|",
+        "| network | nodes | preparation: landmarks; hierarchy | route CH p50 (p95) | route ALT p50 (p95) | plain Dijkstra p50 (p95), n | same answers CH, ALT | nodes settled CH p50 (p95) | ALT p50 (p95) | CH routes handed to ALT | nearest-5 p50 (p95) |",
+        "|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for x in r["sizes"]:
         for label, title in (("open", "no closure"), ("closed", f"closure ({x['closed_edges']:,} edges)")):
             m = x[label]
-            lm = f"{_t(x['prepare_s'])}, {x['landmark_mib']:.0f} MiB ({x['landmarks']})" if label == "open" else "same tables"
+            ch, alt = m["methods"]["ch"], m["methods"]["alt"]
+            prep = (
+                f"{_t(x['prepare_s'])}, {x['landmark_mib']:.0f} MiB ({x['landmarks']}); {_t(x['ch_prepare_s'])}, {x['ch_mib']:.0f} MiB "
+                f"({x['ch_arcs']:,} arcs for {x['edges']:,} edges, core {x['ch_core']:,} nodes)"
+            ) if label == "open" else "same"  # fmt: skip
             lines.append(
-                f"| {x['label']}, {title} | {x['n_nodes']:,} | {lm} | {_t(statistics.median(m['alt_s']))} ({_t(_p(m['alt_s'], 95))}) "
-                f"| {_t(statistics.median(m['dijkstra_s']))} ({_t(_p(m['dijkstra_s'], 95))}), {len(m['dijkstra_s'])} "
-                f"| {m['same']} of {m['checked']} | {statistics.median(m['settled']):,.0f} ({_p(m['settled'], 95):,.0f}) "
-                f"| {_t(statistics.median(m['nearest_s']))} ({_t(_p(m['nearest_s'], 95))}) |"
+                f"| {x['label']}, {title} | {x['n_nodes']:,} | {prep} | {_pp(ch['s'])} | {_pp(alt['s'])} "
+                f"| {_pp(m['dijkstra_s'])}, {len(m['dijkstra_s'])} | {ch['same']}, {alt['same']} of {m['checked']} "
+                f"| {statistics.median(ch['settled']):,.0f} ({_p(ch['settled'], 95):,.0f}) | {statistics.median(alt['settled']):,.0f} ({_p(alt['settled'], 95):,.0f}) "
+                f"| {ch['fallback']} of {len(ch['s'])} | {_pp(m['nearest_s'])} |"
             )
+    if r.get("osrm_sizes"):
+        lines += osrm_markdown(r)
     o = OSRM_ISSUE
     lines += [
         "",
-        f"OSRM: {r['osrm']}. From the issue, not re-measured (976 k nodes, osrm-backend 26.10): route CH {_t(o['route_ch_s'])}, "
+        f"OSRM: {r['osrm'] or 'measured above'}. From the issue, not re-measured (976 k nodes, osrm-backend 26.10): route CH {_t(o['route_ch_s'])}, "
         f"MLD {_t(o['route_mld_s'])}; nearest-5 by its table query CH {_t(o['table_ch_nearest5_s'])}, MLD {_t(o['table_mld_nearest5_s'])}; "
         "a closure there means re-contraction (614 s) or re-customisation (9.8 s). The engine before issue 13 (same source): "
         "route 105 ms, nearest-5 10.2 ms, 57 ms with a closure.",
         "",
         f"- Pairs: {N_ROUTE_PAIRS} origin–destination pairs of every point kind (as above), seeded; plain Dijkstra on the first "
-        f"{N_DIJKSTRA_PAIRS}; 'same answers' compares the two methods to 1e-6 relative. Route times include snapping both points "
+        f"{N_DIJKSTRA_PAIRS}; 'same answers' compares each method with it to 1e-6 relative. Route times include snapping both points "
         "and assembling the geometry. Closure: a 2 km × 2 km square at the middle of the layout (`closure_polygon`), applied at "
         "query time (no preparation); pairs with a point on a closed road are refused (timed too). Nearest-5: "
         f"{N_ROUTE_PAIRS} incidents among {N_RESOURCES} resources.",
         f"- Landmarks: {routing_doc()}; preparation is the first use in a fresh process after `geo.network.load` of a folder saved "
         "without them (they are then written into it; `geo build` makes them before saving).",
+    ]
+    return lines
+
+
+def _pp(values: list[float]) -> str:
+    """p50 (p95) of seconds, or – when none."""
+    return f"{_t(statistics.median(values))} ({_t(_p(values, 95))})" if values else "–"
+
+
+def osrm_markdown(r: dict) -> list[str]:
+    """OSRM beside the engine on the same edges and queries (`benchmarks.osrm`)."""
+    engine = {x["label"]: x for x in r["sizes"]}
+    lines = [
+        "",
+        f"### OSRM {r.get('osrm_version', '')} beside the engine, same edges and queries (`benchmarks/osrm.py`, bindings in-process)",
+        "",
+        "| network | nodes | engine route p50 (p95) | OSRM CH route | OSRM MLD route | CH route, full geometry | engine nearest-5 | OSRM CH table nearest-5 | OSRM MLD table nearest-5 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for x in r["osrm_sizes"]:
+        e = engine.get(x["label"])
+        ch, mld = x.get("CH", {}), x.get("MLD", {})
+        e_route = _pp(e["open"]["methods"]["ch"]["s"]) if e else f"{_pp(x.get('engine_check_route_s', []))}¹"
+        e_near = _pp(e["open"]["nearest_s"]) if e else "see above"
+        lines.append(
+            f"| {x['label']} | {x['n_nodes']:,} | {e_route} | {_pp(ch.get('route_s', []))} | {_pp(mld.get('route_s', []))} "
+            f"| {_pp(ch.get('route_full_s', []))} | {e_near} | {_pp(ch.get('nearest_s', []))} | {_pp(mld.get('nearest_s', []))} |"
+        )
+    lines += [
+        "",
+        "| network | write PBF | extract | partition + customize (MLD) | contract (CH) | closure: MLD re-customise | closure: CH re-contract | after closure: MLD route, nearest-5 | after closure: engine route, nearest-5 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for x in r["osrm_sizes"]:
+        p, c, e = x["prepare"], x["closure"], engine.get(x["label"])
+        cm, cc = c.get("MLD", {}), c.get("CH", {})
+        after_e = f"{_pp(e['closed']['methods']['ch']['s'])}, {_pp(e['closed']['nearest_s'])}" if e else "–"
+        lines.append(
+            f"| {x['label']} | {_t(x['write']['write_s'])} | {_t(p['extract_s'])} | {_t(p['partition_s'])} + {_t(p['customize_s'])} "
+            f"| {_t(p.get('contract_s', math.nan))} | {_t(cm.get('customize_s', math.nan))} | {_t(cc.get('contract_s', math.nan))} "
+            f"| {_pp(cm.get('route_s', []))}, {_pp(cm.get('nearest_s', []))} | {after_e} |"
+        )
+    checks = []
+    for x in r["osrm_sizes"]:
+        for where, block in (("", x), (" after the closure", x["closure"])):
+            for algo in ("CH", "MLD"):
+                c = block.get(algo, {}).get("check")
+                if c:
+                    checks.append(
+                        f"{x['label']} {algo}{where}: of {c['pairs']} node pairs, weight = engine time {c['weight_match']}, "
+                        f"OSRM's path re-costed = engine time (1e-6) {c['path_optimal']}, duration = that path rounded per segment "
+                        f"{c['duration_exact']}, |duration − engine| ≤ 0.1 s {c['duration_within_0.1']} (largest {c['max_duration_gap_s']:.2f} s)"
+                        + (f", no route on both {c['both_no_route']}" if c["both_no_route"] else "")
+                        + (f", refused by the engine (a point's road closed) {c['refused_by_engine']}" if c["refused_by_engine"] else "")
+                    )
+    lines += [
+        "",
+        "- Same edges: one `oneway=yes` way per directed engine edge with its travel time (`benchmarks/osrm_profile.lua`: that "
+        "duration and weight, no turn, signal or u-turn cost); OSRM stores per segment the weight to 1 ms and the duration to 0.1 s. "
+        "Closure: the `closure_polygon` edges at speed 0 in a segment speed file, `osrm-customize --segment-speed-file` (MLD) or "
+        "`osrm-contract --segment-speed-file` (CH: a full re-contraction, run only up to "
+        "200 k nodes) on a copy of the prepared files; times are the tools' wall times.",
+        "- Queries: the route pairs and nearest-5 incidents of the table above (every point kind); OSRM snaps every point to its "
+        "nearest segment. Route: `Route` with `overview=false` (search and snapping), 'full geometry' with `overview=full`, "
+        "GeoJSON. Nearest-5: one `Table` query from the 100 resources to the incident, the 5 smallest durations kept. Python "
+        "call overhead of the bindings is included.",
+        "- Exactness (origin and destination on nodes, the route pairs at nodes plus 200 random node pairs): " + "; ".join(checks) + ". "
+        "Where they differ, OSRM's fixed-point snapping (1e-6°) placed the phantom a few centimetres along one edge at the "
+        "node instead of at the node, so the route must leave or arrive along that edge.",
+        "- ¹ the real network is not in the route part above: its engine route time is from the exactness check (same "
+        "process, warm, the node pairs).",
     ]
     return lines
 

@@ -292,6 +292,69 @@ def _alt_potential(v, lm_from, lm_to, active, c_sf, c_st, c_tf, c_tt, cap_s):
 
 
 @njit(cache=True)
+def _fmax(a, b):
+    """numpy's fmax: the larger, ignoring a NaN."""
+    if np.isnan(a):
+        return b
+    if np.isnan(b):
+        return a
+    return a if a > b else b
+
+
+@njit(cache=True)
+def alt_constants(lm_from, lm_to, src, src_s, tgt, tgt_s, quantum, active):
+    """The active landmark columns and the per-query constants of `alt_route`:
+    (columns, c_sf, c_st, c_tf, c_tt).
+
+    With S the origin (start nodes `src` at costs `src_s`) and T the destination (end nodes
+    `tgt` at costs `tgt_s`), for landmark L: d(S, v) ≥ d(L, v) − c_sf with c_sf = max_i (d(L,
+    src_i) − src_s_i), and ≥ c_st − d(v, L) with c_st = min_i (src_s_i + d(src_i, L)); d(v, T) ≥
+    d(v, L) − c_tt with c_tt = max_j (d(tgt_j, L) − tgt_s_j), and ≥ c_tf − d(L, v) with c_tf =
+    min_j (d(L, tgt_j) + tgt_s_j).  Rounding c_sf, c_tt up and c_st, c_tf down to whole quanta
+    only weakens the bounds and keeps them exact multiples of the quantum.
+
+    The `active` landmarks with the best bound between the two points are used, in column
+    order; `quantum` is the landmark tables' (`geo.routing.LANDMARK_QUANTUM_S`).
+    """
+    k = lm_from.shape[1]
+    c_sf = np.full(k, -np.inf)
+    c_st = np.full(k, np.inf)
+    c_tf = np.full(k, np.inf)
+    c_tt = np.full(k, -np.inf)
+    for col in range(k):
+        for i in range(len(src)):
+            f = np.float64(lm_from[src[i], col])
+            t = np.float64(lm_to[src[i], col])
+            x = f - src_s[i]
+            if x > c_sf[col] or np.isnan(x):
+                c_sf[col] = x
+            x = t + src_s[i]
+            if x < c_st[col] or np.isnan(x):
+                c_st[col] = x
+        for i in range(len(tgt)):
+            f = np.float64(lm_from[tgt[i], col])
+            t = np.float64(lm_to[tgt[i], col])
+            x = t - tgt_s[i]
+            if x > c_tt[col] or np.isnan(x):
+                c_tt[col] = x
+            x = f + tgt_s[i]
+            if x < c_tf[col] or np.isnan(x):
+                c_tf[col] = x
+        c_sf[col] = np.ceil(c_sf[col] / quantum) * quantum
+        c_st[col] = np.floor(c_st[col] / quantum) * quantum
+        c_tt[col] = np.ceil(c_tt[col] / quantum) * quantum
+        c_tf[col] = np.floor(c_tf[col] / quantum) * quantum
+    lb = np.empty(k)
+    s0 = src[0]
+    for col in range(k):
+        x = _fmax(_fmax(np.float64(lm_to[s0, col]) - c_tt[col], c_tf[col] - np.float64(lm_from[s0, col])), 0.0)
+        lb[col] = x if np.isfinite(x) else -1.0
+    n = min(active, k)
+    cols = np.sort(np.argsort(-lb, kind="mergesort")[:n]).astype(np.int64)
+    return cols, c_sf[cols], c_st[cols], c_tf[cols], c_tt[cols]
+
+
+@njit(cache=True)
 def alt_route(
     f_indptr, f_indices, f_w, f_pair_edge, f_pair_ptr, f_edge_all,
     r_indptr, r_indices, r_w, r_pair_edge, r_pair_ptr, r_edge_all,
@@ -701,7 +764,7 @@ def _warm_up_searches() -> None:
     length = gn.haversine_m(lon[u], lat[u], lon[v], lat[v])
     built = gn.build_from_arrays(lon, lat, u, v, length, length / 10, np.zeros(6, dtype=np.int16), ["residential"], name="warm-up", source="warm-up")
     with tempfile.TemporaryDirectory() as tmp:
-        routing.landmarks(built)
+        routing.prepare_searches(built)
         for net in (built, gn.load(gn.save(built, f"{tmp}/warm-up"))):
             closed = np.zeros(net.n_edges, dtype=bool)
             closed[4] = True

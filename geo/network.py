@@ -627,7 +627,7 @@ def build_osm(
             progress("read", 1.0)
     from geo import routing  # routing builds on this module
 
-    routing.landmarks(net)  # the one-to-one search's tables, saved with the network
+    routing.prepare_searches(net)  # the one-to-one search's tables, saved with the network
     if progress is not None:
         progress("save", 0.0)
     save(net, Path(folder) / name)

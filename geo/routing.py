@@ -40,7 +40,14 @@ refused with ``NoRoute(code="in_closure")`` rather than moved to another road un
 
 One-to-one search (`route`)
 ---------------------------
-Bidirectional A* with landmark lower bounds ("ALT", Goldberg & Harrelson 2005): `landmarks`
+By default a contraction hierarchy (`geo.hierarchy`, built once per network and saved with
+it): both ends search upwards only, to the hierarchy's core, inside which the landmark search
+below runs between the core nodes they reached; the way found is unpacked into roads.
+Closures are checked on that way: closing roads can only make a trip slower, so a way that
+drives no closed road is still the fastest, and otherwise the closed network is searched by
+the landmark search alone (closures are never built into the hierarchy).
+
+The landmark search ('alt', also the core's): bidirectional A* with landmark lower bounds ("ALT", Goldberg & Harrelson 2005): `landmarks`
 picks `N_LANDMARKS` nodes far apart (the farthest heuristic, in the largest strongly
 connected part) and stores the travel times from and to each of them, once per network,
 beside the network's arrays (saved with it, or computed on first use and written into its
@@ -70,7 +77,8 @@ import numpy as np
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from geo import _kernels
+from geo import _ch, _kernels
+from geo.hierarchy import hierarchy
 from geo.network import ACCESS_SPEED_KPH, EARTH_RADIUS_M, Network, haversine_m, save_arrays
 
 log = logging.getLogger(__name__)
@@ -607,36 +615,11 @@ def landmarks(net: Network) -> Landmarks:
         return got
 
 
-def _ceil_q(x: np.ndarray) -> np.ndarray:
-    return np.ceil(x / LANDMARK_QUANTUM_S) * LANDMARK_QUANTUM_S
-
-
-def _floor_q(x: np.ndarray) -> np.ndarray:
-    return np.floor(x / LANDMARK_QUANTUM_S) * LANDMARK_QUANTUM_S
-
-
-def _alt_constants(lm: Landmarks, src: np.ndarray, src_s: np.ndarray, tgt: np.ndarray, tgt_s: np.ndarray, *, active: int) -> tuple[np.ndarray, ...]:
-    """The active landmark columns and the per-query constants of `geo._kernels.alt_route`.
-
-    With S the origin (start nodes `src` at costs `src_s`) and T the destination (end nodes
-    `tgt` at costs `tgt_s`), for landmark L: d(S, v) ≥ d(L, v) − c_sf with c_sf = max_i (d(L,
-    src_i) − src_s_i), and ≥ c_st − d(v, L) with c_st = min_i (src_s_i + d(src_i, L)); d(v, T) ≥
-    d(v, L) − c_tt with c_tt = max_j (d(tgt_j, L) − tgt_s_j), and ≥ c_tf − d(L, v) with c_tf =
-    min_j (d(L, tgt_j) + tgt_s_j).  Rounding c_sf, c_tt up and c_st, c_tf down to whole quanta
-    only weakens the bounds and keeps them exact multiples of the quantum.
-    """
-    with np.errstate(invalid="ignore"):
-        fs, ts = lm.from_s[src].astype(np.float64), lm.to_s[src].astype(np.float64)
-        ft, tt = lm.from_s[tgt].astype(np.float64), lm.to_s[tgt].astype(np.float64)
-        c_sf = _ceil_q((fs - src_s[:, None]).max(axis=0))
-        c_st = _floor_q((ts + src_s[:, None]).min(axis=0))
-        c_tt = _ceil_q((tt - tgt_s[:, None]).max(axis=0))
-        c_tf = _floor_q((ft + tgt_s[:, None]).min(axis=0))
-        # each landmark's bound between the two points: the best `active` guide the search
-        lb = np.fmax(np.fmax(ts[0] - c_tt, c_tf - fs[0]), 0.0)
-    lb = np.where(np.isfinite(lb), lb, -1.0)
-    cols = np.sort(np.argsort(-lb, kind="stable")[: min(active, len(lb))]).astype(np.int64)
-    return cols, c_sf[cols], c_st[cols], c_tf[cols], c_tt[cols]
+def prepare_searches(net: Network) -> None:
+    """Build what the one-to-one search reads and keep it with `net` (a later
+    `geo.network.save` writes it): its landmark tables and its contraction hierarchy."""
+    landmarks(net)
+    hierarchy(net)
 
 
 @dataclass
@@ -790,22 +773,25 @@ def _join(pieces: list[tuple[np.ndarray, float | np.ndarray]]) -> tuple[np.ndarr
     return np.vstack(coords), np.concatenate(times)
 
 
-#: Search methods of `route`: bidirectional ALT (the default) and plain Dijkstra (the reference).
-ROUTE_METHODS = ("alt", "dijkstra")
+#: Search methods of `route`: the contraction hierarchy (the default), bidirectional ALT and
+#: plain Dijkstra (the reference).
+ROUTE_METHODS = ("ch", "alt", "dijkstra")
 
 
 def route(
     net: Network, origin: tuple[float, float], destination: tuple[float, float], *,
-    blocked: np.ndarray | None = None, snap_limit_m: float | None = None, method: str = "alt",
+    blocked: np.ndarray | None = None, snap_limit_m: float | None = None, method: str = "ch",
 ) -> Route:  # fmt: skip
     """The fastest route from `origin` to `destination` (lon, lat; EPSG:4326).
 
     Both points are placed by the snapping rule (module docstring); the search starts from
     every exit of the origin and ends at every entry of the destination, each with its
-    partial cost.  `method` 'alt' (default) is the bidirectional landmark search (module
-    docstring; the first query on a network without landmark tables builds them), 'dijkstra'
-    plain Dijkstra from the destination until the origin is settled (the reference; the same
-    answer, slower).  Closed edges (`blocked`) count as impassable during the search.
+    partial cost.  `method` 'ch' (default) searches the contraction hierarchy
+    (`geo.hierarchy`) and, when its way uses a closed road, the closed network by the landmark
+    search; 'alt' is the landmark search alone (module docstring), 'dijkstra' plain Dijkstra
+    from the destination until the origin is settled (the reference).  All three give the
+    same time; the first query on a network without its hierarchy or landmark tables builds
+    them.  Closed edges (`blocked`) count as impassable.
 
     Raises
     ------
@@ -827,7 +813,7 @@ def route(
     t_direct, d_exit, d_entry = direct(outs, ins, w)
     best, nodes = math.inf, None
     if ins and outs:
-        search_ = _alt_search if method == "alt" else _dijkstra_search
+        search_ = {"ch": _ch_search, "alt": _alt_search, "dijkstra": _dijkstra_search}[method]
         best, nodes = search_(net, outs, ins, _mask(blocked))
     if not math.isfinite(min(best, t_direct)):
         msg = f"no road route from ({origin[0]:.6f}, {origin[1]:.6f}) to ({destination[0]:.6f}, {destination[1]:.6f}) on network {net.name!r}."
@@ -846,22 +832,70 @@ def _ends(ways: list[Access]) -> tuple[np.ndarray, np.ndarray]:
 def _alt_search(net: Network, outs: list[Access], ins: list[Access], mask: np.ndarray) -> tuple[float, np.ndarray | None]:
     """Best time (s) from exits `outs` to entries `ins` (their costs included) and the nodes
     of the way, by `geo._kernels.alt_route`; (inf, None) when none exists."""
-    lm = landmarks(net)
     src, src_s = _ends(outs)
     tgt, tgt_s = _ends(ins)
-    cols, c_sf, c_st, c_tf, c_tt = _alt_constants(lm, src, src_s, tgt, tgt_s, active=ACTIVE_LANDMARKS)
+    fwd, rev = _graph(net, reverse=False), _graph(net, reverse=True)
     with workspace(net) as ws:
-        dist_f, dist_b, pred_f, pred_b, pot, flag, touched = ws
-        best, meet, _ = _kernels.alt_route(
-            *_graph(net, reverse=False), *_graph(net, reverse=True), net.edge_time_s, mask,
-            lm.from_s, lm.to_s, cols, c_sf, c_st, c_tf, c_tt, _POTENTIAL_CAP_S,
-            src, src_s, tgt, tgt_s, dist_f, dist_b, pred_f, pred_b, pot, flag, touched,
-        )  # fmt: skip
+        best, meet = _alt(net, fwd, rev, mask, src, src_s, tgt, tgt_s, ws)
         if not math.isfinite(best):
             return math.inf, None
-        to_origin = _kernels.path_to_root(pred_f, int(meet))
-        to_destination = _kernels.path_to_root(pred_b, int(meet))
-    return float(best), np.concatenate([to_origin[::-1], to_destination[1:]])
+        return float(best), _meeting_path(ws, meet)
+
+
+def _alt(net: Network, fwd: tuple, rev: tuple, mask: np.ndarray, src, src_s, tgt, tgt_s, ws) -> tuple[float, int]:
+    """`geo._kernels.alt_route` on graph `fwd`/`rev` (the network's, or its hierarchy's core)
+    between `src` and `tgt` with their costs; (best, meeting node)."""
+    lm = landmarks(net)
+    cols, c_sf, c_st, c_tf, c_tt = _kernels.alt_constants(lm.from_s, lm.to_s, src, src_s, tgt, tgt_s, LANDMARK_QUANTUM_S, ACTIVE_LANDMARKS)
+    dist_f, dist_b, pred_f, pred_b, pot, flag, touched = ws
+    best, meet, _ = _kernels.alt_route(
+        *fwd, *rev, net.edge_time_s, mask, lm.from_s, lm.to_s, cols, c_sf, c_st, c_tf, c_tt, _POTENTIAL_CAP_S,
+        src, src_s, tgt, tgt_s, dist_f, dist_b, pred_f, pred_b, pot, flag, touched,
+    )  # fmt: skip
+    return best, int(meet)
+
+
+def _meeting_path(ws, meet: int) -> np.ndarray:
+    """Nodes from the forward tree's root to `meet` and on to the reverse tree's root."""
+    to_origin = _kernels.path_to_root(ws[2], meet)
+    to_destination = _kernels.path_to_root(ws[3], meet)
+    return np.concatenate([to_origin[::-1], to_destination[1:]])
+
+
+def _ch_search(net: Network, outs: list[Access], ins: list[Access], mask: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """As `_alt_search`, on the contraction hierarchy (`geo.hierarchy`): upward searches from
+    both ends up to the core, the landmark search inside the core between the core nodes they
+    reached (with their times), the better of that and the best meeting below the core, its
+    shortcuts unpacked.  With closures (`mask`), a way that uses no closed road is the answer
+    (closures only make ways slower); otherwise the closed network is searched by
+    `_alt_search`."""
+    h = hierarchy(net)
+    src, src_s = _ends(outs)
+    tgt, tgt_s = _ends(ins)
+    with workspace(net) as ws:
+        dist_f, dist_b, pred_f, pred_b, _, flag, touched = ws
+        best, meet, _, cf_n, cf_d, cb_n, cb_d = _ch.query(
+            h.uf_ptr, h.uf_to, h.uf_w, h.ub_ptr, h.ub_from, h.ub_w, h.is_core,
+            src, src_s, tgt, tgt_s, dist_f, dist_b, pred_f, pred_b, flag, touched,
+        )  # fmt: skip
+        path = _meeting_path(ws, meet) if math.isfinite(best) else None
+        if len(cf_n) and len(cb_n):
+            with workspace(net) as core_ws:
+                core_best, core_meet = _alt(net, h.core_graph(reverse=False), h.core_graph(reverse=True), _NO_BLOCKED, cf_n, cf_d, cb_n, cb_d, core_ws)
+                if core_best < best:
+                    core = _meeting_path(core_ws, core_meet)
+                    up = _kernels.path_to_root(pred_f, int(core[0]))[::-1]
+                    down = _kernels.path_to_root(pred_b, int(core[-1]))
+                    best, path = core_best, np.concatenate([up[:-1], core, down[1:]])
+    if path is None or not math.isfinite(best):
+        return (math.inf, None) if len(mask) == 0 else _alt_search(net, outs, ins, mask)
+    nodes = _ch.unpack(path.astype(np.int64), h.rank, h.uf_ptr, h.uf_to, h.uf_mid, h.ub_ptr, h.ub_from, h.ub_mid, h.cf_ptr, h.cf_to, h.cf_mid)
+    if len(nodes) and nodes[-1] == -1:
+        msg = f"network {net.name!r}: its hierarchy lacks an arc of the way it found; rebuild it (geo.hierarchy.build_hierarchy)."
+        raise RuntimeError(msg)
+    if len(mask) and _ch.path_blocked(nodes, *_graph(net, reverse=False)[:2], _graph(net, reverse=False)[3], mask):
+        return _alt_search(net, outs, ins, mask)
+    return float(best), nodes
 
 
 def _dijkstra_search(net: Network, outs: list[Access], ins: list[Access], mask: np.ndarray) -> tuple[float, np.ndarray | None]:

@@ -411,6 +411,6 @@ def rebuild(folder: str | os.PathLike, *, join_m: float = JOIN_M) -> gn.Network 
     net = stitch(gn.load(bb_meta["path"]), [gn.load(m["path"]) for m in local_metas], name=NAME, join_m=join_m)
     from geo import routing
 
-    routing.landmarks(net)  # saved with the network: no user's first route builds them
+    routing.prepare_searches(net)  # saved with the network: no user's first route builds them
     gn.save(net, target)
     return net

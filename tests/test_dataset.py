@@ -129,10 +129,11 @@ def test_converted_boundaries_line_up_with_geoboundaries(full):
 
 
 @pytest.mark.parametrize("name", ["approx", "backbone"])
-def test_the_built_networks_carry_their_landmark_tables(dataset, name):
-    """The one-to-one search's landmark tables are made by the build and saved with each network, so no
-    user's first route waits for them; reloaded, they are the ones `geo.routing.landmarks` uses."""
-    from geo import network, routing
+def test_the_built_networks_carry_their_landmark_tables_and_hierarchy(dataset, name):
+    """The one-to-one search's landmark tables and contraction hierarchy are made by the build and
+    saved with each network, so no user's first route waits for them; reloaded, they are the ones
+    `geo.routing.landmarks` / `geo.hierarchy.hierarchy` use."""
+    from geo import hierarchy, network, routing
 
     folder = network.networks_dir(dataset) / name
     assert all((folder / f"{k}.npy").exists() for k in ("alt_landmarks", "alt_from_s", "alt_to_s"))
@@ -140,3 +141,6 @@ def test_the_built_networks_carry_their_landmark_tables(dataset, name):
     lm = routing.landmarks(net)
     assert np.shares_memory(lm.from_s, net.arrays["alt_from_s"])  # the saved tables, not rebuilt
     assert lm.from_s.shape == lm.to_s.shape == (net.n_nodes, len(lm.nodes)) and len(lm.nodes) >= 1
+    assert all((folder / f"{k}.npy").exists() for k in hierarchy._ARRAYS)
+    h = hierarchy.hierarchy(net)
+    assert np.shares_memory(h.uf_to, net.arrays["ch_uf_to"]) and len(h.rank) == net.n_nodes

@@ -1,4 +1,6 @@
-"""The one-to-one search (bidirectional A* with landmark bounds, `geo.routing.route`) is exact.
+"""The one-to-one searches of `geo.routing.route` are exact: the contraction hierarchy (with its
+core searched by landmark bounds, and closures checked on its way) and bidirectional A* with
+landmark bounds.
 
 Held to plain Dijkstra (scipy) over the network's directed edges (u, v, travel time; the
 fastest of parallel edges), with a super-source joined to the origin's ways onto the network
@@ -13,7 +15,8 @@ Networks: the real central-Shanghai extract, and the same tiled to about 1 M nod
 once for this module).  With and without closures (a closure's edges are those
 `geo.routing.blocked_edges` gives, dropped from the oracle's graph), unreachable pairs
 (NoRoute) and a point routed to itself.  The landmark tables themselves are checked to be
-lower bounds, exactly consistent on every edge, saved by `geo build` and cached on first use.
+lower bounds, exactly consistent on every edge, saved by `geo build` and cached on first use;
+so is the hierarchy.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 
 from benchmarks import network as bn
 from geo import network as gn
-from geo import routing
+from geo import hierarchy, routing
 from tests.conftest import shared_file
 
 OSM = "osm/shanghai_center.osm"
 REL = 1e-6
 ABS_S = 1e-6
+#: The fast methods of `geo.routing.route`, each held to the oracle.
+METHODS = ("ch", "alt")
 
 
 def close(a: float, b: float) -> bool:
@@ -87,7 +92,7 @@ class Oracle:
         return min(best, min(dist[n] + c for n, c in entries))
 
 
-def engine_time(net: gn.Network, p: dict, q: dict, *, blocked=None, method: str = "alt") -> float:
+def engine_time(net: gn.Network, p: dict, q: dict, *, blocked=None, method: str = "ch") -> float:
     try:
         return routing.route(net, (p["lon"], p["lat"]), (q["lon"], q["lat"]), blocked=blocked, method=method).travel_time_s
     except routing.NoRoute as exc:
@@ -123,6 +128,12 @@ def tiled(real):
     """The real network tiled to about 1 M nodes (`benchmarks.network.tile_network`), in memory."""
     net = bn.tile_network(real, *bn.tiles_for(real.n_nodes, 1_000_000))
     assert net.n_nodes >= 950_000
+    # Its hierarchy stops at a core of 25 % (the default 2 % takes 2–3 minutes more to build
+    # here): the same search code, with more of each route inside the core; the benchmark
+    # checks the default one against plain Dijkstra (`benchmarks.network.routes_worker`).
+    h = hierarchy.build_hierarchy(net, core_share=0.25)
+    assert h.n_core == int(0.25 * net.n_nodes)
+    net._matrices["ch"] = h
     return net
 
 
@@ -134,19 +145,21 @@ def tiled_points(tiled):
 # --------------------------------------------------------------------------- the real network
 
 
-def test_route_equals_plain_dijkstra_at_every_kind_of_point(real, real_points):
+@pytest.mark.parametrize("method", METHODS)
+def test_route_equals_plain_dijkstra_at_every_kind_of_point(real, real_points, method):
     oracle = Oracle(real)
     assert {p["kind"] for p in real_points} == set(bn.POINT_KINDS)
     bad = []
     for p in real_points:
         for q in real_points:
-            want, got = oracle.time(p, q), engine_time(real, p, q)
+            want, got = oracle.time(p, q), engine_time(real, p, q, method=method)
             if not close(got, want):
                 bad.append((p["kind"], q["kind"], got, want))
     assert not bad, f"{len(bad)} of {len(real_points) ** 2} routes differ: {bad[:5]}"
 
 
-def test_route_with_a_closure_equals_plain_dijkstra_without_its_edges(real, real_points):
+@pytest.mark.parametrize("method", METHODS)
+def test_route_with_a_closure_equals_plain_dijkstra_without_its_edges(real, real_points, method):
     lon, lat = np.array([p["lon"] for p in real_points]), np.array([p["lat"] for p in real_points])
     closure = shapely.Point(float(np.median(lon)), float(np.median(lat))).buffer(0.006)
     blocked = routing.blocked_edges(real, [closure])
@@ -159,14 +172,15 @@ def test_route_with_a_closure_equals_plain_dijkstra_without_its_edges(real, real
     bad = []
     for p in usable:
         for q in usable:
-            want, got = oracle.time(p, q), engine_time(real, p, q, blocked=blocked)
+            want, got = oracle.time(p, q), engine_time(real, p, q, blocked=blocked, method=method)
             if not close(got, want):
                 bad.append((p["kind"], q["kind"], got, want))
     assert not bad, f"{len(bad)} routes differ with the closure: {bad[:5]}"
     assert changed, "the closure changes no route from the first point: it tests nothing"
 
 
-def test_unreachable_pairs_raise_no_route(real):
+@pytest.mark.parametrize("method", METHODS)
+def test_unreachable_pairs_raise_no_route(real, method):
     """Nodes outside the largest strongly connected part: some pairs have no route at all."""
     _, label = connected_components(real.csr(), directed=True, connection="strong")
     outside = np.flatnonzero(label != np.bincount(label).argmax())[:12]
@@ -178,11 +192,12 @@ def test_unreachable_pairs_raise_no_route(real):
         for q in pts:
             want = oracle.time(p, q)
             none += math.isinf(want)
-            assert close(engine_time(real, p, q), want), (p, q, want)
+            assert close(engine_time(real, p, q, method=method), want), (p, q, want)
     assert none > 0
 
 
-def test_a_ring_of_closures_cuts_a_point_off(real, real_points):
+@pytest.mark.parametrize("method", METHODS)
+def test_a_ring_of_closures_cuts_a_point_off(real, real_points, method):
     """A moat around one point: no route in or out (NoRoute), both searches run dry."""
     p = next(q for q in real_points if q["kind"] == "degree_3plus")
     centre = shapely.Point(p["lon"], p["lat"])
@@ -195,7 +210,7 @@ def test_a_ring_of_closures_cuts_a_point_off(real, real_points):
         assert math.isinf(oracle.time(p, q)) and math.isinf(oracle.time(q, p))
         for a, b in ((p, q), (q, p)):
             with pytest.raises(routing.NoRoute) as exc:
-                routing.route(real, (a["lon"], a["lat"]), (b["lon"], b["lat"]), blocked=blocked)
+                routing.route(real, (a["lon"], a["lat"]), (b["lon"], b["lat"]), blocked=blocked, method=method)
             assert exc.value.code == "no_route"
 
 
@@ -205,9 +220,10 @@ def test_a_point_routed_to_itself_takes_no_time(real, real_points):
         assert r.travel_time_s == pytest.approx(0.0, abs=1e-6) and r.length_m == pytest.approx(0.0, abs=1e-3)
 
 
-def test_both_methods_agree_and_a_bad_method_is_refused(real, real_points):
+def test_all_methods_agree_and_a_bad_method_is_refused(real, real_points):
     for p, q in zip(real_points[:10], real_points[10:20], strict=True):
-        assert close(engine_time(real, p, q), engine_time(real, p, q, method="dijkstra"))
+        want = engine_time(real, p, q, method="dijkstra")
+        assert all(close(engine_time(real, p, q, method=m), want) for m in METHODS)
     with pytest.raises(ValueError, match="`method` was 'astar'"):
         routing.route(real, (real_points[0]["lon"], real_points[0]["lat"]), (real_points[1]["lon"], real_points[1]["lat"]), method="astar")
 
@@ -240,10 +256,10 @@ def test_landmark_tables_are_saved_by_the_build_and_cached_on_first_use(real, tm
     assert not (folder / "alt_from_s.npy").exists()
     loaded = gn.load(folder)
     a, b = (real.node_lon[0], real.node_lat[0]), (real.node_lon[-1], real.node_lat[-1])
-    first = routing.route(loaded, a, b).travel_time_s
+    first = routing.route(loaded, a, b, method="alt").travel_time_s
     assert (folder / "alt_from_s.npy").exists() and not list(folder.glob(".*"))  # written there, no temporary left
     again = gn.load(folder)
-    assert "alt_to_s" in again.arrays and routing.route(again, a, b).travel_time_s == first
+    assert "alt_to_s" in again.arrays and routing.route(again, a, b, method="alt").travel_time_s == first
 
 
 def test_nearest_with_a_closure_reads_the_mask_without_building_a_weighted_matrix(real, real_points, monkeypatch):
@@ -271,7 +287,8 @@ def test_nearest_with_a_closure_reads_the_mask_without_building_a_weighted_matri
 # --------------------------------------------------------------------------- about 1 M nodes
 
 
-def test_route_equals_plain_dijkstra_on_a_million_nodes(tiled, tiled_points):
+@pytest.mark.parametrize("method", METHODS)
+def test_route_equals_plain_dijkstra_on_a_million_nodes(tiled, tiled_points, method):
     oracle = Oracle(tiled)
     kinds = {p["kind"] for p in tiled_points}
     assert kinds == set(bn.POINT_KINDS)
@@ -279,11 +296,12 @@ def test_route_equals_plain_dijkstra_on_a_million_nodes(tiled, tiled_points):
     for p, q in pairs:
         want = oracle.time(p, q)
         assert math.isfinite(want)
-        got = engine_time(tiled, p, q)
+        got = engine_time(tiled, p, q, method=method)
         assert close(got, want), (p["kind"], q["kind"], got, want)
 
 
-def test_route_with_closures_on_a_million_nodes(real, tiled, tiled_points):
+@pytest.mark.parametrize("method", METHODS)
+def test_route_with_closures_on_a_million_nodes(real, tiled, tiled_points, method):
     """Closures across the middle of the layout (several tiles) and a ring of them around one
     tile, which it cuts off: routes out of it raise NoRoute, routes inside it still agree."""
     west, south, east, north = tiled.meta["bounds"]
@@ -295,8 +313,8 @@ def test_route_with_closures_on_a_million_nodes(real, tiled, tiled_points):
     changed = 0
     for p, q in [(a, b) for a in pts[:3] for b in pts[3:5]]:
         want = oracle.time(p, q)
-        assert close(engine_time(tiled, p, q, blocked=blocked), want), (p["kind"], q["kind"], want)
-        changed += not close(want, engine_time(tiled, p, q))
+        assert close(engine_time(tiled, p, q, blocked=blocked, method=method), want), (p["kind"], q["kind"], want)
+        changed += not close(want, engine_time(tiled, p, q, method=method))
     assert changed, "the band closes no road that a checked route takes"
     # a ring in the gap around the tile of the first point: every seam out of it crosses the
     # ring, the tile's own roads do not (tile t holds nodes t·n … (t + 1)·n − 1, `tile_network`)
@@ -317,15 +335,48 @@ def test_route_with_closures_on_a_million_nodes(real, tiled, tiled_points):
         assert math.isinf(oracle.time(p, q))
         for a, b in ((p, q), (q, p)):
             with pytest.raises(routing.NoRoute) as exc:
-                routing.route(tiled, (a["lon"], a["lat"]), (b["lon"], b["lat"]), blocked=blocked)
+                routing.route(tiled, (a["lon"], a["lat"]), (b["lon"], b["lat"]), blocked=blocked, method=method)
             assert exc.value.code == "no_route"
     main = bn.query_nodes(real)  # a node of the main part of the same tile: still reachable
     node = int(main[len(main) // 3]) + t * n
     other = {"lon": float(tiled.node_lon[node]), "lat": float(tiled.node_lat[node]), "node": node, "cands": []}
     want = oracle.time(p, other)
-    assert math.isfinite(want) and close(engine_time(tiled, p, other, blocked=blocked), want)
+    assert math.isfinite(want) and close(engine_time(tiled, p, other, blocked=blocked, method=method), want)
 
 
 def test_a_point_routed_to_itself_on_a_million_nodes(tiled, tiled_points):
     for p in tiled_points[:5]:
         assert routing.route(tiled, (p["lon"], p["lat"]), (p["lon"], p["lat"])).travel_time_s == pytest.approx(0.0, abs=1e-6)
+
+
+def _constants_numpy(from_s, to_s, src, src_s, tgt, tgt_s, *, q: float, active: int) -> tuple[np.ndarray, ...]:
+    """`geo._kernels.alt_constants` written with numpy from its docstring (the oracle)."""
+    with np.errstate(invalid="ignore"):
+        fs, ts = from_s[src].astype(np.float64), to_s[src].astype(np.float64)
+        ft, tt = from_s[tgt].astype(np.float64), to_s[tgt].astype(np.float64)
+        c_sf = np.ceil((fs - src_s[:, None]).max(axis=0) / q) * q
+        c_st = np.floor((ts + src_s[:, None]).min(axis=0) / q) * q
+        c_tt = np.ceil((tt - tgt_s[:, None]).max(axis=0) / q) * q
+        c_tf = np.floor((ft + tgt_s[:, None]).min(axis=0) / q) * q
+        lb = np.fmax(np.fmax(ts[0] - c_tt, c_tf - fs[0]), 0.0)
+    lb = np.where(np.isfinite(lb), lb, -1.0)
+    cols = np.sort(np.argsort(-lb, kind="stable")[: min(active, len(lb))]).astype(np.int64)
+    return cols, c_sf[cols], c_st[cols], c_tf[cols], c_tt[cols]
+
+
+def test_the_landmark_constants_kernel_equals_its_numpy_oracle(real):
+    """Per-query constants on the real tables, and on tables with unreachable (inf) entries."""
+    from geo import _kernels
+
+    lm = routing.landmarks(real)
+    rng = np.random.default_rng(8)
+    holes = rng.random(lm.from_s.shape) < 0.05
+    tables = [(lm.from_s, lm.to_s), (np.where(holes, np.float32(np.inf), lm.from_s), np.where(holes.T.reshape(holes.shape), np.float32(np.inf), lm.to_s))]
+    for from_s, to_s in tables:
+        for _ in range(200):
+            src, tgt = rng.integers(real.n_nodes, size=rng.integers(1, 4)), rng.integers(real.n_nodes, size=rng.integers(1, 4))
+            src_s, tgt_s = rng.random(len(src)) * 10, rng.random(len(tgt)) * 10
+            for active in (4, routing.N_LANDMARKS):
+                want = _constants_numpy(from_s, to_s, src, src_s, tgt, tgt_s, q=routing.LANDMARK_QUANTUM_S, active=active)
+                got = _kernels.alt_constants(from_s, to_s, src, src_s, tgt, tgt_s, routing.LANDMARK_QUANTUM_S, active)
+                assert all(np.array_equal(w, g, equal_nan=True) for w, g in zip(want, got, strict=True)), (src, tgt, active)

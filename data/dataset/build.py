@@ -434,8 +434,8 @@ def build(out: str | Path | None = None, *, samples_dir: Path = SAMPLES_DIR) -> 
     approx = network.build_approximate(places["lon"].to_numpy(), places["lat"].to_numpy(), name=APPROX_NETWORK, source="GeoNames places")
     from geo import _kernels, routing
 
-    for net in (approx, backbone_net):  # the one-to-one search's landmark tables, saved with each network, not built on a user's first route
-        routing.landmarks(net)
+    for net in (approx, backbone_net):  # the one-to-one search's tables, saved with each network, not built on a user's first route
+        routing.prepare_searches(net)
     network.save(approx, network.networks_dir(path) / APPROX_NETWORK)
     network.save(backbone_net, network.networks_dir(path) / BACKBONE_NETWORK)
 
