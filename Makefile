@@ -39,9 +39,9 @@ cluster-settings:
 # running no test) fails `make test`.
 test: setup-dev browser postgres data
 	@rm -f .pytest-browser.log .pytest-postgres.log .pytest-*.rc; \
-	( $(BIN)/python -m pytest --backend=postgres -p no:cacheprovider > .pytest-postgres.log 2>&1; echo $$? > .pytest-postgres.rc; \
-	  $(BIN)/python -m pytest --backend=duckdb -m browser -p no:cacheprovider > .pytest-browser.log 2>&1; echo $$? > .pytest-browser.rc ) & \
-	$(BIN)/python -m pytest --backend=duckdb -m "not browser"; duck=$$?; \
+	( $(BIN)/python -m pytest --backend=postgres -p no:cacheprovider --durations=15 > .pytest-postgres.log 2>&1; echo $$? > .pytest-postgres.rc; \
+	  $(BIN)/python -m pytest --backend=duckdb -m browser -p no:cacheprovider --durations=15 > .pytest-browser.log 2>&1; echo $$? > .pytest-browser.rc ) & \
+	$(BIN)/python -m pytest --backend=duckdb -m "not browser" --durations=25; duck=$$?; \
 	wait; pgrc=$$(cat .pytest-postgres.rc); brrc=$$(cat .pytest-browser.rc); \
 	echo "==== PostgreSQL pass (pytest --backend=postgres) ===="; cat .pytest-postgres.log; \
 	echo "==== DuckDB pass, browser tests (pytest --backend=duckdb -m browser) ===="; cat .pytest-browser.log; \

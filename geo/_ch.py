@@ -411,9 +411,10 @@ def _find(ptr, other, j0, target):
 
 
 @njit(cache=True)
-def unpack(path, rank, uf_ptr, uf_to, uf_mid, ub_ptr, ub_from, ub_mid, cf_ptr, cf_to, cf_mid):
+def unpack(path, rank, uf_ptr, uf_to, uf_mid, ub_ptr, ub_from, ub_mid, core_index, cf_ptr, cf_to, cf_mid):
     """The road nodes of a hierarchy path (consecutive nodes joined by hierarchy arcs, or by
-    core arcs `cf` where both are core nodes, of equal rank): every shortcut a→b with middle
+    core arcs `cf` where both are core nodes, of equal rank, numbered within the core by
+    `core_index`): every shortcut a→b with middle
     m replaced by a→m→b, recursively.  -1 entries mark an arc
     that is not in the hierarchy (a defect; the caller raises)."""
     out = np.empty(max(16, 4 * len(path)), dtype=np.int64)
@@ -433,8 +434,8 @@ def unpack(path, rank, uf_ptr, uf_to, uf_mid, ub_ptr, ub_from, ub_mid, cf_ptr, c
         sp += 1
         while sp > 0:
             b = stack[sp - 1]
-            if rank[cur] == rank[b]:  # both in the core
-                j = _find(cf_ptr, cf_to, cur, b)
+            if rank[cur] == rank[b]:  # both in the core (its arcs numbered within it)
+                j = _find(cf_ptr, cf_to, core_index[cur], core_index[b])
                 mid = cf_mid[j] if j != -1 else -2
             elif rank[cur] < rank[b]:
                 j = _find(uf_ptr, uf_to, cur, b)

@@ -40,7 +40,7 @@ CORE_MIN_NODES = 50_000
 
 _ARRAYS = (
     "ch_rank", "ch_uf_ptr", "ch_uf_to", "ch_uf_w", "ch_uf_mid", "ch_ub_ptr", "ch_ub_from", "ch_ub_w", "ch_ub_mid",
-    "ch_cf_ptr", "ch_cf_to", "ch_cf_w", "ch_cf_mid", "ch_cr_ptr", "ch_cr_from", "ch_cr_w",
+    "ch_core_nodes", "ch_cf_ptr", "ch_cf_to", "ch_cf_w", "ch_cf_mid", "ch_cr_ptr", "ch_cr_from", "ch_cr_w",
 )  # fmt: skip
 _LOCK = threading.Lock()
 _NONE = np.zeros(0, dtype=np.int64)
@@ -50,8 +50,10 @@ _NONE = np.zeros(0, dtype=np.int64)
 class Hierarchy:
     """Node ranks and the searches' arcs, as CSR arrays: ``uf`` at node u its arcs u→x to
     higher nodes, ``ub`` at node x the arcs y→x from higher nodes, ``cf`` / ``cr`` the arcs
-    between core nodes (rank n: not contracted) at their tail / head; ``*_w`` times (s),
-    ``*_mid`` the node a shortcut passes (-1 for a road)."""
+    between core nodes (rank n: not contracted) at their tail / head, numbered within the
+    core (`core_nodes`: its nodes in network order, so that the core search's arrays and
+    landmark rows fit in the processor's cache); ``*_w`` times (s), ``*_mid`` the node a
+    shortcut passes (a network node; -1 for a road)."""
 
     rank: np.ndarray
     uf_ptr: np.ndarray
@@ -62,6 +64,7 @@ class Hierarchy:
     ub_from: np.ndarray
     ub_w: np.ndarray
     ub_mid: np.ndarray
+    core_nodes: np.ndarray
     cf_ptr: np.ndarray
     cf_to: np.ndarray
     cf_w: np.ndarray
@@ -74,9 +77,16 @@ class Hierarchy:
     def is_core(self) -> np.ndarray:
         return self.rank == len(self.rank)
 
+    @cached_property
+    def core_index(self) -> np.ndarray:
+        """Each network node's number within the core (-1 outside it)."""
+        out = np.full(len(self.rank), -1, dtype=np.int64)
+        out[self.core_nodes] = np.arange(len(self.core_nodes))
+        return out
+
     @property
     def n_core(self) -> int:
-        return int(np.count_nonzero(self.is_core))
+        return len(self.core_nodes)
 
     @property
     def n_arcs(self) -> int:
@@ -139,9 +149,13 @@ def build_hierarchy(
     down = ~core & ~up
     uf = _csr(a_from[up], a_to[up], a_w[up], a_mid[up], n)
     ub = _csr(a_to[down], a_from[down], a_w[down], a_mid[down], n)
-    cf = _csr(a_from[core], a_to[core], a_w[core], a_mid[core], n)
-    cr = _csr(a_to[core], a_from[core], a_w[core], a_mid[core], n)[:3]
-    return Hierarchy(rank, *uf, *ub, *cf, *cr)
+    core_nodes = np.flatnonzero(rank == n).astype(np.int64)
+    local = np.full(n, -1, dtype=np.int64)
+    local[core_nodes] = np.arange(len(core_nodes))
+    c_from, c_to = local[a_from[core]], local[a_to[core]]
+    cf = _csr(c_from, c_to, a_w[core], a_mid[core], len(core_nodes))
+    cr = _csr(c_to, c_from, a_w[core], a_mid[core], len(core_nodes))[:3]
+    return Hierarchy(rank, *uf, *ub, core_nodes, *cf, *cr)
 
 
 def hierarchy(net: Network) -> Hierarchy:
@@ -156,7 +170,11 @@ def hierarchy(net: Network) -> Hierarchy:
         if got is not None:
             return got
         a = net.arrays
-        if all(k in a for k in _ARRAYS) and len(a["ch_rank"]) == net.n_nodes and all(len(a[f"ch_{x}_ptr"]) == net.n_nodes + 1 for x in ("uf", "ub", "cf", "cr")):
+        if (
+            all(k in a for k in _ARRAYS) and len(a["ch_rank"]) == net.n_nodes
+            and all(len(a[f"ch_{x}_ptr"]) == net.n_nodes + 1 for x in ("uf", "ub"))
+            and all(len(a[f"ch_{x}_ptr"]) == len(a["ch_core_nodes"]) + 1 for x in ("cf", "cr"))
+        ):  # fmt: skip
             got = Hierarchy(*(a[k] for k in _ARRAYS))
         else:
             t0 = time.perf_counter()

@@ -511,14 +511,16 @@ def _graph(net: Network, *, reverse: bool) -> tuple[np.ndarray, ...]:
 
 
 @contextmanager
-def workspace(net: Network):
-    """Per-node arrays for one query on `net` (`geo._kernels.new_workspace`), taken from a pool
-    and given back afterwards, so that concurrent sessions never share one."""
+def workspace(net: Network, *, core: bool = False):
+    """Per-node arrays for one query on `net` (`geo._kernels.new_workspace`), or with `core`
+    on its hierarchy's core (numbered within it), taken from a pool and given back
+    afterwards, so that concurrent sessions never share one."""
+    n = hierarchy(net).n_core if core else net.n_nodes
     with _POOL_LOCK:
-        pool = net._matrices.setdefault("workspaces", [])
+        pool = net._matrices.setdefault("core_workspaces" if core else "workspaces", [])
         ws = pool.pop() if pool else None
-    if ws is None:
-        ws = _kernels.new_workspace(net.n_nodes)
+    if ws is None or len(ws[0]) != n:  # (a core workspace of an earlier hierarchy is dropped)
+        ws = _kernels.new_workspace(n)
     try:
         yield ws
     finally:
@@ -834,25 +836,37 @@ def _alt_search(net: Network, outs: list[Access], ins: list[Access], mask: np.nd
     of the way, by `geo._kernels.alt_route`; (inf, None) when none exists."""
     src, src_s = _ends(outs)
     tgt, tgt_s = _ends(ins)
-    fwd, rev = _graph(net, reverse=False), _graph(net, reverse=True)
+    lm = landmarks(net)
     with workspace(net) as ws:
-        best, meet = _alt(net, fwd, rev, mask, src, src_s, tgt, tgt_s, ws)
+        best, meet = _alt(lm.from_s, lm.to_s, _graph(net, reverse=False), _graph(net, reverse=True), net.edge_time_s, mask, src, src_s, tgt, tgt_s, ws)
         if not math.isfinite(best):
             return math.inf, None
         return float(best), _meeting_path(ws, meet)
 
 
-def _alt(net: Network, fwd: tuple, rev: tuple, mask: np.ndarray, src, src_s, tgt, tgt_s, ws) -> tuple[float, int]:
-    """`geo._kernels.alt_route` on graph `fwd`/`rev` (the network's, or its hierarchy's core)
-    between `src` and `tgt` with their costs; (best, meeting node)."""
-    lm = landmarks(net)
-    cols, c_sf, c_st, c_tf, c_tt = _kernels.alt_constants(lm.from_s, lm.to_s, src, src_s, tgt, tgt_s, LANDMARK_QUANTUM_S, ACTIVE_LANDMARKS)
+def _alt(lm_from: np.ndarray, lm_to: np.ndarray, fwd: tuple, rev: tuple, edge_time: np.ndarray, mask: np.ndarray, src, src_s, tgt, tgt_s, ws) -> tuple[float, int]:
+    """`geo._kernels.alt_route` on graph `fwd`/`rev` (the network's, or its hierarchy's core
+    with the core's rows of the landmark tables) between `src` and `tgt` with their costs;
+    (best, meeting node)."""
+    cols, c_sf, c_st, c_tf, c_tt = _kernels.alt_constants(lm_from, lm_to, src, src_s, tgt, tgt_s, LANDMARK_QUANTUM_S, ACTIVE_LANDMARKS)
     dist_f, dist_b, pred_f, pred_b, pot, flag, touched = ws
     best, meet, _ = _kernels.alt_route(
-        *fwd, *rev, net.edge_time_s, mask, lm.from_s, lm.to_s, cols, c_sf, c_st, c_tf, c_tt, _POTENTIAL_CAP_S,
+        *fwd, *rev, edge_time, mask, lm_from, lm_to, cols, c_sf, c_st, c_tf, c_tt, _POTENTIAL_CAP_S,
         src, src_s, tgt, tgt_s, dist_f, dist_b, pred_f, pred_b, pot, flag, touched,
     )  # fmt: skip
     return best, int(meet)
+
+
+def _core_landmarks(net: Network) -> tuple[np.ndarray, np.ndarray]:
+    """The landmark tables' rows of the hierarchy's core nodes (contiguous: the core search
+    reads them for every node it touches)."""
+    h = hierarchy(net)
+    got = net._matrices.get("core_lm")
+    if got is None or got[0] is not h:
+        lm = landmarks(net)
+        got = (h, np.ascontiguousarray(lm.from_s[h.core_nodes]), np.ascontiguousarray(lm.to_s[h.core_nodes]))
+        net._matrices["core_lm"] = got
+    return got[1], got[2]
 
 
 def _meeting_path(ws, meet: int) -> np.ndarray:
@@ -880,16 +894,20 @@ def _ch_search(net: Network, outs: list[Access], ins: list[Access], mask: np.nda
         )  # fmt: skip
         path = _meeting_path(ws, meet) if math.isfinite(best) else None
         if len(cf_n) and len(cb_n):
-            with workspace(net) as core_ws:
-                core_best, core_meet = _alt(net, h.core_graph(reverse=False), h.core_graph(reverse=True), _NO_BLOCKED, cf_n, cf_d, cb_n, cb_d, core_ws)
+            local = h.core_index
+            with workspace(net, core=True) as core_ws:
+                core_best, core_meet = _alt(
+                    *_core_landmarks(net), h.core_graph(reverse=False), h.core_graph(reverse=True), net.edge_time_s, _NO_BLOCKED,
+                    local[cf_n], cf_d, local[cb_n], cb_d, core_ws,
+                )  # fmt: skip
                 if core_best < best:
-                    core = _meeting_path(core_ws, core_meet)
+                    core = h.core_nodes[_meeting_path(core_ws, core_meet)]
                     up = _kernels.path_to_root(pred_f, int(core[0]))[::-1]
                     down = _kernels.path_to_root(pred_b, int(core[-1]))
                     best, path = core_best, np.concatenate([up[:-1], core, down[1:]])
     if path is None or not math.isfinite(best):
         return (math.inf, None) if len(mask) == 0 else _alt_search(net, outs, ins, mask)
-    nodes = _ch.unpack(path.astype(np.int64), h.rank, h.uf_ptr, h.uf_to, h.uf_mid, h.ub_ptr, h.ub_from, h.ub_mid, h.cf_ptr, h.cf_to, h.cf_mid)
+    nodes = _ch.unpack(path.astype(np.int64), h.rank, h.uf_ptr, h.uf_to, h.uf_mid, h.ub_ptr, h.ub_from, h.ub_mid, h.core_index, h.cf_ptr, h.cf_to, h.cf_mid)
     if len(nodes) and nodes[-1] == -1:
         msg = f"network {net.name!r}: its hierarchy lacks an arc of the way it found; rebuild it (geo.hierarchy.build_hierarchy)."
         raise RuntimeError(msg)

@@ -135,5 +135,5 @@ def test_a_missing_arc_is_reported_not_walked(real):
     low, high = int(np.argmin(h.rank)), int(np.argmax(h.rank))
     fi, fx = routing._graph(real, reverse=False)[:2]
     assert high not in fx[fi[low] : fi[low + 1]]
-    out = _ch.unpack(np.array([low, high], dtype=np.int64), h.rank, h.uf_ptr, h.uf_to, h.uf_mid, h.ub_ptr, h.ub_from, h.ub_mid, h.cf_ptr, h.cf_to, h.cf_mid)
+    out = _ch.unpack(np.array([low, high], dtype=np.int64), h.rank, h.uf_ptr, h.uf_to, h.uf_mid, h.ub_ptr, h.ub_from, h.ub_mid, h.core_index, h.cf_ptr, h.cf_to, h.cf_mid)
     assert out[-1] == -1
