@@ -378,18 +378,20 @@ def run(dataset: Path, *, reps: int = 5) -> dict:
             _repeat(res, f"open {title} from the menu (to its {'board' if slug == 'consultation' else 'map'})", reps, one_menu, kind="menu")
         res["open 态势一张图 from the menu (back from the pages above)"] = {"kind": "menu", "runs": back, "error": None}
 
-        # ---- zones: tabs ----
+        # ---- zones: the view shown on its one map (覆盖指标 ↔ 责任区, a fragment rerun) ----
         _menu(page, "责任区与覆盖").click()
         page.wait_for_function(_js_cond(page_marks["责任区与覆盖"][1]), polling="raf", timeout=90_000)
         _settled(page)
-        tab_js = ("(() => { const p = [...document.querySelectorAll('[role=tabpanel]')].filter(p => p.offsetWidth > 0 && !p.hidden);"
-                  " return p.length && p.some(x => [...x.querySelectorAll('canvas')].some(c => c.offsetWidth > 0)) &&"
-                  " [...document.querySelectorAll('[role=tab][aria-selected=true]')].some(t => t.innerText.trim() === arg); })()")  # fmt: skip
+        view_marks = {  # a text only that view shows, with its map drawn
+            "覆盖指标": f"{_CANVAS} && {_text_shown(repr('各区县专业救援队伍数'))}",
+            "责任区": f"{_CANVAS} && {_text_shown(repr('下载 GeoJSON'))} && !document.querySelector('[data-testid=stMain]').innerText.includes('各区县专业救援队伍数')",
+        }
 
-        def one_tab(i):
+        def one_view(i):
             target = ("覆盖指标", "责任区")[i % 2]
-            return timed(page, wire, "zones tabs", page.get_by_role("tab", name=target, exact=True).click, tab_js, arg=target, rerun=False, what=f"the {target} tab's map")
-        _repeat(res, "zones: switch tab (覆盖指标 ↔ 责任区; no rerun)", reps, one_tab)
+            click = page.locator("[data-testid=stMain]").get_by_text(target, exact=True).click
+            return timed(page, wire, "zones view", click, view_marks[target], what=f"the {target} view's map")
+        _repeat(res, "zones: switch the view (覆盖指标 ↔ 责任区)", reps, one_view)
 
         # ---- planning: a run (p = 4 ↔ 3) ----
         _menu(page, "选址规划").click()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -90,19 +91,48 @@ def headline_counts(teams: pd.DataFrame, stockpiles: pd.DataFrame, shelters: pd.
     }
 
 
-def near_view(jurisdictions: gpd.GeoDataFrame, bounds: tuple[float, float, float, float], *, factor: float = 3.0) -> gpd.GeoDataFrame:
+def near_view(
+    jurisdictions: gpd.GeoDataFrame, bounds: tuple[float, float, float, float], *, factor: float = 3.0, simplify_m: float | None = None
+) -> gpd.GeoDataFrame:
     """Jurisdictions that touch a box `factor` times the size of `bounds`, clipped to that box.
 
     Keeps a zoomed-in map light: only what can come into view near the area is sent to the
     browser.  `bounds` is (minx, miny, maxx, maxy) in EPSG:4326.
+
+    With `simplify_m`, the clipped outlines of each level are simplified as a coverage
+    (`shapely.coverage_simplify`) to about that many metres, so that neighbours still share
+    their edges: pass the ground size of a screen pixel at the map's zoom.  The tolerance is
+    converted at 111,320 m per degree, which is at most `simplify_m` along a meridian and less
+    along a parallel.
+
+    Raises
+    ------
+    ValueError
+        If `simplify_m` is given and not a positive number.
     """
+    if simplify_m is not None and not simplify_m > 0:
+        msg = f"`simplify_m` was {simplify_m!r} but must be a positive number of metres (or None)."
+        raise ValueError(msg)
     minx, miny, maxx, maxy = bounds
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     hw, hh = (maxx - minx) * factor / 2, (maxy - miny) * factor / 2
     box = (cx - hw, cy - hh, cx + hw, cy + hh)
     near = jurisdictions[jurisdictions.intersects(shapely.box(*box))].copy()
     near["geometry"] = shapely.clip_by_rect(near.geometry.values, *box)
-    return near[~near.geometry.is_empty]
+    near = near[~near.geometry.is_empty]
+    if simplify_m is not None and len(near):
+        tolerance_deg = simplify_m / _M_PER_DEG
+        geoms = np.array(near.geometry.values, dtype=object)
+        for level in near["level"].unique():
+            mask = (near["level"] == level).to_numpy()
+            geoms[mask] = shapely.coverage_simplify(geoms[mask], tolerance_deg)
+        near["geometry"] = gpd.GeoSeries(geoms, index=near.index, crs=near.crs)
+        near = near[~near.geometry.is_empty]
+    return near
+
+
+#: Metres per degree of latitude (and of longitude at the equator).
+_M_PER_DEG = 111_320.0
 
 
 #: Longest piece (degrees, about 100 m) a route is cut into before its pieces are located.
@@ -156,10 +186,13 @@ def crossings(coords, seg_time_s, polygons: gpd.GeoDataFrame, *, code: str = "co
     piece_time = seg_time_s[seg] / parts[seg]
     piece_len = haversine_m(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
     mid = shapely.points((a + b) / 2)
-    tree = shapely.STRtree(polygons.geometry.values)
-    pt_idx, poly_idx = tree.query(mid, predicate="within")
+    # the points go into the tree and each polygon is a query: GEOS prepares the polygon once for
+    # all the points in its box (ten times faster than a point-in-polygon test per point against
+    # full-detail outlines), and the shared, cached polygons are never prepared in place
+    poly_idx, pt_idx = shapely.STRtree(mid).query(polygons.geometry.values, predicate="contains")
+    order = np.lexsort((poly_idx, pt_idx))  # where polygons overlap, the last one wins, as ever
     where = np.full(len(mid), -1)
-    where[pt_idx] = poly_idx
+    where[pt_idx[order]] = poly_idx[order]
     codes = polygons[code].to_numpy()
     names = polygons[name].to_numpy()
     out: list[Crossing] = []

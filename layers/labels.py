@@ -213,6 +213,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "zon.tab_iso": ("服务范围", "Service areas"),
     "zon.tab_aid": ("跨界互助", "Mutual aid"),
     "zon.tab_cov": ("覆盖指标", "Coverage"),
+    "zon.view": ("显示内容", "Show"),
     "zon.zone_of": ("责任区", "Zone of"),
     "zon.within": ("{minutes} 分钟内可达", "Reached within {minutes} min"),
     "zon.aid_tip": ("{county}：{by}的力量先到", "{county}: a team from {by} arrives first"),

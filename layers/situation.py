@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import threading
 from urllib.parse import quote
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -111,32 +114,80 @@ def point_layer(key: str, gdf: gpd.GeoDataFrame, lang: str) -> pdk.Layer:
     )
 
 
-def _round(coords: np.ndarray) -> np.ndarray:
-    return np.round(coords, _DECIMALS)
+def _rounder(decimals: int):
+    return lambda coords: np.round(coords, decimals)
 
 
-def boundary_features(level: str, gdf: gpd.GeoDataFrame, lang: str) -> dict:
+_round = _rounder(_DECIMALS)
+
+
+def boundary_features(level: str, gdf: gpd.GeoDataFrame, lang: str, *, decimals: int = _DECIMALS) -> dict:
     """GeoJSON FeatureCollection of one jurisdiction level, with a plain-text tooltip per feature.
 
-    Coordinates are rounded to `_DECIMALS` (about 1 m); the app serves this as a static file
-    so the browser loads it once, not on every rerun.
+    Coordinates are rounded to `decimals` (5: about 1 m; see `decimals_for`); the app serves
+    this as a static file so the browser loads it once, not on every rerun.
     """
+    rounder = _rounder(decimals)
     features = []
     for code, name, geom, parent in zip(gdf["code"], gdf["name"], gdf.geometry, gdf.get("parent_name", gdf["name"]), strict=True):
         label = f"{name} ({code})\n{t(f'level.{level}', lang)}"
         if level != "province":
             label += f" · {parent}"
-        features.append({"type": "Feature", "geometry": shapely.transform(geom, _round).__geo_interface__, "properties": {"tooltip": label}})
+        features.append({"type": "Feature", "geometry": shapely.transform(geom, rounder).__geo_interface__, "properties": {"tooltip": label}})
     return {"type": "FeatureCollection", "features": features}
 
 
-def boundary_layer(level: str, data: str | dict, *, fade_metres: float | None = None) -> pdk.Layer:
+def metres_per_pixel(zoom: float, latitude: float) -> float:
+    """Ground metres per screen pixel of a Web-Mercator map (deck.gl's 512-pixel world at zoom 0) at `zoom` and `latitude` (degrees)."""
+    return 40_075_016.686 * math.cos(math.radians(latitude)) / (512 * 2**zoom)
+
+
+def decimals_for(metres_per_px: float) -> int:
+    """Decimals of lon/lat that keep rounding under a quarter of a pixel of `metres_per_px` (between 3 and 5)."""
+    if not metres_per_px > 0:
+        msg = f"`metres_per_px` was {metres_per_px!r} but must be a positive number."
+        raise ValueError(msg)
+    return int(min(5, max(3, math.ceil(math.log10(111_320.0 * 4 / metres_per_px)))))
+
+
+#: The levels of `write_boundary_files` (plus 'highlight' when a code is given).
+LEVELS = ("province", "city", "county")
+
+
+def write_boundary_files(outlines: gpd.GeoDataFrame, lang: str, *, directory: Path, stem: str, decimals: int = _DECIMALS, highlight: str | None = None) -> dict[str, str]:
+    """Write `boundary_features` of each level of `outlines` to ``directory/{stem}-{level}-{lang}.json``; return level -> file name.
+
+    A file that exists is kept (the stem must name what the outlines are: dataset build, area,
+    zoom).  With `highlight` (a code), also writes that jurisdiction's outline under the level
+    'highlight', for `highlight_layer`.  Files are written whole and then renamed, so a browser
+    never reads half of one.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    parts = {lvl: (lvl, outlines[outlines["level"] == lvl]) for lvl in LEVELS}
+    if highlight is not None:
+        rows = outlines[outlines["code"] == highlight]
+        parts["highlight"] = (str(rows["level"].iloc[0]) if len(rows) else "county", rows)
+    names = {}
+    for key, (level, gdf) in parts.items():
+        name = f"{stem}-{key}-{lang}.json"
+        path = directory / name
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(boundary_features(level, gdf, lang, decimals=decimals), separators=(",", ":"), ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, path)
+        names[key] = name
+    return names
+
+
+def boundary_layer(level: str, data: str | dict, *, fade_metres: float | None = None, pickable: bool = True) -> pdk.Layer:
     """Outlines of one jurisdiction level from `data` (a URL of `boundary_features` output, or the dict).
 
     With `fade_metres`, the outline is that many metres wide, capped at the level's pixel
     width: invisible in the regional view, it appears as the user zooms in (county outlines
     show from about zoom 9, i.e. a city view), without a round trip to the server.
-    Polygons are filled transparently so that hovering inside one shows its tooltip.
+    Polygons are filled transparently so that hovering inside one shows its tooltip; with
+    `pickable` False they show none (a map taking clicks: Streamlit's click selection is lost
+    when a pickable layer's data comes from a URL, as the outlines' files do).
     """
     colour, width = _LEVEL_STYLE[level]
     return pdk.Layer(
@@ -151,16 +202,19 @@ def boundary_layer(level: str, data: str | dict, *, fade_metres: float | None = 
         get_line_width=fade_metres or 1,
         line_width_min_pixels=0 if fade_metres else width,
         line_width_max_pixels=width,
-        pickable=level == "county",
+        pickable=pickable and level == "county",
     )
 
 
-def highlight_layer(gdf: gpd.GeoDataFrame) -> pdk.Layer:
-    """The selected jurisdiction, filled, under the point layers."""
+def highlight_layer(data: gpd.GeoDataFrame | str) -> pdk.Layer:
+    """The selected jurisdiction, filled, under the point layers: its outline(s) in `data`, or the URL of a
+    'highlight' file of `write_boundary_files`."""
+    if not isinstance(data, str):
+        data = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": shapely.transform(g, _round).__geo_interface__, "properties": {}} for g in data.geometry]}
     return pdk.Layer(
         "GeoJsonLayer",
         id="highlight",
-        data={"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": shapely.transform(g, _round).__geo_interface__, "properties": {}} for g in gdf.geometry]},
+        data=data,
         stroked=False,
         filled=True,
         get_fill_color=list(_HIGHLIGHT_FILL),
@@ -201,7 +255,7 @@ OVERVIEW_MAX_ZOOM = 7.5
 COUNTY_MIN_ZOOM = 6.5
 
 
-def boundary_layers(sources: dict[str, str | dict], *, level: str = "auto", zoom: float = 8.0) -> list[pdk.Layer]:
+def boundary_layers(sources: dict[str, str | dict], *, level: str = "auto", zoom: float = 8.0, pickable: bool = True) -> list[pdk.Layer]:
     """Boundary layers for the chosen `level`, from `sources` (level -> URL or dict of `boundary_features`).
 
     'auto' draws provinces and cities at fixed widths and, from `COUNTY_MIN_ZOOM` on, counties
@@ -217,9 +271,9 @@ def boundary_layers(sources: dict[str, str | dict], *, level: str = "auto", zoom
         if level == "auto" and lvl == "county" and zoom < COUNTY_MIN_ZOOM:
             continue
         if level == "auto":
-            layers.append(boundary_layer(lvl, sources[lvl], fade_metres=COUNTY_FADE_METRES if lvl == "county" else None))
+            layers.append(boundary_layer(lvl, sources[lvl], fade_metres=COUNTY_FADE_METRES if lvl == "county" else None, pickable=pickable))
         elif lvl in ("province", level):
-            layers.append(boundary_layer(lvl, sources[lvl]))
+            layers.append(boundary_layer(lvl, sources[lvl], pickable=pickable))
     return layers
 
 

@@ -382,7 +382,9 @@ def data_key() -> tuple[str, str, int]:
     return _stamp(), ws, _workspace(ws).version() if ws else 0
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+# A resource, not data: read-only and shared; st.cache_data unpickled the outlines on each of the
+# 4-8 calls of every rerun of every page (60-90 ms a rerun, profiled; issue 13).
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _jurisdictions(stamp: str, detail: str = "display"):
     return _store(stamp).jurisdictions(detail=detail)
 
@@ -399,7 +401,7 @@ def _table(stamp: str, ws: str, version: int, name: str):
 
 
 def jurisdictions(detail: str = "display"):
-    """All jurisdictions with `detail` outlines (cached per dataset build); do not mutate."""
+    """All jurisdictions with `detail` outlines (cached per dataset build, one frame shared by every session); do not mutate."""
     _checked_store()
     return _jurisdictions(_stamp(), detail)
 
@@ -486,6 +488,26 @@ def boundary_urls() -> dict[str, str]:
     """
     _checked_store()
     return _boundary_urls(_stamp(), lang())
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _near_boundary_urls(stamp: str, bounds: tuple[float, float, float, float], zoom: float, language: str) -> dict[str, str]:
+    from geo.jurisdiction import near_view
+    from layers.situation import decimals_for, metres_per_pixel, write_boundary_files
+
+    mpp = metres_per_pixel(zoom, (bounds[1] + bounds[3]) / 2)
+    outlines = near_view(_jurisdictions(stamp, "display"), bounds, simplify_m=mpp)
+    digest = hashlib.sha1(repr((stamp, bounds, zoom)).encode()).hexdigest()[:12]  # noqa: S324 (a file name, not security)
+    names = write_boundary_files(outlines, language, directory=STATIC_DIR, stem=f"near-{digest}", decimals=decimals_for(mpp))
+    return {level: f"{STATIC_URL}/{name}" for level, name in names.items()}
+
+
+def near_boundary_urls(bounds: tuple[float, float, float, float], *, zoom: float) -> dict[str, str]:
+    """URLs of the outlines around `bounds` (lon/lat) per level, simplified to a pixel at `zoom`,
+    written once per dataset build, area and language and served statically: a rerun's map
+    sends only the URLs and the browser keeps what it loaded (the analysis pages' maps)."""
+    _checked_store()
+    return _near_boundary_urls(_stamp(), tuple(round(float(b), 6) for b in bounds), round(float(zoom), 2), lang())
 
 
 def networks() -> list[dict]:

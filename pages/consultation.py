@@ -28,7 +28,6 @@ from data.schema import now_beijing
 from data.storage.workspace import WorkspaceError
 from geo.crs import CRS_NAMES, parse_lonlat
 from geo.dispatch import county_of, dispatch
-from geo.jurisdiction import near_view
 from geo.routing import NoRoute, OffNetwork
 from geo.warning import affected_counties, buffer_area, call_list, isochrone_area, polygon_area
 from layers import consultation as lc
@@ -36,7 +35,7 @@ from layers.accounts import decision_text
 from layers.accounts import error_text as auth_error_text
 from layers.dispatch import incident_layer, network_meaning, off_network_message
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
-from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
+from layers.situation import boundary_layers, make_deck, view_for_bounds
 from pages import _shared
 
 logger = logging.getLogger(__name__)
@@ -529,14 +528,14 @@ def _find_candidates(incident_id: str, lon: float, lat: float) -> None:
 def _map_tab(board: boards.Board) -> None:
     inc = board.incident
     bounds = lc.view_bounds(inc, board.warnings, board.requests)
-    outlines = near_view(jur, bounds)
-    deck_layers = boundary_layers({lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang) for lvl in ("province", "city", "county")}, level="county")
+    view = view_for_bounds(bounds)
+    deck_layers = boundary_layers(_shared.near_boundary_urls(bounds, zoom=view.zoom), level="county")  # static files the browser fetches once, not features on every refresh
     if not board.warnings.empty:
         deck_layers.append(lc.warning_layer(board.warnings, lang))
     if not board.requests.empty:
         deck_layers += lc.request_layers(board.requests, names, lang)
     deck_layers.append(incident_layer(inc["lon"], inc["lat"], lang))
-    st.pydeck_chart(make_deck(deck_layers, view_for_bounds(bounds), tile_url=_shared.settings().tile_url), height=560, key="inc_map")
+    st.pydeck_chart(make_deck(deck_layers, view, tile_url=_shared.settings().tile_url), height=560, key="inc_map")
 
 
 def _make_brief(board: boards.Board) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import html
+import math
 
 import streamlit as st
 
 from geo import backbone
 from geo.crs import CRS_NAMES, CoordinateError, parse_lonlat
 from geo.dispatch import ClosureError, circle, county_of, dispatch, hex_grid, near_view_box, read_closures
-from geo.jurisdiction import near_view
 from geo.nearest import filter_resources
 from geo.routing import NoRoute, OffNetwork, snap
 from layers.consultation import plain
@@ -18,7 +18,7 @@ from layers.dispatch import (
     off_network_message, resource_layer, route_layer, route_legend, route_message, style_ranks, unreachable_ids, unreachable_message,
 )  # fmt: skip
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
-from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
+from layers.situation import boundary_layers, make_deck, view_for_bounds
 from pages import _shared
 
 _shared.ensure_router()
@@ -216,18 +216,37 @@ if ss["dis_view_bounds"] is None or (framing != ss["dis_view_for"] and pick is N
     ss["dis_view_bounds"] = bounds
 ss["dis_view_for"] = framing
 view_bounds = ss["dis_view_bounds"]
-outlines = near_view(jur, view_bounds)
-deck_layers = boundary_layers({lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang) for lvl in ("province", "city", "county")}, level="county")
+
+
+#: Grid (degrees) the outlines' box is snapped out to, and zoom steps their detail follows: the
+#: outlines (and their URLs) stay the same while a filter moves the view a little, so the browser
+#: keeps the boundary layers it has and a rerun sends only their URLs.
+_OUTLINE_GRID_DEG = 0.1
+_OUTLINE_ZOOM_STEP = 0.5
+
+
+def _outline_box(bounds: tuple[float, float, float, float], zoom: float) -> tuple[tuple[float, float, float, float], float]:
+    """`bounds` snapped out to the grid and `zoom` down to its step (finer outlines, never coarser)."""
+    g = _OUTLINE_GRID_DEG
+    minx, miny, maxx, maxy = bounds
+    snapped = (math.floor(minx / g) * g, math.floor(miny / g) * g, math.ceil(maxx / g) * g, math.ceil(maxy / g) * g)
+    return tuple(round(c, 6) for c in snapped), math.floor(zoom / _OUTLINE_ZOOM_STEP) * _OUTLINE_ZOOM_STEP
+
+
+view = view_for_bounds(view_bounds)
+outline_bounds, outline_zoom = _outline_box(view_bounds, view.zoom)
+clicking = how == "click" or click_mode == "closure"  # the map takes clicks: outlines without tooltips (see `boundary_layer`)
+deck_layers = boundary_layers(_shared.near_boundary_urls(outline_bounds, zoom=outline_zoom), level="county", pickable=not clicking)
 if closures:
     deck_layers.append(closure_layer(closures, closure_names, lang))
 if result is not None and not result.ranked.empty:
     deck_layers += [route_layer(result.ranked, result.routes, lang), resource_layer(result.ranked, resources, lang), rank_number_layer(result.ranked, resources)]
 if incident:
     deck_layers.append(incident_layer(*incident, lang))
-if how == "click" or click_mode == "closure":  # on top: a click lands on a cell
+if clicking:  # on top: a click lands on a cell
     cells = hex_grid(near_view_box(view_bounds, wide=2.4, tall=1.4))
     deck_layers.append(pick_layer(cells, lang, layer_id=_pick_layer_id(), closure=click_mode == "closure"))
-st.pydeck_chart(make_deck(deck_layers, view_for_bounds(view_bounds), tile_url=_shared.settings().tile_url), height=560, key="dis_map", on_select="rerun", selection_mode="single-object")
+st.pydeck_chart(make_deck(deck_layers, view, tile_url=_shared.settings().tile_url), height=560, key="dis_map", on_select="rerun", selection_mode="single-object")
 if result is not None and not result.ranked.empty:
     swatches = " ".join(
         f'<span style="display:inline-block;margin-right:14px"><span style="display:inline-block;min-width:18px;height:18px;border-radius:9px;background:{colour};'

@@ -11,10 +11,10 @@ import streamlit as st
 
 from geo import coverage as gc
 from geo import planning
-from geo.jurisdiction import children, in_area, near_view, select_area
+from geo.jurisdiction import children, in_area, select_area
 from geo.nearest import filter_resources
 from layers.labels import label_or, t
-from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
+from layers.situation import boundary_layers, make_deck, view_for_bounds
 from layers.zones import UNIT_DECIMALS, compare_table, demand_caption, fmt_number, points_layer
 from pages import _shared
 
@@ -83,11 +83,19 @@ def costs(net_path: str, net_created: str, d_lon: np.ndarray, d_lat: np.ndarray,
     return planning.cost_matrix(net, d_lon, d_lat, s_lon, s_lat, limit_s=limit_s)
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def demand_snaps(net_path: str, net_created: str, d_lon: np.ndarray, d_lat: np.ndarray) -> list:
+    """The demand points snapped to the network (`geo.coverage.snap_points`), once per demand and
+    network, not once per set of open sites: it was half of a rerun after p changed (profiled); read-only."""
+    net = _shared.network({"path": net_path, "created": net_created})
+    return gc.snap_points(net, d_lon, d_lat)
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def search_times(net_path: str, net_created: str, d_lon: np.ndarray, d_lat: np.ndarray, s_lon: np.ndarray, s_lat: np.ndarray) -> np.ndarray:
     """Unlimited time (s) from the nearest of the sites to each demand point (inf: no road)."""
     net = _shared.network({"path": net_path, "created": net_created})
-    return gc.times_from_sites(net, s_lon, s_lat, gc.snap_points(net, d_lon, d_lat))
+    return gc.times_from_sites(net, s_lon, s_lat, demand_snaps(net_path, net_created, d_lon, d_lat))
 
 
 stamp = _shared.data_key()
@@ -161,14 +169,14 @@ sites = gpd.GeoDataFrame({"name": all_names}, geometry=gpd.points_from_xy(s_lon,
 pts = demand.points
 late, no_road = pts[after.beyond], pts[after.no_road]
 late_tip = late["name"] + "：" + pd.Series(after.nearest_s[after.beyond] / 60, index=late.index).map(lambda m: f"{m:.0f} {t('dis.min', lang)}")
-outlines = near_view(jur, area.bounds)
-layers = boundary_layers({lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang) for lvl in ("province", "city", "county")}, level="county")
+view = view_for_bounds(area.bounds)
+layers = boundary_layers(_shared.near_boundary_urls(area.bounds, zoom=view.zoom), level="county")  # static files the browser fetches once, not features in every map
 layers += [
     points_layer(late, "beyond", [245, 140, 30, 220], late_tip, radius_px=3),
     points_layer(no_road, "no-road", [120, 60, 170, 220], no_road["name"] + "：" + t("zon.no_road", lang), radius_px=3),
     points_layer(sites.iloc[kept], "existing", [20, 20, 20, 255], sites.iloc[kept]["name"], radius_px=6),
     points_layer(sites.iloc[result.chosen], "chosen", [39, 120, 200, 255], t("pln.new_site", lang) + ": " + sites.iloc[result.chosen]["name"], radius_px=9),
 ]
-st.pydeck_chart(make_deck(layers, view_for_bounds(area.bounds)), height=520, key="pln_map")
+st.pydeck_chart(make_deck(layers, view), height=520, key="pln_map")
 st.caption(t("pln.legend_cells", lang))
 st.download_button(t("zon.download", lang, what="GeoJSON"), sites.iloc[result.chosen].assign(id=all_ids[result.chosen]).to_json(ensure_ascii=False), file_name=f"new_sites_{model}.geojson", mime="application/geo+json", key="pln_dl")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 
 import streamlit as st
@@ -11,16 +12,18 @@ from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import (
     LAYERS,
     OVERVIEW_MAX_ZOOM,
-    boundary_features,
     boundary_layers,
+    decimals_for,
     highlight_layer,
     inventory_table,
     legend,
     make_deck,
+    metres_per_pixel,
     point_layer,
     provenance_table,
     resource_table,
     view_for_bounds,
+    write_boundary_files,
 )
 from pages import _shared
 
@@ -75,16 +78,32 @@ c4.metric(t("sit.shelters", lang), counts["shelters"])
 c5.metric(t("sit.shelter_capacity", lang), f"{counts['shelter_capacity']:,}")
 
 # ---- map ---------------------------------------------------------------------------------
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _near_urls(stamp: str, code: str, bounds: tuple[float, float, float, float], zoom: float, latitude: float, language: str) -> dict[str, str]:
+    """URLs of the outlines around an area (level -> static file; 'highlight': the area itself), written once per build, area, zoom and language.
+
+    The outlines are simplified to a pixel at the view's zoom and sent as files: the deck JSON of
+    a rerun carries only their URLs, and the browser keeps what it loaded while the URL stays.
+    """
+    mpp = metres_per_pixel(zoom, latitude)
+    outlines = near_view(jur, bounds, simplify_m=mpp)
+    digest = hashlib.sha1(repr((stamp, code, bounds, round(zoom, 3))).encode()).hexdigest()[:12]  # noqa: S324 (a file name, not security)
+    names = write_boundary_files(outlines, language, directory=_shared.STATIC_DIR, stem=f"near-{digest}", decimals=decimals_for(mpp), highlight=code or None)
+    return {key: f"{_shared.STATIC_URL}/{name}" for key, name in names.items()}
+
+
 view = view_for_bounds(area.bounds)
 if view.zoom < OVERVIEW_MAX_ZOOM:
     sources = _shared.boundary_urls()
-    outlines = _shared.jurisdictions("overview")
+    deck_layers = boundary_layers(sources, level=level_choice, zoom=view.zoom)
+    if area.code:
+        outlines = _shared.jurisdictions("overview")
+        deck_layers.insert(0, highlight_layer(outlines[outlines["code"] == area.code]))
 else:
-    outlines = near_view(jur, area.bounds)
-    sources = {lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang) for lvl in ("province", "city", "county")}
-deck_layers = boundary_layers(sources, level=level_choice, zoom=view.zoom)
-if area.code:
-    deck_layers.insert(0, highlight_layer(outlines[outlines["code"] == area.code]))
+    sources = _near_urls(_shared.data_key()[0], area.code or "", tuple(float(b) for b in area.bounds), float(view.zoom), float(view.latitude), lang)
+    deck_layers = boundary_layers(sources, level=level_choice, zoom=view.zoom)
+    if area.code:
+        deck_layers.insert(0, highlight_layer(sources["highlight"]))
 deck_layers += [point_layer(key, in_view[key], lang) for key in shown_keys]
 st.pydeck_chart(make_deck(deck_layers, view, tile_url=settings.tile_url), height=620, key="situation_map")
 st.caption(t("sit.basemap_on", lang, name=f"{settings.tile_name} {settings.tile_attribution}".strip()) if settings.tile_url else t("sit.no_basemap", lang))

@@ -12,7 +12,7 @@ from geo.coverage import DEMAND_KINDS, Demand, build_demand, indicators, point_t
 from geo.jurisdiction import children, in_area, near_view, select_area
 from geo.nearest import filter_resources
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
-from layers.situation import boundary_features, boundary_layers, make_deck, view_for_bounds
+from layers.situation import boundary_layers, make_deck, view_for_bounds
 from layers.zones import aid_table, coverage_table, demand_caption, isochrone_layer, lost_layer, mutual_aid_layer, points_layer, zone_table, zones_layer
 from pages import _shared
 
@@ -73,9 +73,11 @@ def demand_for(stamp: tuple, net_path: str, net_created: str, kind: str, area_co
     return build_demand(kind, area_geom, places=inside, counties=counties, net=net)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+# A resource, not data: the answer (zones, cells, times of every node) is shared read-only by the
+# sessions; st.cache_data unpickled ~25,000 node cells on every rerun (0.5 s of a 1.9 s rerun, profiled).
+@st.cache_resource(max_entries=16, show_spinner=False)
 def analyse(stamp: tuple, net_path: str, net_created: str, fac_ids: tuple[str, ...], area_code: str | None, breaks: tuple[int, ...], threshold_s: float, kind: str):
-    """Zones, service areas, mutual aid and coverage of the facilities `fac_ids` (cached per argument)."""
+    """Zones, service areas, mutual aid and coverage of the facilities `fac_ids` (cached per argument; shared, do not mutate)."""
     net = _shared.network({"path": net_path, "created": net_created})
     fac = facilities.set_index("id").loc[list(fac_ids)].reset_index()
     counties = full[full["level"] == "county"]
@@ -107,8 +109,7 @@ shown = what_if or res  # the maps show the state after the what-if
 shown_fac = facilities[facilities["id"].isin(kept_ids)].reset_index(drop=True) if what_if else facilities
 
 view = view_for_bounds(area.bounds)
-outlines = near_view(jur, area.bounds)
-base = boundary_layers({lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang) for lvl in ("province", "city", "county")}, level="county")
+base = boundary_layers(_shared.near_boundary_urls(area.bounds, zoom=view.zoom), level="county")  # static files the browser fetches once, not features in every map
 fac_tips = shown_fac["name"] + "\n" + shown_fac["kind"].map(lambda k: label_or("kind", k, lang))
 fac_layer = points_layer(shown_fac, "facilities", [20, 20, 20, 255], fac_tips, radius_px=6)
 lost_layers = []
@@ -122,37 +123,54 @@ if what_if is not None:
     st.metric(t("zon.whatif_overall", lang, minutes=int(threshold_min), what=t(f"dem.{demand.kind}", lang)), f"{before_share:.1f}% → {after_share:.1f}%", delta=f"{after_share - before_share:+.1f}%", delta_color="normal")
     st.caption(t("zon.whatif_caption", lang, names=out_names, lost=lost_w, unit=unit))
 
-tab_z, tab_i, tab_a, tab_c = st.tabs([t("zon.tab_zones", lang), t("zon.tab_iso", lang), t("zon.tab_aid", lang), t("zon.tab_cov", lang)])
-with tab_z:
+#: The page's views, chosen with a radio above one map: a switch reruns only `results` (a fragment) and
+#: the browser keeps its one map and swaps its layers; one deck per tab started a new map in the
+#: browser at every switch (4-6 s in headless Chromium) and built and sent all four on every run.
+VIEWS = ("zones", "iso", "aid", "cov")
+
+
+@st.fragment
+def results() -> None:
+    """The chosen view (kept as a view name in ``st.session_state["zon_view"]``): its map, tables and downloads."""
+    chosen = _shared.radio(t("zon.view", lang), list(VIEWS), key="zon_view", default="zones", horizontal=True, label_visibility="collapsed", format_func=lambda v: t(f"zon.tab_{v}", lang))
     zones = shown["zones"].assign(name=shown_fac["name"], owner=shown_fac["owner"], county_name=shown_fac["county_name"])
-    st.pydeck_chart(make_deck([zones_layer(zones, lang), *lost_layers, *base, fac_layer], view), height=520, key="zon_map_zones")
-    st.dataframe(zone_table(zones, lang, snap_limit_m=float(net.meta["snap_limit_m"])), hide_index=True, width="stretch")
-    st.download_button(t("zon.download", lang, what="GeoJSON"), zones.to_json(ensure_ascii=False), file_name="zones.geojson", mime="application/geo+json", key="zon_dl_zones")
-with tab_i:
-    st.pydeck_chart(make_deck([isochrone_layer(shown["merged"], lang), *lost_layers, *base, fac_layer], view), height=520, key="zon_map_iso")
-    st.caption(t("zon.merged", lang) + "：" + "、".join(f"{b} {t('dis.min', lang)}" for b in breaks) if lang == "zh" else t("zon.merged", lang) + ": " + ", ".join(f"{b} {t('dis.min', lang)}" for b in breaks))
-    st.download_button(t("zon.download", lang, what="GeoJSON"), shown["merged"].to_json(ensure_ascii=False), file_name="isochrones.geojson", mime="application/geo+json", key="zon_dl_iso")
-with tab_a:
-    if shown["aid_table"].empty:
-        st.info(t("zon.no_aid", lang))
+    if chosen == "zones":
+        layers = [zones_layer(zones, lang), *lost_layers, *base, fac_layer]
+    elif chosen == "iso":
+        layers = [isochrone_layer(shown["merged"], lang), *lost_layers, *base, fac_layer]
+    elif chosen == "aid":
+        layers = [*base, mutual_aid_layer(shown["aid"], lang), fac_layer] if not shown["aid_table"].empty else [*base, fac_layer]
     else:
-        st.pydeck_chart(make_deck([*base, mutual_aid_layer(shown["aid"], lang), fac_layer], view), height=520, key="zon_map_aid")
-        st.dataframe(aid_table(shown["aid_table"], lang), hide_index=True, width="stretch")
-        st.download_button(t("zon.download", lang, what="CSV"), shown["aid_table"].to_csv(index=False).encode("utf-8-sig"), file_name="mutual_aid.csv", mime="text/csv", key="zon_dl_aid")
-with tab_c:
-    st.caption(demand_caption(demand, lang))
-    times = shown["time_s"]
-    pts = demand.points
-    late, no_road = pts[np.isfinite(times) & (times > threshold_s)], pts[~np.isfinite(times)]
-    late_tip = late["name"] + "：" + pd.Series(times[np.isfinite(times) & (times > threshold_s)] / 60, index=late.index).map(lambda m: f"{m:.0f} {t('dis.min', lang)}")
-    gap_layers = [points_layer(late, "beyond", [245, 140, 30, 220], late_tip, radius_px=3), points_layer(no_road, "no-road", [120, 60, 170, 220], no_road["name"] + "：" + t("zon.no_road", lang), radius_px=3)]
-    st.pydeck_chart(make_deck([*base, *lost_layers, *gap_layers, fac_layer], view), height=480, key="zon_map_cov")
-    st.caption(t("zon.gaps_cells", lang))
-    if what_if is not None:
-        st.subheader(t("zon.before_after", lang))
-    st.dataframe(coverage_table(res["indicators"], names, lang, unit=demand.unit, after=what_if["indicators"] if what_if is not None else None), hide_index=True, width="stretch")
-    st.download_button(t("zon.download", lang, what="CSV"), res["indicators"].to_csv(index=False).encode("utf-8-sig"), file_name="coverage.csv", mime="text/csv", key="zon_dl_cov")
-    st.subheader(t("zon.teams_per", lang))
-    counties_here = jur[(jur["level"] == "county") & jur["code"].isin(near)]
-    per = teams_per(features["teams"], counties_here)
-    st.dataframe(pd.DataFrame({t("zon.county", lang): per["name"], t("zon.teams", lang): per["teams"]}), hide_index=True, width="stretch")
+        times = shown["time_s"]
+        pts = demand.points
+        late, no_road = pts[np.isfinite(times) & (times > threshold_s)], pts[~np.isfinite(times)]
+        late_tip = late["name"] + "：" + pd.Series(times[np.isfinite(times) & (times > threshold_s)] / 60, index=late.index).map(lambda m: f"{m:.0f} {t('dis.min', lang)}")
+        gap_layers = [points_layer(late, "beyond", [245, 140, 30, 220], late_tip, radius_px=3), points_layer(no_road, "no-road", [120, 60, 170, 220], no_road["name"] + "：" + t("zon.no_road", lang), radius_px=3)]
+        layers = [*base, *lost_layers, *gap_layers, fac_layer]
+    st.pydeck_chart(make_deck(layers, view), height=520, key="zon_map")  # one map, same key and place: the browser keeps it
+    if chosen == "zones":
+        st.dataframe(zone_table(zones, lang, snap_limit_m=float(net.meta["snap_limit_m"])), hide_index=True, width="stretch")
+        st.download_button(t("zon.download", lang, what="GeoJSON"), lambda: zones.to_json(ensure_ascii=False), file_name="zones.geojson", mime="application/geo+json", key="zon_dl_zones")
+    elif chosen == "iso":
+        st.caption(t("zon.merged", lang) + "：" + "、".join(f"{b} {t('dis.min', lang)}" for b in breaks) if lang == "zh" else t("zon.merged", lang) + ": " + ", ".join(f"{b} {t('dis.min', lang)}" for b in breaks))
+        st.download_button(t("zon.download", lang, what="GeoJSON"), lambda: shown["merged"].to_json(ensure_ascii=False), file_name="isochrones.geojson", mime="application/geo+json", key="zon_dl_iso")
+    elif chosen == "aid":
+        if shown["aid_table"].empty:
+            st.info(t("zon.no_aid", lang))
+        else:
+            st.dataframe(aid_table(shown["aid_table"], lang), hide_index=True, width="stretch")
+            st.download_button(t("zon.download", lang, what="CSV"), lambda: shown["aid_table"].to_csv(index=False).encode("utf-8-sig"), file_name="mutual_aid.csv", mime="text/csv", key="zon_dl_aid")
+    else:
+        st.caption(demand_caption(demand, lang))
+        st.caption(t("zon.gaps_cells", lang))
+        if what_if is not None:
+            st.subheader(t("zon.before_after", lang))
+        st.dataframe(coverage_table(res["indicators"], names, lang, unit=demand.unit, after=what_if["indicators"] if what_if is not None else None), hide_index=True, width="stretch")
+        st.download_button(t("zon.download", lang, what="CSV"), lambda: res["indicators"].to_csv(index=False).encode("utf-8-sig"), file_name="coverage.csv", mime="text/csv", key="zon_dl_cov")
+        st.subheader(t("zon.teams_per", lang))
+        counties_here = jur[(jur["level"] == "county") & jur["code"].isin(near)]
+        per = teams_per(features["teams"], counties_here)
+        st.dataframe(pd.DataFrame({t("zon.county", lang): per["name"], t("zon.teams", lang): per["teams"]}), hide_index=True, width="stretch")
+
+
+results()

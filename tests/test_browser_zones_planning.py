@@ -24,14 +24,14 @@ def test_zones_and_planning_pages(dataset, artifacts):
         _ready(page)
         assert page.get_by_text("责任区、1小时覆盖与跨界互助").is_visible()
         page.screenshot(path=str(artifacts / "zones.png"), full_page=True)
-        page.get_by_role("tab", name="跨界互助").click()
+        main = page.locator('[data-testid="stMain"]')
+        main.get_by_text("跨界互助", exact=True).click()  # the view radio above the one map
         wait_idle(page)
         page.wait_for_timeout(1500)
-        panel = page.get_by_role("tabpanel").filter(has=page.locator('[data-testid="stDataFrame"]')).last
-        assert panel.locator('[data-testid="stDeckGlJsonChart"]').count() == 1  # the mutual-aid map
-        assert panel.get_by_text("下载 CSV").is_visible()
+        assert page.locator('[data-testid="stDeckGlJsonChart"]').count() == 1  # one map, now the mutual-aid one
+        assert main.get_by_text("下载 CSV").is_visible()
         page.screenshot(path=str(artifacts / "zones_mutual_aid.png"), full_page=True)
-        page.get_by_role("tab", name="覆盖指标").click()
+        main.get_by_text("覆盖指标", exact=True).click()
         wait_idle(page)
         assert page.get_by_text("未覆盖的需求（橙：可达但超时；紫：无路可达）").is_visible()
         assert page.get_by_text("各区县专业救援队伍数").is_visible()

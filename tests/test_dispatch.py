@@ -216,6 +216,37 @@ def test_dispatch_view_is_kept_on_a_rerun_that_changes_nothing(page):
     assert _deck(page)["initialViewState"] != view
 
 
+#: Bytes of the dispatch deck JSON: 5 ranked stockpiles, their routes, the incident (9-15 KB) and
+#: the URLs of the outlines.  The outlines sent inline made it 0.3 MB (嘉善县) to 3.0 MB (a
+#: quantity that sends the routes across the region), parsed again by the browser on every filter change.
+DISPATCH_DECK_BUDGET_BYTES = 60_000
+
+
+def test_stockpile_filters_send_outlines_as_files_and_keep_them(page):
+    """物资储备点 with 帐篷, then at least 36 and at least 1: each deck is small, its outlines are URLs
+    of files (simplified to the view), and a filter change that leaves the view keeps the same URLs,
+    so the browser keeps the boundary layers it has drawn."""
+    from pages import _shared
+
+    page.selectbox(key=widget_key("dis_layer", "zh")).select("stockpiles").run()
+    seen = []
+    for step in (lambda: page.selectbox(key=widget_key("dis_material", "zh")).select("帐篷").run(),
+                 lambda: page.number_input(key="dis_min_q").set_value(36.0).run(),
+                 lambda: page.number_input(key="dis_min_q").set_value(1.0).run()):  # fmt: skip
+        step()
+        assert not page.exception
+        text = page.get("deck_gl_json_chart")[0].proto.json
+        assert len(text.encode()) < DISPATCH_DECK_BUDGET_BYTES, len(text.encode())
+        deck = _deck(page)
+        outlines = {lyr["id"]: lyr["data"] for lyr in deck["layers"] if lyr["id"].startswith("boundary-")}
+        assert set(outlines) == {"boundary-county", "boundary-province"} and all(isinstance(u, str) for u in outlines.values()), outlines
+        for url in outlines.values():
+            assert (_shared.STATIC_DIR / url.rsplit("/", 1)[1]).exists(), url
+        seen.append((deck["initialViewState"], outlines, page.dataframe[0].value["名称"].tolist()))
+    (view36, urls36, ranked36), (view1, urls1, ranked1) = seen[1], seen[2]
+    assert ranked36 and view1 == view36 and urls1 == urls36
+
+
 def test_pick_grid_is_invisible_and_pickable():
     cells = hex_grid((120.0, 30.0, 121.0, 31.0), cells_across=10)
     layer = pick_layer(cells, "zh", layer_id="pick-hex-3")

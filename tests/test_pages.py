@@ -38,6 +38,64 @@ def test_filter_to_jiashan_updates_counts(app, store):
     assert app.caption[0].value == "当前范围内：嘉善县"  # Chinese colon (was "当前范围内: 嘉善县")
 
 
+def _deck(at) -> tuple[dict, int]:
+    import json
+
+    text = at.get("deck_gl_json_chart")[0].proto.json
+    return json.loads(text), len(text.encode())
+
+
+def _static_json(url: str) -> dict:
+    import json
+
+    from pages import _shared
+
+    assert url.startswith(_shared.STATIC_URL + "/"), url
+    return json.loads((_shared.STATIC_DIR / url.rsplit("/", 1)[1]).read_text(encoding="utf-8"))
+
+
+#: Bytes of the deck JSON of a city view: its point layers (嘉兴市's teams, stockpiles, ... with
+#: their tooltips: some 17 KB) and the URLs of its outlines.  Its outlines sent inline made it
+#: 1.0 MB (嘉兴市) to 1.16 MB (湖州市), which the browser parsed on every choice and every toggle.
+CITY_DECK_BUDGET_BYTES = 60_000
+
+
+def test_city_view_sends_outlines_as_files_simplified_to_the_view(app, store):
+    """嘉兴市: the deck stays small, the outlines come from files (the chosen city highlighted, its
+    counties outlined and named), and a layer toggle keeps the very same outline URLs."""
+    import shapely
+
+    from layers.situation import metres_per_pixel
+
+    app.selectbox(key=widget_key("sit_province", "zh")).select("330000").run()
+    app.selectbox(key=widget_key("sit_city", "zh")).select("330400").run()
+    assert not app.exception
+    spec, size = _deck(app)
+    assert size < CITY_DECK_BUDGET_BYTES, size
+    layers = {lyr["id"]: lyr for lyr in spec["layers"]}
+    outline_ids = ["highlight", "boundary-county", "boundary-city", "boundary-province"]
+    assert all(isinstance(layers[i]["data"], str) for i in outline_ids), {i: type(layers[i]["data"]) for i in outline_ids}
+    highlight = _static_json(layers["highlight"]["data"])
+    assert [f["properties"]["tooltip"].split("\n")[0] for f in highlight["features"]] == ["嘉兴市 (330400)"]
+    counties = _static_json(layers["boundary-county"]["data"])["features"]
+    named = {f["properties"]["tooltip"].split(" (")[0] for f in counties}
+    jur = store.jurisdictions(detail="display")
+    assert set(jur.loc[jur["parent_code"] == "330400", "name"]) <= named  # every county of the city, and its neighbours
+    geoms = shapely.from_geojson([__import__("json").dumps(f["geometry"]) for f in counties])
+    assert shapely.coverage_is_valid(geoms)  # the simplified outlines still meet
+    view = spec["initialViewState"]
+    full = jur.set_index("code").geometry["330421"]
+    shown = geoms[[f["properties"]["tooltip"].startswith("嘉善县 (330421)") for f in counties].index(True)]
+    assert shapely.hausdorff_distance(shown, full) < 2 * metres_per_pixel(view["zoom"], view["latitude"]) / 111_320  # within a pixel or two
+    app.toggle(key="sit_layer_shelters").set_value(False).run()
+    after = {lyr["id"]: lyr for lyr in _deck(app)[0]["layers"]}
+    assert [after[i]["data"] for i in outline_ids] == [layers[i]["data"] for i in outline_ids]
+    app.sidebar.radio[0].set_value("en").run()  # the English tooltips come from files of their own
+    english = {lyr["id"]: lyr for lyr in _deck(app)[0]["layers"]}
+    assert english["boundary-county"]["data"] != layers["boundary-county"]["data"]
+    assert "city" in _static_json(english["boundary-city"]["data"])["features"][0]["properties"]["tooltip"]
+
+
 def test_department_filter(app, store):
     app.multiselect(key=widget_key("sit_departments", "zh")).select("fire").run()
     teams = store.layer("teams")

@@ -429,3 +429,17 @@ def test_choices_survive_a_language_switch(page, cast):
         assert page.selectbox(key=_w("inc_warn_pick", lang)).value == 4
         assert page.selectbox(key=_w("inc_warn_colour", lang)).value == "orange"
     assert frame_with(page, "值班电话")["状态"].eq("待应答").all()
+
+
+def test_incident_map_fetches_the_boundaries_from_static_files(page):
+    """The incident map refreshes with the board; its outlines were GeoJSON inside the map's JSON on
+    every refresh, now they are the static files the browser fetches once."""
+    import json
+
+    _open(page)
+    _section(page, "map")
+    deck = json.loads(page.get("deck_gl_json_chart")[0].proto.json)
+    outlines = [layer for layer in deck["layers"] if layer["id"].startswith("boundary")]
+    assert outlines and all(isinstance(layer["data"], str) and layer["data"].startswith("app/static/gen/") for layer in outlines)
+    for layer in outlines:
+        assert (ROOT / "static" / "gen" / layer["data"].removeprefix("app/static/gen/")).is_file()

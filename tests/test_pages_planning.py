@@ -145,3 +145,13 @@ def test_cli_plan_matches_the_library(dataset, tmp_path):
     assert out["status"] == "optimal" and out["mip_gap"] == 0 and len(out["chosen"]) == 3 and out["estimate"] is True
     bad = subprocess.run([sys.executable, "-m", "geo", "plan", "--network", str(gn.networks_dir(dataset) / "approx"), "--model", "pmedian", "--candidates", str(cand), "--demand", str(dem)], cwd=ROOT, capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "`p`" in json.loads(bad.stderr)["message"] and "Traceback" not in bad.stderr
+
+
+def test_planning_map_fetches_the_boundaries_from_static_files(page):
+    """The outlines used to be GeoJSON inside the map's JSON on every run (built, sent and parsed each
+    time a duty officer changed p); now they are the static files the browser fetches once."""
+    deck = json.loads(page.get("deck_gl_json_chart")[0].proto.json)
+    outlines = [layer for layer in deck["layers"] if layer["id"].startswith("boundary")]
+    assert outlines and all(isinstance(layer["data"], str) and layer["data"].startswith("app/static/gen/") for layer in outlines)
+    for layer in outlines:
+        assert (ROOT / "static" / "gen" / layer["data"].removeprefix("app/static/gen/")).is_file()
