@@ -10,6 +10,7 @@ import streamlit as st
 from geo import backbone
 from geo.crs import CRS_NAMES, CoordinateError, parse_lonlat
 from geo.dispatch import ClosureError, circle, county_of, dispatch, hex_grid, near_view_box, read_closures
+from geo.jurisdiction import near_view
 from geo.nearest import filter_resources
 from geo.routing import NoRoute, OffNetwork, snap
 from layers.consultation import plain
@@ -18,7 +19,7 @@ from layers.dispatch import (
     off_network_message, resource_layer, route_layer, route_legend, route_message, style_ranks, unreachable_ids, unreachable_message,
 )  # fmt: skip
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
-from layers.situation import boundary_layers, make_deck, view_for_bounds
+from layers.situation import boundary_features, boundary_layers, decimals_for, make_deck, metres_per_pixel, view_for_bounds
 from pages import _shared
 
 _shared.ensure_router()
@@ -235,8 +236,17 @@ def _outline_box(bounds: tuple[float, float, float, float], zoom: float) -> tupl
 
 view = view_for_bounds(view_bounds)
 outline_bounds, outline_zoom = _outline_box(view_bounds, view.zoom)
-clicking = how == "click" or click_mode == "closure"  # the map takes clicks: outlines without tooltips (see `boundary_layer`)
-deck_layers = boundary_layers(_shared.near_boundary_urls(outline_bounds, zoom=outline_zoom), level="county", pickable=not clicking)
+clicking = how == "click" or click_mode == "closure"
+if clicking:
+    # The map takes clicks: outlines inline, without tooltips.  From files, they arrive after the
+    # map is drawn, and under load the first click on the map was lost (tests/test_browser_dispatch.py,
+    # CI); with a pickable layer whose data is a URL every click is (see `boundary_layer`).
+    mpp = metres_per_pixel(outline_zoom, (outline_bounds[1] + outline_bounds[3]) / 2)
+    outlines = near_view(jur, view_bounds, simplify_m=mpp)
+    sources = {lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang, decimals=decimals_for(mpp)) for lvl in ("province", "city", "county")}
+    deck_layers = boundary_layers(sources, level="county", pickable=False)
+else:
+    deck_layers = boundary_layers(_shared.near_boundary_urls(outline_bounds, zoom=outline_zoom), level="county")
 if closures:
     deck_layers.append(closure_layer(closures, closure_names, lang))
 if result is not None and not result.ranked.empty:
