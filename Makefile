@@ -33,20 +33,21 @@ cluster-settings:
 # each on a fresh database of a throwaway PostgreSQL cluster. Of the browser tests the second pass runs only
 # those reaching storage paths the AppTests do not (two servers, consultation, single sign-on, data page):
 # the others would add many minutes of CI for no new storage path (BROWSER_ON_POSTGRES in tests/backends.py).
-# Two lines side by side (each runs one test at a time and leaves a core idle part of the time): the DuckDB
-# pass's tests other than the browser ones; and the PostgreSQL pass followed by the DuckDB pass's browser
-# tests (at most two served apps at a time). The reports follow one another, and any run failing (or
-# running no test) fails `make test`.
+# Two lines side by side, of about equal length (each runs one test at a time and leaves a core idle part
+# of the time; at most two served apps at a time): the DuckDB pass's tests other than the browser ones,
+# then its page walk (tests/test_browser_walk.py); and the PostgreSQL pass, then the DuckDB pass's other
+# browser tests. The reports follow one another, and any run failing (or running no test) fails `make test`.
 test: setup-dev browser postgres data
 	@rm -f .pytest-browser.log .pytest-postgres.log .pytest-*.rc; \
 	( $(BIN)/python -m pytest --backend=postgres -p no:cacheprovider --durations=15 > .pytest-postgres.log 2>&1; echo $$? > .pytest-postgres.rc; \
-	  $(BIN)/python -m pytest --backend=duckdb -m browser -p no:cacheprovider --durations=15 > .pytest-browser.log 2>&1; echo $$? > .pytest-browser.rc ) & \
+	  $(BIN)/python -m pytest --backend=duckdb -m browser --ignore=tests/test_browser_walk.py -p no:cacheprovider --durations=15 > .pytest-browser.log 2>&1; echo $$? > .pytest-browser.rc ) & \
 	$(BIN)/python -m pytest --backend=duckdb -m "not browser" --durations=25; duck=$$?; \
+	$(BIN)/python -m pytest --backend=duckdb -m browser -p no:cacheprovider --durations=5 tests/test_browser_walk.py; walk=$$?; \
 	wait; pgrc=$$(cat .pytest-postgres.rc); brrc=$$(cat .pytest-browser.rc); \
 	echo "==== PostgreSQL pass (pytest --backend=postgres) ===="; cat .pytest-postgres.log; \
-	echo "==== DuckDB pass, browser tests (pytest --backend=duckdb -m browser) ===="; cat .pytest-browser.log; \
-	echo "DuckDB pass exit $$duck (browser tests $$brrc), PostgreSQL pass exit $$pgrc"; \
-	test $$duck -eq 0 && test $$brrc -eq 0 && test $$pgrc -eq 0
+	echo "==== DuckDB pass, other browser tests (pytest --backend=duckdb -m browser --ignore=tests/test_browser_walk.py) ===="; cat .pytest-browser.log; \
+	echo "DuckDB pass exit $$duck (page walk $$walk, other browser tests $$brrc), PostgreSQL pass exit $$pgrc"; \
+	test $$duck -eq 0 && test $$walk -eq 0 && test $$brrc -eq 0 && test $$pgrc -eq 0
 
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev

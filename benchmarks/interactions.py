@@ -249,6 +249,18 @@ def _repeat(results: dict, name: str, reps: int, one: Callable[[int], dict], *, 
     print(f"  {name}: " + (", ".join(f"{r['total_s']:.2f}" for r in runs) or "-") + (f"  FAILED {error}" if error else ""), file=sys.stderr, flush=True)
 
 
+def _session(browser, url: str, path: str, ready: Callable, *, height: int = 1100):
+    """A new browser session (context, page, its websocket `Wire`) on `url + path`, once `ready(page)` and settled."""
+    ctx = browser.new_context(viewport={"width": 1500, "height": height})
+    ctx.set_default_timeout(STEP_TIMEOUT_S * 1000)
+    page = ctx.new_page()
+    wire = Wire(page)
+    page.goto(url + path)
+    ready(page)
+    _settled(page)
+    return ctx, page, wire
+
+
 def _situation_rendered(page, wire, name: str, action, *, extra: str = "true") -> dict:
     return timed(page, wire, name, action, f"{_CANVAS} && {_LEGEND} && ({extra})", what="the situation map and legend")
 
@@ -279,22 +291,10 @@ def run(dataset: Path, *, reps: int = 5) -> dict:
         ))  # fmt: skip
         url = stack.enter_context(serve(dataset))
         browser = stack.enter_context(chromium())
-        ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
-        ctx.set_default_timeout(STEP_TIMEOUT_S * 1000)
-        page = ctx.new_page()
-        wire = Wire(page)
-        page.goto(url + "/situation")
-        page.wait_for_function(f"() => {_CANVAS} && {_LEGEND}", polling="raf", timeout=90_000)
-        _settled(page)
+        ctx, page, wire = _session(browser, url, "/situation", lambda p: p.wait_for_function(f"() => {_CANVAS} && {_LEGEND}", polling="raf", timeout=90_000))
 
         # the incident the consultation board shows, opened by 嘉善县's commander in a second session
-        cmd_ctx = browser.new_context(viewport={"width": 1500, "height": 1300})
-        cmd_ctx.set_default_timeout(STEP_TIMEOUT_S * 1000)
-        cmd = cmd_ctx.new_page()
-        cmd_wire = Wire(cmd)
-        cmd.goto(url + "/consultation")
-        cmd.get_by_text("联合会商：事件、预警叫应与资源请求").first.wait_for(timeout=90_000)
-        _settled(cmd)
+        cmd_ctx, cmd, cmd_wire = _session(browser, url, "/consultation", lambda p: p.get_by_text("联合会商：事件、预警叫应与资源请求").first.wait_for(timeout=90_000), height=1300)
         _sign_in(cmd, "bench_cmd")
         cmd.get_by_label("事件名称").fill("基准测试：嘉善县化工泄漏")
         cmd.get_by_role("button", name="建立事件档案").click()
@@ -506,13 +506,7 @@ def run(dataset: Path, *, reps: int = 5) -> dict:
         cmd_ctx.close()
 
         # ---- import commit, then the situation page until its map shows the import ----
-        data_ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
-        data_ctx.set_default_timeout(STEP_TIMEOUT_S * 1000)
-        data = data_ctx.new_page()
-        data_wire = Wire(data)
-        data.goto(url + "/manage")
-        data.get_by_text("数据管理").first.wait_for(timeout=90_000)
-        _settled(data)
+        data_ctx, data, data_wire = _session(browser, url, "/manage", lambda p: p.get_by_text("数据管理").first.wait_for(timeout=90_000))
         _sign_in(data, "bench_data")
         from data.dataset.store import Store
 

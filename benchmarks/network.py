@@ -190,13 +190,12 @@ most of it `geo.network.build_from_arrays` (adjacency and snapping grid).
     )  # fmt: skip
 
 
-def tiles_for(n_nodes: int, target: int) -> tuple[int, int]:
-    """(nx, ny), nearly square, whose node count ``nx * ny * n_nodes`` is closest to `target`."""
+def tiles_for(n_nodes: int, target: int, *, at_least: bool = False) -> tuple[int, int]:
+    """(nx, ny), nearly square, whose node count ``nx * ny * n_nodes`` is closest to `target`
+    (with `at_least`, the closest of those reaching it)."""
     want = max(target / n_nodes, 1.0)
-    return min(
-        ((nx, ny) for nx in range(1, math.isqrt(int(want)) + 3) for ny in (nx, nx + 1)),
-        key=lambda t: (abs(t[0] * t[1] - want), t[1]),
-    )
+    grids = [(nx, ny) for nx in range(1, math.isqrt(int(want)) + 3) for ny in (nx, nx + 1)]
+    return min((g for g in grids if not at_least or g[0] * g[1] >= want), key=lambda t: (abs(t[0] * t[1] - want), t[1]))
 
 
 # --------------------------------------------------------------------------- queries

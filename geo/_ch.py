@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from geo._kernels import _grow, _pop, _push
+from geo._kernels import _pop, _push, push_grow
 
 #: Kernel status when the arc pool is full (the caller retries with a larger one).
 POOL_FULL = -1
@@ -71,9 +71,7 @@ def _witness(u, skip, limit_s, max_settle, o_head, o_next, o_to, o_w, contracted
                         touched[n_t] = b
                         n_t += 1
                     dist[b] = nd
-                    if size == len(heap_d):
-                        heap_d, heap_n = _grow(heap_d, heap_n)
-                    size = _push(heap_d, heap_n, size, nd, b)
+                    heap_d, heap_n, size = push_grow(heap_d, heap_n, size, nd, b)
             k = o_next[k]
     return n_t, heap_d, heap_n
 
@@ -213,9 +211,7 @@ def contract(n, src, dst, w, cap, max_settle, sim_settle, core_nodes):
             arc_from, arc_orig, n_arcs, contracted, dist, touched, heap_d, heap_n,
         )  # fmt: skip
         prio[v] = _priority(added, removed, o_added, o_removed, 0)
-        if qs == len(q_d):
-            q_d, q_n = _grow(q_d, q_n)
-        qs = _push(q_d, q_n, qs, prio[v], v)
+        q_d, q_n, qs = push_grow(q_d, q_n, qs, prio[v], v)
     order = 0
     while qs > 0 and order < n - core_nodes:
         key, v, qs = _pop(q_d, q_n, qs)
@@ -246,11 +242,56 @@ def contract(n, src, dst, w, cap, max_settle, sim_settle, core_nodes):
                     p = _priority(added, removed, o_added, o_removed, depth[x])
                     if p != prio[x]:
                         prio[x] = p
-                        if qs == len(q_d):
-                            q_d, q_n = _grow(q_d, q_n)
-                        qs = _push(q_d, q_n, qs, p, x)
+                        q_d, q_n, qs = push_grow(q_d, q_n, qs, p, x)
                 k = o_next[k] if side == 0 else i_next[k]
     return n_arcs, rank, arc_from[:n_arcs], o_to[:n_arcs], o_w[:n_arcs], o_mid[:n_arcs]
+
+
+@njit(cache=True)
+def _seed(nodes, offsets, dist, pred, flag, touched, n_t):
+    """A new heap holding `nodes` at their start `offsets` (the cheapest of repeats)."""
+    heap_d = np.empty(256)
+    heap_n = np.empty(256, dtype=np.int64)
+    size = 0
+    for i in range(len(nodes)):
+        s = nodes[i]
+        if flag[s] == 0:
+            flag[s] = 1
+            touched[n_t] = s
+            n_t += 1
+        if offsets[i] < dist[s]:
+            dist[s] = offsets[i]
+            pred[s] = -1
+            heap_d, heap_n, size = push_grow(heap_d, heap_n, size, offsets[i], s)
+    return heap_d, heap_n, size, n_t
+
+
+@njit(cache=True)
+def _settle(heap_d, heap_n, size, dist, dist_other, pred, out_ptr, out_to, out_w, in_ptr, in_from, in_w, flag, touched, n_t, mu, meet):
+    """Pop one node of one side's search: meet the other side, stall (a node above reaches it
+    faster through an arc `in_*`, which ends at it), else relax its arcs `out_*`.
+    Returns the heap, its size, the touched count, mu, the meeting node and 1 if settled, else 0."""
+    d, u, size = _pop(heap_d, heap_n, size)
+    if d > dist[u]:
+        return heap_d, heap_n, size, n_t, mu, meet, 0
+    if dist_other[u] < np.inf and d + dist_other[u] < mu:
+        mu = d + dist_other[u]
+        meet = u
+    for j in range(in_ptr[u], in_ptr[u + 1]):
+        if dist[in_from[j]] + in_w[j] < d:
+            return heap_d, heap_n, size, n_t, mu, meet, 0
+    for j in range(out_ptr[u], out_ptr[u + 1]):
+        x = out_to[j]
+        nd = d + out_w[j]
+        if nd < dist[x]:
+            if flag[x] == 0:
+                flag[x] = 1
+                touched[n_t] = x
+                n_t += 1
+            dist[x] = nd
+            pred[x] = u
+            heap_d, heap_n, size = push_grow(heap_d, heap_n, size, nd, x)
+    return heap_d, heap_n, size, n_t, mu, meet, 1
 
 
 @njit(cache=True)
@@ -269,37 +310,8 @@ def query(
 
     Returns (best below the core, its meeting node or -1, nodes settled, core nodes reached
     forwards, their times, core nodes reached backwards, their times)."""
-    heap_fd = np.empty(256)
-    heap_fn = np.empty(256, dtype=np.int64)
-    heap_bd = np.empty(256)
-    heap_bn = np.empty(256, dtype=np.int64)
-    sf = 0
-    sb = 0
-    n_t = 0
-    for i in range(len(src_nodes)):
-        s = src_nodes[i]
-        if flag[s] == 0:
-            flag[s] = 1
-            touched[n_t] = s
-            n_t += 1
-        if src_offsets[i] < dist_f[s]:
-            dist_f[s] = src_offsets[i]
-            pred_f[s] = -1
-            if sf == len(heap_fd):
-                heap_fd, heap_fn = _grow(heap_fd, heap_fn)
-            sf = _push(heap_fd, heap_fn, sf, src_offsets[i], s)
-    for i in range(len(tgt_nodes)):
-        s = tgt_nodes[i]
-        if flag[s] == 0:
-            flag[s] = 1
-            touched[n_t] = s
-            n_t += 1
-        if tgt_offsets[i] < dist_b[s]:
-            dist_b[s] = tgt_offsets[i]
-            pred_b[s] = -1
-            if sb == len(heap_bd):
-                heap_bd, heap_bn = _grow(heap_bd, heap_bn)
-            sb = _push(heap_bd, heap_bn, sb, tgt_offsets[i], s)
+    heap_fd, heap_fn, sf, n_t = _seed(src_nodes, src_offsets, dist_f, pred_f, flag, touched, 0)
+    heap_bd, heap_bn, sb, n_t = _seed(tgt_nodes, tgt_offsets, dist_b, pred_b, flag, touched, n_t)
     mu = np.inf
     meet = -1
     settled = 0
@@ -312,66 +324,15 @@ def query(
             tb = np.inf
         if tf == np.inf and tb == np.inf:
             break
-        forward = tf <= tb
-        if forward:
-            d, u, sf = _pop(heap_fd, heap_fn, sf)
-            if d > dist_f[u]:
-                continue
-            if dist_b[u] < np.inf and d + dist_b[u] < mu:
-                mu = d + dist_b[u]
-                meet = u
-            # stall: a higher node reaches u faster through a downward arc
-            stalled = False
-            for j in range(ub_ptr[u], ub_ptr[u + 1]):
-                y = ub_from[j]
-                if dist_f[y] + ub_w[j] < d:
-                    stalled = True
-                    break
-            if stalled:
-                continue
-            settled += 1
-            for j in range(uf_ptr[u], uf_ptr[u + 1]):
-                x = uf_to[j]
-                nd = d + uf_w[j]
-                if nd < dist_f[x]:
-                    if flag[x] == 0:
-                        flag[x] = 1
-                        touched[n_t] = x
-                        n_t += 1
-                    dist_f[x] = nd
-                    pred_f[x] = u
-                    if sf == len(heap_fd):
-                        heap_fd, heap_fn = _grow(heap_fd, heap_fn)
-                    sf = _push(heap_fd, heap_fn, sf, nd, x)
-        else:
-            d, u, sb = _pop(heap_bd, heap_bn, sb)
-            if d > dist_b[u]:
-                continue
-            if dist_f[u] < np.inf and d + dist_f[u] < mu:
-                mu = d + dist_f[u]
-                meet = u
-            stalled = False
-            for j in range(uf_ptr[u], uf_ptr[u + 1]):
-                y = uf_to[j]
-                if dist_b[y] + uf_w[j] < d:
-                    stalled = True
-                    break
-            if stalled:
-                continue
-            settled += 1
-            for j in range(ub_ptr[u], ub_ptr[u + 1]):
-                x = ub_from[j]
-                nd = d + ub_w[j]
-                if nd < dist_b[x]:
-                    if flag[x] == 0:
-                        flag[x] = 1
-                        touched[n_t] = x
-                        n_t += 1
-                    dist_b[x] = nd
-                    pred_b[x] = u
-                    if sb == len(heap_bd):
-                        heap_bd, heap_bn = _grow(heap_bd, heap_bn)
-                    sb = _push(heap_bd, heap_bn, sb, nd, x)
+        if tf <= tb:  # forwards: up the upward arcs, stalled by the downward ones
+            heap_fd, heap_fn, sf, n_t, mu, meet, k = _settle(
+                heap_fd, heap_fn, sf, dist_f, dist_b, pred_f, uf_ptr, uf_to, uf_w, ub_ptr, ub_from, ub_w, flag, touched, n_t, mu, meet
+            )
+        else:  # backwards: the same with the two arc sets swapped
+            heap_bd, heap_bn, sb, n_t, mu, meet, k = _settle(
+                heap_bd, heap_bn, sb, dist_b, dist_f, pred_b, ub_ptr, ub_from, ub_w, uf_ptr, uf_to, uf_w, flag, touched, n_t, mu, meet
+            )
+        settled += k
     n_cf = 0
     n_cb = 0
     for i in range(n_t):

@@ -110,14 +110,16 @@ def multi_source(indptr, indices, weights, src_nodes, src_offsets, limit):
 
 
 @njit(cache=True)
-def _grow(heap_d, heap_n):
-    """The heap arrays at twice their capacity (the first entries kept)."""
-    m = len(heap_d)
-    nd = np.empty(2 * m)
-    nn = np.empty(2 * m, dtype=np.int64)
-    nd[:m] = heap_d
-    nn[:m] = heap_n
-    return nd, nn
+def push_grow(heap_d, heap_n, size, d, n):
+    """Push (d, n), first doubling the heap arrays if full; returns (heap_d, heap_n, size)."""
+    if size == len(heap_d):
+        m = len(heap_d)
+        nd = np.empty(2 * m)
+        nn = np.empty(2 * m, dtype=np.int64)
+        nd[:m] = heap_d
+        nn[:m] = heap_n
+        heap_d, heap_n = nd, nn
+    return heap_d, heap_n, _push(heap_d, heap_n, size, d, n)
 
 
 @njit(cache=True)
@@ -180,9 +182,7 @@ def k_nearest(
         if src_offsets[i] < dist[s]:
             dist[s] = src_offsets[i]
             pred[s] = -1
-            if size == len(heap_d):
-                heap_d, heap_n = _grow(heap_d, heap_n)
-            size = _push(heap_d, heap_n, size, src_offsets[i], s)
+            heap_d, heap_n, size = push_grow(heap_d, heap_n, size, src_offsets[i], s)
     while size > 0:
         d, u, size = _pop(heap_d, heap_n, size)
         if flag[u] == 2 or d > dist[u]:
@@ -230,9 +230,7 @@ def k_nearest(
                     n_touched += 1
                 dist[v] = nd
                 pred[v] = u
-                if size == len(heap_d):
-                    heap_d, heap_n = _grow(heap_d, heap_n)
-                size = _push(heap_d, heap_n, size, nd, v)
+                heap_d, heap_n, size = push_grow(heap_d, heap_n, size, nd, v)
     for i in range(n_touched):
         v = touched[i]
         dist[v] = np.inf
@@ -302,6 +300,22 @@ def _fmax(a, b):
 
 
 @njit(cache=True)
+def _end_constants(lm_a, lm_b, nodes, costs, col, quantum):
+    """For one end of a query and landmark column `col`: (max_i (a_i − cost_i) rounded up,
+    min_i (b_i + cost_i) rounded down to whole quanta); a NaN (an unreached landmark) wins."""
+    hi = -np.inf
+    lo = np.inf
+    for i in range(len(nodes)):
+        x = np.float64(lm_a[nodes[i], col]) - costs[i]
+        if x > hi or np.isnan(x):
+            hi = x
+        x = np.float64(lm_b[nodes[i], col]) + costs[i]
+        if x < lo or np.isnan(x):
+            lo = x
+    return np.ceil(hi / quantum) * quantum, np.floor(lo / quantum) * quantum
+
+
+@njit(cache=True)
 def alt_constants(lm_from, lm_to, src, src_s, tgt, tgt_s, quantum, active):
     """The active landmark columns and the per-query constants of `alt_route`:
     (columns, c_sf, c_st, c_tf, c_tt).
@@ -317,33 +331,11 @@ def alt_constants(lm_from, lm_to, src, src_s, tgt, tgt_s, quantum, active):
     order; `quantum` is the landmark tables' (`geo.routing.LANDMARK_QUANTUM_S`).
     """
     k = lm_from.shape[1]
-    c_sf = np.full(k, -np.inf)
-    c_st = np.full(k, np.inf)
-    c_tf = np.full(k, np.inf)
-    c_tt = np.full(k, -np.inf)
+    c_sf, c_st = np.empty(k), np.empty(k)
+    c_tt, c_tf = np.empty(k), np.empty(k)
     for col in range(k):
-        for i in range(len(src)):
-            f = np.float64(lm_from[src[i], col])
-            t = np.float64(lm_to[src[i], col])
-            x = f - src_s[i]
-            if x > c_sf[col] or np.isnan(x):
-                c_sf[col] = x
-            x = t + src_s[i]
-            if x < c_st[col] or np.isnan(x):
-                c_st[col] = x
-        for i in range(len(tgt)):
-            f = np.float64(lm_from[tgt[i], col])
-            t = np.float64(lm_to[tgt[i], col])
-            x = t - tgt_s[i]
-            if x > c_tt[col] or np.isnan(x):
-                c_tt[col] = x
-            x = f + tgt_s[i]
-            if x < c_tf[col] or np.isnan(x):
-                c_tf[col] = x
-        c_sf[col] = np.ceil(c_sf[col] / quantum) * quantum
-        c_st[col] = np.floor(c_st[col] / quantum) * quantum
-        c_tt[col] = np.ceil(c_tt[col] / quantum) * quantum
-        c_tf[col] = np.floor(c_tf[col] / quantum) * quantum
+        c_sf[col], c_st[col] = _end_constants(lm_from, lm_to, src, src_s, col, quantum)
+        c_tt[col], c_tf[col] = _end_constants(lm_to, lm_from, tgt, tgt_s, col, quantum)
     lb = np.empty(k)
     s0 = src[0]
     for col in range(k):
@@ -405,15 +397,11 @@ def alt_route(
             if side == 0 and offs[i] < dist_f[s]:
                 dist_f[s] = offs[i]
                 pred_f[s] = -1
-                if sf == len(heap_fd):
-                    heap_fd, heap_fn = _grow(heap_fd, heap_fn)
-                sf = _push(heap_fd, heap_fn, sf, offs[i] + pot[s], s)
+                heap_fd, heap_fn, sf = push_grow(heap_fd, heap_fn, sf, offs[i] + pot[s], s)
             elif side == 1 and offs[i] < dist_b[s]:
                 dist_b[s] = offs[i]
                 pred_b[s] = -1
-                if sb == len(heap_bd):
-                    heap_bd, heap_bn = _grow(heap_bd, heap_bn)
-                sb = _push(heap_bd, heap_bn, sb, offs[i] - pot[s], s)
+                heap_bd, heap_bn, sb = push_grow(heap_bd, heap_bn, sb, offs[i] - pot[s], s)
     for i in range(len(src_nodes)):
         s = src_nodes[i]
         if dist_f[s] + dist_b[s] < mu:
@@ -467,15 +455,11 @@ def alt_route(
             if forward:
                 dist_f[v] = nd
                 pred_f[v] = u
-                if sf == len(heap_fd):
-                    heap_fd, heap_fn = _grow(heap_fd, heap_fn)
-                sf = _push(heap_fd, heap_fn, sf, nd + pot[v], v)
+                heap_fd, heap_fn, sf = push_grow(heap_fd, heap_fn, sf, nd + pot[v], v)
             else:
                 dist_b[v] = nd
                 pred_b[v] = u
-                if sb == len(heap_bd):
-                    heap_bd, heap_bn = _grow(heap_bd, heap_bn)
-                sb = _push(heap_bd, heap_bn, sb, nd - pot[v], v)
+                heap_bd, heap_bn, sb = push_grow(heap_bd, heap_bn, sb, nd - pot[v], v)
             if nd + other[v] < mu:
                 mu = nd + other[v]
                 meet = v

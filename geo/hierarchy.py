@@ -15,18 +15,13 @@ is searched on the closed network by the landmark search.  Both ways the answer 
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 from geo import _ch
-from geo.network import Network, save_arrays
-
-log = logging.getLogger(__name__)
+from geo.network import Network, derived
 
 #: Witness searches settle at most this many nodes when contracting / when estimating a
 #: node's priority (stopping early adds a shortcut that might not be needed, never omits one).
@@ -42,7 +37,6 @@ _ARRAYS = (
     "ch_rank", "ch_uf_ptr", "ch_uf_to", "ch_uf_w", "ch_uf_mid", "ch_ub_ptr", "ch_ub_from", "ch_ub_w", "ch_ub_mid",
     "ch_core_nodes", "ch_cf_ptr", "ch_cf_to", "ch_cf_w", "ch_cf_mid", "ch_cr_ptr", "ch_cr_from", "ch_cr_w",
 )  # fmt: skip
-_LOCK = threading.Lock()
 _NONE = np.zeros(0, dtype=np.int64)
 
 
@@ -159,34 +153,17 @@ def build_hierarchy(
 
 
 def hierarchy(net: Network) -> Hierarchy:
-    """The network's hierarchy: saved with it, else built once (`build_hierarchy`), kept with
-    its arrays (a later `geo.network.save` writes it) and, for a network loaded from a
-    folder, written there too."""
-    got = net._matrices.get("ch")
-    if got is not None:
-        return got
-    with _LOCK:
-        got = net._matrices.get("ch")
-        if got is not None:
-            return got
-        a = net.arrays
-        if (
+    """The network's hierarchy: saved with it, else built once (`build_hierarchy`) and kept
+    with it (`geo.network.derived`)."""
+
+    def load(a: dict) -> Hierarchy | None:
+        fits = (
             all(k in a for k in _ARRAYS) and len(a["ch_rank"]) == net.n_nodes
             and all(len(a[f"ch_{x}_ptr"]) == net.n_nodes + 1 for x in ("uf", "ub"))
             and all(len(a[f"ch_{x}_ptr"]) == len(a["ch_core_nodes"]) + 1 for x in ("cf", "cr"))
-        ):  # fmt: skip
-            got = Hierarchy(*(a[k] for k in _ARRAYS))
-        else:
-            t0 = time.perf_counter()
-            got = build_hierarchy(net)
-            log.info("network %s: hierarchy of %d arcs in %.1f s (%.0f MiB)", net.name, got.n_arcs, time.perf_counter() - t0, got.nbytes / 2**20)
-            a.update(got.arrays())
-            if net.folder is not None:
-                try:
-                    save_arrays(net.folder, got.arrays())
-                except OSError as exc:  # a read-only folder: keep it in memory
-                    log.warning("network %s: hierarchy not written to %s (%s)", net.name, net.folder, exc)
-        net._matrices["ch"] = got
-        return got
+        )  # fmt: skip
+        return Hierarchy(*(a[k] for k in _ARRAYS)) if fits else None
+
+    return derived(net, "ch", load=load, build=build_hierarchy, to_arrays=Hierarchy.arrays, what="hierarchy")
 
 

@@ -32,6 +32,9 @@ import math
 import os
 import re
 import shutil
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -569,6 +572,38 @@ def save_arrays(folder: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Non
         tmp = folder / f".{key}.{os.getpid()}.tmp.npy"
         np.save(tmp, np.ascontiguousarray(arr), allow_pickle=False)
         os.replace(tmp, folder / f"{key}.npy")
+
+
+_DERIVED_LOCK = threading.RLock()  # a build may ask for another table (re-entrant)
+
+
+def derived(net: Network, key: str, *, load: Callable[[dict], object | None], build: Callable[[Network], object], to_arrays: Callable[[object], dict], what: str):
+    """Search tables derived from `net` (landmarks, hierarchy): kept in memory under `key`;
+    else read from its arrays (`load` gives None when they are absent or do not fit it); else
+    built once (`build`), added to its arrays (a later `save` writes them) and, for a network
+    loaded from a folder, written there too (`save_arrays`; a read-only folder keeps them in
+    memory).  One build at a time, whoever asks."""
+    got = net._matrices.get(key)
+    if got is not None:
+        return got
+    with _DERIVED_LOCK:
+        got = net._matrices.get(key)
+        if got is not None:
+            return got
+        got = load(net.arrays)
+        if got is None:
+            t0 = time.perf_counter()
+            got = build(net)
+            arrays = to_arrays(got)
+            log.info("network %s: %s built in %.1f s (%.0f MiB)", net.name, what, time.perf_counter() - t0, sum(a.nbytes for a in arrays.values()) / 2**20)
+            net.arrays.update(arrays)
+            if net.folder is not None:
+                try:
+                    save_arrays(net.folder, arrays)
+                except OSError as exc:
+                    log.warning("network %s: %s not written to %s (%s)", net.name, what, net.folder, exc)
+        net._matrices[key] = got
+        return got
 
 
 def load(folder: str | os.PathLike) -> Network:

@@ -79,7 +79,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from geo import _ch, _kernels
 from geo.hierarchy import hierarchy
-from geo.network import ACCESS_SPEED_KPH, EARTH_RADIUS_M, Network, haversine_m, save_arrays
+from geo.network import ACCESS_SPEED_KPH, EARTH_RADIUS_M, Network, derived, haversine_m
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,6 @@ LANDMARK_CAP_S = (2**24 - 1) * LANDMARK_QUANTUM_S
 #: Bounds are capped here (s) in the search's potential: far beyond any road trip.
 _POTENTIAL_CAP_S = 1e7
 _ALT_ARRAYS = ("alt_landmarks", "alt_from_s", "alt_to_s")
-_ALT_LOCK = threading.Lock()
 _POOL_LOCK = threading.Lock()
 #: A candidate edge no more than this much (m) farther than the nearest one is used too.
 SNAP_TIE_M = 1.0
@@ -590,31 +589,16 @@ def build_landmarks(net: Network, *, n: int = N_LANDMARKS) -> Landmarks:
 
 
 def landmarks(net: Network) -> Landmarks:
-    """The network's landmark tables: saved with it, else built once (`build_landmarks`), kept
-    with its arrays (a later `geo.network.save` writes them) and, for a network loaded from
-    a folder, written there too (memory-mapped on the next load)."""
-    got = net._matrices.get("alt")
-    if got is not None:
-        return got
-    with _ALT_LOCK:
-        got = net._matrices.get("alt")
-        if got is not None:
-            return got
-        a = net.arrays
+    """The network's landmark tables: saved with it, else built once (`build_landmarks`) and
+    kept with it (`geo.network.derived`; memory-mapped on the next load of its folder)."""
+
+    def load(a: dict) -> Landmarks | None:
         if all(k in a for k in _ALT_ARRAYS) and a["alt_from_s"].shape[0] == net.n_nodes and a["alt_to_s"].shape == a["alt_from_s"].shape:
-            got = Landmarks(a["alt_landmarks"], a["alt_from_s"], a["alt_to_s"])
-        else:
-            t0 = time.perf_counter()
-            got = build_landmarks(net)
-            log.info("network %s: %d landmarks in %.1f s (%.0f MiB)", net.name, len(got.nodes), time.perf_counter() - t0, got.nbytes / 2**20)
-            a.update({"alt_landmarks": got.nodes, "alt_from_s": got.from_s, "alt_to_s": got.to_s})
-            if net.folder is not None:
-                try:
-                    save_arrays(net.folder, {"alt_landmarks": got.nodes, "alt_from_s": got.from_s, "alt_to_s": got.to_s})
-                except OSError as exc:  # a read-only folder: keep them in memory
-                    log.warning("network %s: landmark tables not written to %s (%s)", net.name, net.folder, exc)
-        net._matrices["alt"] = got
-        return got
+            return Landmarks(a["alt_landmarks"], a["alt_from_s"], a["alt_to_s"])
+        return None
+
+    return derived(net, "alt", load=load, build=build_landmarks, what="landmark tables",
+                   to_arrays=lambda lm: {"alt_landmarks": lm.nodes, "alt_from_s": lm.from_s, "alt_to_s": lm.to_s})  # fmt: skip
 
 
 def prepare_searches(net: Network) -> None:

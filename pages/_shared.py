@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
 import time
@@ -490,24 +491,48 @@ def boundary_urls() -> dict[str, str]:
     return _boundary_urls(_stamp(), lang())
 
 
+#: Outlines near a view are cut to this grid (degrees) and simplified for zoom steps of this size,
+#: so that nearby views share one set of files (finer outlines, never coarser).
+_OUTLINE_GRID_DEG = 0.1
+_OUTLINE_ZOOM_STEP = 0.5
+
+
+def _outline_box(bounds: tuple[float, float, float, float], zoom: float) -> tuple[tuple[float, float, float, float], float]:
+    """`bounds` snapped out to the grid and `zoom` up to its step."""
+    g = _OUTLINE_GRID_DEG
+    minx, miny, maxx, maxy = (float(b) for b in bounds)
+    snapped = (math.floor(minx / g) * g, math.floor(miny / g) * g, math.ceil(maxx / g) * g, math.ceil(maxy / g) * g)
+    return tuple(round(c, 6) for c in snapped), math.ceil(float(zoom) / _OUTLINE_ZOOM_STEP) * _OUTLINE_ZOOM_STEP
+
+
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _near_boundary_urls(stamp: str, bounds: tuple[float, float, float, float], zoom: float, language: str) -> dict[str, str]:
+def _near_boundaries(stamp: str, bounds: tuple[float, float, float, float], zoom: float, language: str, inline: bool) -> dict[str, str | dict]:
     from geo.jurisdiction import near_view
     from layers.situation import decimals_for, metres_per_pixel, write_boundary_files
 
     mpp = metres_per_pixel(zoom, (bounds[1] + bounds[3]) / 2)
     outlines = near_view(_jurisdictions(stamp, "display"), bounds, simplify_m=mpp)
+    if inline:
+        return {lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], language, decimals=decimals_for(mpp)) for lvl in ("province", "city", "county")}
     digest = hashlib.sha1(repr((stamp, bounds, zoom)).encode()).hexdigest()[:12]  # noqa: S324 (a file name, not security)
     names = write_boundary_files(outlines, language, directory=STATIC_DIR, stem=f"near-{digest}", decimals=decimals_for(mpp))
     return {level: f"{STATIC_URL}/{name}" for level, name in names.items()}
 
 
-def near_boundary_urls(bounds: tuple[float, float, float, float], *, zoom: float) -> dict[str, str]:
-    """URLs of the outlines around `bounds` (lon/lat) per level, simplified to a pixel at `zoom`,
-    written once per dataset build, area and language and served statically: a rerun's map
-    sends only the URLs and the browser keeps what it loaded (the analysis pages' maps)."""
+def near_outlines(bounds: tuple[float, float, float, float], *, zoom: float, takes_clicks: bool = False) -> list:
+    """Outline layers (county level) around `bounds` (lon/lat), simplified to a pixel at `zoom`.
+
+    Written as static files once per dataset build, area and language: a rerun's map sends
+    only their URLs and the browser keeps what it loaded.  A map that `takes_clicks`
+    (``on_select``) gets them inline and not pickable: from files they arrive after the map is
+    drawn, and under load the first click on it was lost (tests/test_browser_dispatch.py); and
+    Streamlit's click selection is lost on a pickable layer whose data is a URL (`boundary_layer`)."""
+    from layers.situation import boundary_layers
+
     _checked_store()
-    return _near_boundary_urls(_stamp(), tuple(round(float(b), 6) for b in bounds), round(float(zoom), 2), lang())
+    box, step = _outline_box(bounds, zoom)
+    sources = _near_boundaries(_stamp(), box, step, lang(), takes_clicks)
+    return boundary_layers(sources, level="county", pickable=not takes_clicks)
 
 
 def networks() -> list[dict]:

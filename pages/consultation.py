@@ -35,7 +35,7 @@ from layers.accounts import decision_text
 from layers.accounts import error_text as auth_error_text
 from layers.dispatch import incident_layer, network_meaning, off_network_message
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
-from layers.situation import boundary_layers, make_deck, view_for_bounds
+from layers.situation import make_deck, view_for_bounds
 from pages import _shared
 
 logger = logging.getLogger(__name__)
@@ -529,7 +529,7 @@ def _map_tab(board: boards.Board) -> None:
     inc = board.incident
     bounds = lc.view_bounds(inc, board.warnings, board.requests)
     view = view_for_bounds(bounds)
-    deck_layers = boundary_layers(_shared.near_boundary_urls(bounds, zoom=view.zoom), level="county")  # static files the browser fetches once, not features on every refresh
+    deck_layers = _shared.near_outlines(bounds, zoom=view.zoom)  # static files the browser fetches once, not features on every refresh
     if not board.warnings.empty:
         deck_layers.append(lc.warning_layer(board.warnings, lang))
     if not board.requests.empty:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import html
-import math
 
 import streamlit as st
 
 from geo import backbone
 from geo.crs import CRS_NAMES, CoordinateError, parse_lonlat
 from geo.dispatch import ClosureError, circle, county_of, dispatch, hex_grid, near_view_box, read_closures
-from geo.jurisdiction import near_view
 from geo.nearest import filter_resources
 from geo.routing import NoRoute, OffNetwork, snap
 from layers.consultation import plain
@@ -19,7 +17,7 @@ from layers.dispatch import (
     off_network_message, resource_layer, route_layer, route_legend, route_message, style_ranks, unreachable_ids, unreachable_message,
 )  # fmt: skip
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
-from layers.situation import boundary_features, boundary_layers, decimals_for, make_deck, metres_per_pixel, view_for_bounds
+from layers.situation import make_deck, view_for_bounds
 from pages import _shared
 
 _shared.ensure_router()
@@ -219,34 +217,9 @@ ss["dis_view_for"] = framing
 view_bounds = ss["dis_view_bounds"]
 
 
-#: Grid (degrees) the outlines' box is snapped out to, and zoom steps their detail follows: the
-#: outlines (and their URLs) stay the same while a filter moves the view a little, so the browser
-#: keeps the boundary layers it has and a rerun sends only their URLs.
-_OUTLINE_GRID_DEG = 0.1
-_OUTLINE_ZOOM_STEP = 0.5
-
-
-def _outline_box(bounds: tuple[float, float, float, float], zoom: float) -> tuple[tuple[float, float, float, float], float]:
-    """`bounds` snapped out to the grid and `zoom` down to its step (finer outlines, never coarser)."""
-    g = _OUTLINE_GRID_DEG
-    minx, miny, maxx, maxy = bounds
-    snapped = (math.floor(minx / g) * g, math.floor(miny / g) * g, math.ceil(maxx / g) * g, math.ceil(maxy / g) * g)
-    return tuple(round(c, 6) for c in snapped), math.floor(zoom / _OUTLINE_ZOOM_STEP) * _OUTLINE_ZOOM_STEP
-
-
 view = view_for_bounds(view_bounds)
-outline_bounds, outline_zoom = _outline_box(view_bounds, view.zoom)
 clicking = how == "click" or click_mode == "closure"
-if clicking:
-    # The map takes clicks: outlines inline, without tooltips.  From files, they arrive after the
-    # map is drawn, and under load the first click on the map was lost (tests/test_browser_dispatch.py,
-    # CI); with a pickable layer whose data is a URL every click is (see `boundary_layer`).
-    mpp = metres_per_pixel(outline_zoom, (outline_bounds[1] + outline_bounds[3]) / 2)
-    outlines = near_view(jur, view_bounds, simplify_m=mpp)
-    sources = {lvl: boundary_features(lvl, outlines[outlines["level"] == lvl], lang, decimals=decimals_for(mpp)) for lvl in ("province", "city", "county")}
-    deck_layers = boundary_layers(sources, level="county", pickable=False)
-else:
-    deck_layers = boundary_layers(_shared.near_boundary_urls(outline_bounds, zoom=outline_zoom), level="county")
+deck_layers = _shared.near_outlines(view_bounds, zoom=view.zoom, takes_clicks=clicking)  # the same files while a filter moves the view a little
 if closures:
     deck_layers.append(closure_layer(closures, closure_names, lang))
 if result is not None and not result.ranked.empty:

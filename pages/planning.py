@@ -14,7 +14,7 @@ from geo import planning
 from geo.jurisdiction import children, in_area, select_area
 from geo.nearest import filter_resources
 from layers.labels import label_or, t
-from layers.situation import boundary_layers, make_deck, view_for_bounds
+from layers.situation import make_deck, view_for_bounds
 from layers.zones import UNIT_DECIMALS, compare_table, demand_caption, fmt_number, points_layer
 from pages import _shared
 
@@ -170,7 +170,7 @@ pts = demand.points
 late, no_road = pts[after.beyond], pts[after.no_road]
 late_tip = late["name"] + "：" + pd.Series(after.nearest_s[after.beyond] / 60, index=late.index).map(lambda m: f"{m:.0f} {t('dis.min', lang)}")
 view = view_for_bounds(area.bounds)
-layers = boundary_layers(_shared.near_boundary_urls(area.bounds, zoom=view.zoom), level="county")  # static files the browser fetches once, not features in every map
+layers = _shared.near_outlines(area.bounds, zoom=view.zoom)  # static files the browser fetches once, not features in every map
 layers += [
     points_layer(late, "beyond", [245, 140, 30, 220], late_tip, radius_px=3),
     points_layer(no_road, "no-road", [120, 60, 170, 220], no_road["name"] + "：" + t("zon.no_road", lang), radius_px=3),

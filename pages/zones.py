@@ -12,7 +12,7 @@ from geo.coverage import DEMAND_KINDS, Demand, build_demand, indicators, point_t
 from geo.jurisdiction import children, in_area, near_view, select_area
 from geo.nearest import filter_resources
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
-from layers.situation import boundary_layers, make_deck, view_for_bounds
+from layers.situation import make_deck, view_for_bounds
 from layers.zones import aid_table, coverage_table, demand_caption, isochrone_layer, lost_layer, mutual_aid_layer, points_layer, zone_table, zones_layer
 from pages import _shared
 
@@ -109,7 +109,7 @@ shown = what_if or res  # the maps show the state after the what-if
 shown_fac = facilities[facilities["id"].isin(kept_ids)].reset_index(drop=True) if what_if else facilities
 
 view = view_for_bounds(area.bounds)
-base = boundary_layers(_shared.near_boundary_urls(area.bounds, zoom=view.zoom), level="county")  # static files the browser fetches once, not features in every map
+base = _shared.near_outlines(area.bounds, zoom=view.zoom)  # static files the browser fetches once, not features in every map
 fac_tips = shown_fac["name"] + "\n" + shown_fac["kind"].map(lambda k: label_or("kind", k, lang))
 fac_layer = points_layer(shown_fac, "facilities", [20, 20, 20, 255], fac_tips, radius_px=6)
 lost_layers = []

@@ -142,6 +142,8 @@ def test_tiles_for_picks_a_near_square_grid():
     assert tiles_for(3813, 1_000_000) == (16, 16)
     assert tiles_for(3813, 100_000) == (5, 5)
     assert tiles_for(3813, 1000) == (1, 1)
+    assert tiles_for(3813, 1_000_000, at_least=True) == (16, 17)  # 1 037 136 nodes
+    assert tiles_for(3813, 100_000, at_least=True) == (5, 6)
 
 
 def test_bad_tile_counts_are_refused(net):

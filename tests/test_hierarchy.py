@@ -1,5 +1,5 @@
-"""The contraction hierarchy (`geo.hierarchy`) keeps every fastest time, unpacks to roads, is
-saved with the network, and a closure on its way hands the route to the closed-network search.
+"""The contraction hierarchy (`geo.hierarchy`) keeps every fastest time, unpacks to roads
+(saved with the network: tests/test_routing_alt.py), and a closure on its way hands the route to the closed-network search.
 
 Oracle: scipy's Dijkstra over the network's node-pair graph (the fastest of parallel edges),
 on the real central-Shanghai extract, not on data tuned to the hierarchy.
@@ -74,22 +74,6 @@ def test_every_fastest_time_is_kept_with_any_core(real, core_share):
     finally:
         real._matrices.pop("ch", None)
     assert unreachable < len(pairs)
-
-
-def test_the_hierarchy_is_saved_by_the_build_and_cached_on_first_use(real, tmp_path):
-    assert all((real.folder / f"{k}.npy").exists() for k in hierarchy._ARRAYS)
-    plain = gn.build_from_arrays(
-        real.node_lon, real.node_lat, real.edge_u, real.edge_v, real.edge_length_m, real.edge_time_s, real.edge_class, real.highway_names,
-        real.geom_offsets, real.geom_lon, real.geom_lat, name="no-hierarchy", source="test",
-    )  # fmt: skip
-    folder = gn.save(plain, tmp_path / "no-hierarchy")
-    assert not (folder / "ch_rank.npy").exists()
-    a, b = (real.node_lon[0], real.node_lat[0]), (real.node_lon[-1], real.node_lat[-1])
-    first = routing.route(gn.load(folder), a, b).travel_time_s
-    assert (folder / "ch_rank.npy").exists() and not list(folder.glob(".*"))
-    again = gn.load(folder)
-    assert isinstance(np.load(folder / "ch_uf_to.npy", mmap_mode="r"), np.memmap)
-    assert routing.route(again, a, b).travel_time_s == first == routing.route(again, a, b, method="dijkstra").travel_time_s
 
 
 def test_a_closure_on_the_open_way_sends_the_route_to_the_closed_network_search(real):
