@@ -91,8 +91,15 @@ def headline_counts(teams: pd.DataFrame, stockpiles: pd.DataFrame, shelters: pd.
     }
 
 
+#: `near_view`'s box, times the area's size per side: the view the map frames plus a margin.
+#: Outlines cost the browser drawing time without a GPU (BENCHMARKS.md, issue 13): at 3 a city
+#: view sent 430–530 kB of county outlines and its main thread was busy 4.2–6.7 s, at 1.6
+#: 150 kB and 2.0–2.5 s (1.6–1.8 s for a view sending none).
+NEAR_FACTOR = 1.6
+
+
 def near_view(
-    jurisdictions: gpd.GeoDataFrame, bounds: tuple[float, float, float, float], *, factor: float = 3.0, simplify_m: float | None = None
+    jurisdictions: gpd.GeoDataFrame, bounds: tuple[float, float, float, float], *, factor: float = NEAR_FACTOR, simplify_m: float | None = None
 ) -> gpd.GeoDataFrame:
     """Jurisdictions that touch a box `factor` times the size of `bounds`, clipped to that box.
 

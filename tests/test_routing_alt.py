@@ -384,3 +384,19 @@ def test_the_landmark_constants_kernel_equals_its_numpy_oracle(real):
                 want = _constants_numpy(from_s, to_s, src, src_s, tgt, tgt_s, q=routing.LANDMARK_QUANTUM_S, active=active)
                 got = _kernels.alt_constants(from_s, to_s, src, src_s, tgt, tgt_s, routing.LANDMARK_QUANTUM_S, active)
                 assert all(np.array_equal(w, g, equal_nan=True) for w, g in zip(want, got, strict=True)), (src, tgt, active)
+
+
+def test_a_closure_mask_counts_its_closed_edges_once_and_again_once_changed(real):
+    """`any_closed` reads the count `blocked_edges` made (a route asked it five times, each a scan
+    of every edge); a changed mask, or a plain one, is scanned."""
+    poly = shapely.Point(float(np.median(real.node_lon)), float(np.median(real.node_lat))).buffer(0.004)
+    b = routing.blocked_edges(real, [poly])
+    assert b.n_closed == np.count_nonzero(b) > 0 and routing.any_closed(b)
+    b[:] = False
+    assert b.n_closed is None and not routing.any_closed(b)
+    c = routing.blocked_edges(real, [poly])
+    c &= False
+    assert c.n_closed is None and not routing.any_closed(c)
+    d = routing.blocked_edges(real, [poly])
+    assert routing.any_closed(np.asarray(d)) and routing.any_closed(d[:]) and d[:].n_closed is None
+    assert routing.blocked_edges(real, []).n_closed == 0 and not routing.any_closed(None)
