@@ -16,7 +16,10 @@ from tests.walk import Watch, sign_in
 pytestmark = pytest.mark.browser
 
 WRITES = 3
-LIMIT_S = 1.0
+#: Below the board's own 3-s refresh, so an entry must have come by the push (NOTIFY) and not by
+#: the refresh; not a speed target: the lag itself (p50 0.21 s, p95 1.65 s with 60 sessions) is
+#: measured in benchmarks/cluster.py.  At 1.0 s this failed under CI load (1.18 s, 2026-12-02).
+LIMIT_S = 2.5
 # Records (epoch ms, this machine's clock, the same for both pages) when `text` first shows in the page,
 # looking every 50 ms; read back from window.__seen_at.
 WATCH_FOR = """text => {
