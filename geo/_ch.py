@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from geo._kernels import _pop, _push, push_grow
+from geo._kernels import _pop, _push, push_grow, seed_heap
 
 #: Kernel status when the arc pool is full (the caller retries with a larger one).
 POOL_FULL = -1
@@ -248,25 +248,6 @@ def contract(n, src, dst, w, cap, max_settle, sim_settle, core_nodes):
 
 
 @njit(cache=True)
-def _seed(nodes, offsets, dist, pred, flag, touched, n_t):
-    """A new heap holding `nodes` at their start `offsets` (the cheapest of repeats)."""
-    heap_d = np.empty(256)
-    heap_n = np.empty(256, dtype=np.int64)
-    size = 0
-    for i in range(len(nodes)):
-        s = nodes[i]
-        if flag[s] == 0:
-            flag[s] = 1
-            touched[n_t] = s
-            n_t += 1
-        if offsets[i] < dist[s]:
-            dist[s] = offsets[i]
-            pred[s] = -1
-            heap_d, heap_n, size = push_grow(heap_d, heap_n, size, offsets[i], s)
-    return heap_d, heap_n, size, n_t
-
-
-@njit(cache=True)
 def _settle(heap_d, heap_n, size, dist, dist_other, pred, out_ptr, out_to, out_w, in_ptr, in_from, in_w, flag, touched, n_t, mu, meet):
     """Pop one node of one side's search: meet the other side, stall (a node above reaches it
     faster through an arc `in_*`, which ends at it), else relax its arcs `out_*`.
@@ -310,8 +291,8 @@ def query(
 
     Returns (best below the core, its meeting node or -1, nodes settled, core nodes reached
     forwards, their times, core nodes reached backwards, their times)."""
-    heap_fd, heap_fn, sf, n_t = _seed(src_nodes, src_offsets, dist_f, pred_f, flag, touched, 0)
-    heap_bd, heap_bn, sb, n_t = _seed(tgt_nodes, tgt_offsets, dist_b, pred_b, flag, touched, n_t)
+    heap_fd, heap_fn, sf, n_t = seed_heap(src_nodes, src_offsets, dist_f, pred_f, flag, touched, 0, 256)
+    heap_bd, heap_bn, sb, n_t = seed_heap(tgt_nodes, tgt_offsets, dist_b, pred_b, flag, touched, n_t, 256)
     mu = np.inf
     meet = -1
     settled = 0

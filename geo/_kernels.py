@@ -123,6 +123,26 @@ def push_grow(heap_d, heap_n, size, d, n):
 
 
 @njit(cache=True)
+def seed_heap(nodes, offsets, dist, pred, flag, touched, n_t, cap):
+    """A new heap (capacity `cap`) holding `nodes` at their start `offsets` (the cheapest of
+    repeats), each marked touched; returns (heap_d, heap_n, size, touched count)."""
+    heap_d = np.empty(cap)
+    heap_n = np.empty(cap, dtype=np.int64)
+    size = 0
+    for i in range(len(nodes)):
+        s = nodes[i]
+        if flag[s] == 0:
+            flag[s] = 1
+            touched[n_t] = s
+            n_t += 1
+        if offsets[i] < dist[s]:
+            dist[s] = offsets[i]
+            pred[s] = -1
+            heap_d, heap_n, size = push_grow(heap_d, heap_n, size, offsets[i], s)
+    return heap_d, heap_n, size, n_t
+
+
+@njit(cache=True)
 def _pair_weight(j, weights, pair_edge, pair_ptr, edge_all, edge_time, blocked):
     """Weight of CSR entry `j` with closures: its fastest edge's time unless that edge is in
     `blocked`, then the fastest open edge of the pair, inf when all are closed."""
@@ -168,21 +188,8 @@ def k_nearest(
     via = np.full(n_res, -1, dtype=np.int64)
     top = np.full(k, np.inf)  # the k best totals (any order), one entry per resource
     top_r = np.full(k, -1, dtype=np.int64)
-    heap_d = np.empty(1024)
-    heap_n = np.empty(1024, dtype=np.int64)
-    size = 0
-    n_touched = 0
+    heap_d, heap_n, size, n_touched = seed_heap(src_nodes, src_offsets, dist, pred, flag, touched, 0, 1024)
     settled = 0
-    for i in range(len(src_nodes)):
-        s = src_nodes[i]
-        if flag[s] == 0:
-            flag[s] = 1
-            touched[n_touched] = s
-            n_touched += 1
-        if src_offsets[i] < dist[s]:
-            dist[s] = src_offsets[i]
-            pred[s] = -1
-            heap_d, heap_n, size = push_grow(heap_d, heap_n, size, src_offsets[i], s)
     while size > 0:
         d, u, size = _pop(heap_d, heap_n, size)
         if flag[u] == 2 or d > dist[u]:
