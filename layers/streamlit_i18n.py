@@ -125,7 +125,7 @@ _SCRIPT = """
 #: picking pass is first drawn on hover), so the first click on the dispatch map was lost.  A
 #: synthetic pointer move over the corner of every map canvas draws that pass beforehand: on a new
 #: map, and again after every rerun (a new layer such as the click grid needs a new pass), unless a
-#: real pointer is over the map.
+#: real pointer is over the map.  Changes of deck.gl's own tooltip are not reruns and start no pass.
 _DECK_WARMUP = """
 <script>
 (() => {
@@ -147,7 +147,14 @@ _DECK_WARMUP = """
     }, 300);
   };
   const scan = () => document.querySelectorAll('[data-testid="stDeckGlJsonChart"] canvas').forEach(warm);
-  w.__yrdDeckWarmup = new MutationObserver(scan);
+  // Changes inside deck.gl's tooltip are the map's own answer to a pointer (often this synthetic
+  // one): reacting to them would hover again, redraw and read the picking buffer back, in a loop
+  // that kept a software-rendered page busy (about 15 frames in 2 s instead of 120).
+  const inTooltip = (node) => {
+    const el = node.nodeType === 1 ? node : node.parentElement;
+    return !!(el && el.closest && el.closest(".deck-tooltip"));
+  };
+  w.__yrdDeckWarmup = new MutationObserver((records) => { if (!records.every((r) => inTooltip(r.target))) scan(); });
   w.__yrdDeckWarmup.observe(document.body, {subtree: true, childList: true});
   scan();
 })();

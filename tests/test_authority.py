@@ -200,7 +200,7 @@ def test_accounts_are_managed_by_system_administrators_only():
 def test_a_system_administrator_holds_no_other_power():
     admin = who("emergency", JIASHAN, "sysadmin")
     ctx = {"lead_code": JIASHAN, "department": "emergency", "jurisdictions": PARTIES, "unit_department": "emergency", "unit_jurisdiction": JIASHAN,
-           "reason": "x", "to_code": JIASHAN, "from_code": JIASHAN, "provider_department": "emergency", "codes": [JIASHAN]}  # fmt: skip
+           "reason": "x", "to_code": JIASHAN, "from_code": JIASHAN, "provider_department": "emergency", "codes": [JIASHAN], "code": JIASHAN}  # fmt: skip
     for action in ACTIONS:
         if action in ("view", "accounts.manage"):
             continue

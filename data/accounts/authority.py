@@ -120,6 +120,10 @@ ACTIONS: dict[str, str] = {
     "layer.edit": "edit or remove imported base-layer records; codes",
     "network.build": "add a road network built from an OpenStreetMap file (and rebuild the stitched network from it)",
     "accounts.manage": "create, disable, enable accounts and reset their passwords",
+    "duty.roster": "add or replace a shift of the duty roster (值班安排); code: the jurisdiction",
+    "duty.handover": "sign a shift's handover (交接班) or acknowledge it as the incoming shift; code",
+    "report.submit": "submit an information report (初报/续报/终报) of an incident; lead_code",
+    "drill.control": "open a drill (演练), run its scenario and see its injects as injects; lead_code",
 }
 
 _PROVIDER = ("within:from_code", "is:provider_department")
@@ -146,6 +150,10 @@ PERMISSIONS: tuple[Grant, ...] = (
     Grant("layer.edit", ("data_admin",), "all_within:codes", note="as importing"),
     Grant("network.build", ("data_admin",), note="any data administrator: an extract's roads cross jurisdictions; a network is added beside the others, none is changed"),
     Grant("accounts.manage", ("sysadmin",), note="system administrators (no self-registration); they hold no other power"),
+    Grant("duty.roster", ("duty_officer", "commander"), "is:code", note="the jurisdiction's own duty officers and commander (值班安排表)"),
+    Grant("duty.handover", ("duty_officer", "commander"), "is:code", note="an account on the shift signs; one on a later shift acknowledges"),
+    Grant("report.submit", ("duty_officer", "commander"), "is:lead_code", note="the lead jurisdiction reports (信息报送: 初报、续报、终报)"),
+    Grant("drill.control", ("commander",), "within:lead_code", note="the commander of the drill's jurisdiction or above runs it as controller (导调)"),
 )
 
 #: Order of the checks; a refusal names the check that failed latest among the rows of the action.

@@ -82,7 +82,7 @@ _DPI = 200
 
 
 @dataclass(frozen=True)
-class _Block:
+class Block:
     """One piece of the document: kind 'title', 'meta', 'heading', 'subheading', 'para', 'note', 'table' or 'map'."""
 
     kind: str
@@ -128,14 +128,14 @@ def _names(names: Mapping[str, str], codes) -> str:
 
 
 # ---- content --------------------------------------------------------------------------------
-def _content(board: Board, *, names: Mapping[str, str], generated_at: datetime) -> list[_Block]:
+def _content(board: Board, *, names: Mapping[str, str], generated_at: datetime) -> list[Block]:
     """The briefing as blocks, in reading order; shared by DOCX and PDF."""
     inc = board.incident
-    out = [_Block("title", f"关于{_clean(inc['title'])}的情况简报"),
-           _Block("meta", f"事件编号 {board.incident_id}　生成时间 {_time(generated_at, '%Y-%m-%d %H:%M:%S')}（北京时间）")]  # fmt: skip
+    out = [Block("title", f"关于{_clean(inc['title'])}的情况简报"),
+           Block("meta", f"事件编号 {board.incident_id}　生成时间 {_time(generated_at, '%Y-%m-%d %H:%M:%S')}（北京时间）")]  # fmt: skip
     out += _overview(board, names)
     out += _involved(board, names)
-    out.append(_Block("map", f"图 1　事件位置、预警范围与资源调派路线（截至 {_time(board.now)}）。{SOURCE_NOTE}"))
+    out.append(Block("map", f"图 1　事件位置、预警范围与资源调派路线（截至 {_time(board.now)}）。{SOURCE_NOTE}"))
     out += _requests(board, names)
     out += _warnings(board, names)
     out += _timeline(board, names)
@@ -144,7 +144,7 @@ def _content(board: Board, *, names: Mapping[str, str], generated_at: datetime) 
     return out
 
 
-def _overview(board: Board, names: Mapping[str, str]) -> list[_Block]:
+def _overview(board: Board, names: Mapping[str, str]) -> list[Block]:
     inc = board.incident
     opened = board.entries.loc[board.entries["kind"] == "incident", "recorded_at"]
     place = _clean(inc.get("place"))
@@ -158,10 +158,10 @@ def _overview(board: Board, names: Mapping[str, str]) -> list[_Block]:
         f"事件描述：{_clean(inc.get('description')) or '无'}",
         f"登记：{_clean(inc.get('who'))}（{_dept(inc.get('department'))}），记录于 {_time(opened.iloc[0] if len(opened) else inc['at'])}。",
     ]
-    return [_Block("heading", "一、事件概况"), *(_Block("para", t) for t in lines)]
+    return [Block("heading", "一、事件概况"), *(Block("para", t) for t in lines)]
 
 
-def _involved(board: Board, names: Mapping[str, str]) -> list[_Block]:
+def _involved(board: Board, names: Mapping[str, str]) -> list[Block]:
     inc = board.incident
     lead = _clean(inc["lead_code"])
     taking_part = [c for c in inc.get("jurisdictions", []) if c != lead]
@@ -182,18 +182,18 @@ def _involved(board: Board, names: Mapping[str, str]) -> list[_Block]:
         f"涉及辖区共 {len(every)} 个：{_names(names, every)}。",
         f"涉及部门：{'、'.join(_dept(d) for d in departments if d) or '无'}。",
     ]
-    return [_Block("heading", "二、涉及辖区与部门"), *(_Block("para", t) for t in lines)]
+    return [Block("heading", "二、涉及辖区与部门"), *(Block("para", t) for t in lines)]
 
 
-def _requests(board: Board, names: Mapping[str, str]) -> list[_Block]:
+def _requests(board: Board, names: Mapping[str, str]) -> list[Block]:
     reqs = board.requests
-    out = [_Block("heading", "三、资源调度与到达时间")]
+    out = [Block("heading", "三、资源调度与到达时间")]
     if reqs.empty:
-        return [*out, _Block("para", "未申请调派资源。")]
+        return [*out, Block("para", "未申请调派资源。")]
     eta = pd.to_numeric(reqs["eta_s"], errors="coerce")
     within = int((eta <= ON_SCENE_TARGET_S).sum())
     target_min = ON_SCENE_TARGET_S / 60
-    out.append(_Block("para", f"共申请资源 {len(reqs)} 项，已到达 {int((reqs['status'] == 'arrived').sum())} 项，已拒绝 "
+    out.append(Block("para", f"共申请资源 {len(reqs)} 项，已到达 {int((reqs['status'] == 'arrived').sum())} 项，已拒绝 "
                               f"{int((reqs['status'] == 'declined').sum())} 项；预计到达时间在 {target_min:.0f} 分钟内的 {within} 项。"))  # fmt: skip
     rows = []
     shown = reqs.sort_values(["at", "id"]).tail(REQUEST_LIMIT)
@@ -206,39 +206,39 @@ def _requests(board: Board, names: Mapping[str, str]) -> list[_Block]:
         at = getattr(r, f"{r.status}_at", None) if r.status in STATUS_LABELS else None
         rows.append((f"#{r.id} {_clean(r.resource_name)}", _name(names, r.from_code), f"{status} {_time(at, '%H:%M')}".strip(), eta_text, flag,
                      _who(r.who, r.department, r.at)))  # fmt: skip
-    out.append(_Block("table", header=("资源", "来源辖区", "状态", "预计到达（分钟）", f"≤{target_min:.0f} 分钟", "申请（人/部门/时间）"),
+    out.append(Block("table", header=("资源", "来源辖区", "状态", "预计到达（分钟）", f"≤{target_min:.0f} 分钟", "申请（人/部门/时间）"),
                       rows=tuple(rows), widths=(2.6, 1.4, 1.5, 1.5, 1.1, 2.6)))  # fmt: skip
     notes = []
     if len(reqs) > len(shown):
         notes.append(f"另有 {len(reqs) - len(shown)} 项较早的资源申请见一事一档导出。")
     if reqs["estimate"].fillna(False).astype(bool).any():
         notes.append("“估算”：由近似路网计算的到达时间，仅供参考。")
-    return out + [_Block("note", n) for n in notes]
+    return out + [Block("note", n) for n in notes]
 
 
-def _warnings(board: Board, names: Mapping[str, str]) -> list[_Block]:
-    out = [_Block("heading", "四、预警与叫应")]
+def _warnings(board: Board, names: Mapping[str, str]) -> list[Block]:
+    out = [Block("heading", "四、预警与叫应")]
     if board.warnings.empty:
-        return [*out, _Block("para", "未发布预警。")]
+        return [*out, Block("para", "未发布预警。")]
     for w in board.warnings.sort_values(["at", "id"]).itertuples():
-        out.append(_Block("subheading", f"预警 #{w.id}　{COLOUR_LABELS.get(w.colour, _clean(w.colour))}　{_time(w.at)}"))
-        out.append(_Block("para", f"发布：{_who(w.who, w.department, w.at)}；覆盖辖区：{_names(names, w.counties or [])}。"))
-        out.append(_Block("para", f"预警内容：{_clean(w.text)}"))
+        out.append(Block("subheading", f"预警 #{w.id}　{COLOUR_LABELS.get(w.colour, _clean(w.colour))}　{_time(w.at)}"))
+        out.append(Block("para", f"发布：{_who(w.who, w.department, w.at)}；覆盖辖区：{_names(names, w.counties or [])}。"))
+        out.append(Block("para", f"预警内容：{_clean(w.text)}"))
         rate = f"{w.rate:.0%}" if w.calls else "—"
-        out.append(_Block("para", f"叫应 {w.calls} 个单位，已叫应 {w.acked}/{w.calls}（{rate}）；首个叫应用时 {_minutes(w.first_ack_s)} 分钟；"
+        out.append(Block("para", f"叫应 {w.calls} 个单位，已叫应 {w.acked}/{w.calls}（{rate}）；首个叫应用时 {_minutes(w.first_ack_s)} 分钟；"
                                   f"超时未叫应 {w.overdue} 个。"))  # fmt: skip
         waiting = board.calls[(board.calls["warning_id"] == w.id) & (board.calls["state"] != "acked")]
         if len(waiting):
             rows = tuple((_clean(c.unit), _clean(c.role), _dept(c.department), _name(names, c.jurisdiction_code), _clean(c.duty_phone),
                           "超时" if c.state == "overdue" else "等待") for c in waiting.head(UNACKED_LIMIT).itertuples())  # fmt: skip
-            out.append(_Block("para", "尚未叫应的单位："))
-            out.append(_Block("table", header=("单位", "岗位", "部门", "辖区", "值班电话", "状态"), rows=rows, widths=(3.0, 1.2, 1.3, 1.3, 2.0, 0.9)))
+            out.append(Block("para", "尚未叫应的单位："))
+            out.append(Block("table", header=("单位", "岗位", "部门", "辖区", "值班电话", "状态"), rows=rows, widths=(3.0, 1.2, 1.3, 1.3, 2.0, 0.9)))
             if len(waiting) > UNACKED_LIMIT:
-                out.append(_Block("note", f"另有 {len(waiting) - UNACKED_LIMIT} 个单位尚未叫应，见会商看板。"))
+                out.append(Block("note", f"另有 {len(waiting) - UNACKED_LIMIT} 个单位尚未叫应，见会商看板。"))
     return out
 
 
-def _timeline(board: Board, names: Mapping[str, str]) -> list[_Block]:
+def _timeline(board: Board, names: Mapping[str, str]) -> list[Block]:
     entries = board.entries
     logs = entries[entries["kind"] == "log"].sort_values(["at", "id"])
     keys = entries[entries["kind"] != "log"].sort_values(["at", "id"])
@@ -271,16 +271,16 @@ def _timeline(board: Board, names: Mapping[str, str]) -> list[_Block]:
             what = f"{what}（更正 #{e.corrects}）" if e.kind != "correction" else f"更正 #{e.corrects}"
         mark = f"　「已被 #{e.corrected_by} 更正」" if pd.notna(e.corrected_by) else ""
         rows.append((_time(e.at), f"{_clean(e.who)}（{_dept(e.department)}）", f"#{i} {what}{'：' + text if text else ''}{mark}"))
-    out = [_Block("heading", "五、时间线"),
-           _Block("table", header=("时间", "记录人（部门）", "内容"), rows=tuple(rows), widths=(1.7, 2.0, 6.3))]  # fmt: skip
+    out = [Block("heading", "五、时间线"),
+           Block("table", header=("时间", "记录人（部门）", "内容"), rows=tuple(rows), widths=(1.7, 2.0, 6.3))]  # fmt: skip
     if len(keys) > KEY_LIMIT:
-        out.append(_Block("note", f"另有 {len(keys) - KEY_LIMIT} 条较早的预警、叫应、调度和事件记录见一事一档导出。"))
+        out.append(Block("note", f"另有 {len(keys) - KEY_LIMIT} 条较早的预警、叫应、调度和事件记录见一事一档导出。"))
     if len(logs) > LOG_LIMIT:
-        out.append(_Block("note", f"另有 {len(logs) - LOG_LIMIT} 条部门工作记录见一事一档导出。"))
+        out.append(Block("note", f"另有 {len(logs) - LOG_LIMIT} 条部门工作记录见一事一档导出。"))
     return out
 
 
-def _review(board: Board) -> list[_Block]:
+def _review(board: Board) -> list[Block]:
     target_min = ON_SCENE_TARGET_S / 60
     rows = []
     for r in review(board).itertuples():
@@ -290,9 +290,9 @@ def _review(board: Board) -> list[_Block]:
     header = ("部门", "已叫应/叫应", "首次叫应（分钟）", "资源申请", "已出发", "首次出发（分钟）", "首个到达（分钟）", f"{target_min:.0f} 分钟到场目标",
               f"{target_min:.0f} 分钟内到达")  # fmt: skip
     return [
-        _Block("heading", "六、复盘"),
-        _Block("para", f"按部门统计（叫应用时自预警发布起算，出发、到达用时自事件发生起算；到场目标 {target_min:.0f} 分钟）："),
-        _Block("table", header=header, rows=tuple(rows), widths=(1.3, 1.1, 1.1, 0.9, 0.9, 1.1, 1.1, 1.1, 1.1)),
+        Block("heading", "六、复盘"),
+        Block("para", f"按部门统计（叫应用时自预警发布起算，出发、到达用时自事件发生起算；到场目标 {target_min:.0f} 分钟）："),
+        Block("table", header=header, rows=tuple(rows), widths=(1.3, 1.1, 1.1, 0.9, 0.9, 1.1, 1.1, 1.1, 1.1)),
     ]
 
 
@@ -593,7 +593,15 @@ def to_docx(board: Board, png: bytes, *, names: Mapping[str, str], generated_at:
     """The briefing as a Word document (A4), with `png` (from `render_map`) as its figure.
 
     `names` maps county codes to names; `generated_at` is printed under the title (Beijing time).
-    Chinese is set in 宋体 (headings 黑体) through the East Asian font of each style.
+    """
+    return write_docx(_content(board, names=names, generated_at=generated_at), png=png)
+
+
+def write_docx(blocks: list[Block], *, png: bytes | None = None) -> bytes:
+    """Document `blocks` as a Word document (A4); a 'map' block places `png`.
+
+    The one writer of the briefing, the handover record, the information reports and the drill
+    review.  Chinese is set in 宋体 (headings 黑体) through the East Asian font of each style.
     """
     from docx import Document
     from docx.enum.table import WD_TABLE_ALIGNMENT
@@ -624,7 +632,7 @@ def to_docx(board: Board, png: bytes, *, names: Mapping[str, str], generated_at:
             p.alignment = align
         return p
 
-    for block in _content(board, names=names, generated_at=generated_at):
+    for block in blocks:
         if block.kind == "title":
             p = paragraph(block.text, size=18, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
             _east_asian(p.runs[0]._element.get_or_add_rPr(), "黑体")
@@ -636,7 +644,7 @@ def to_docx(board: Board, png: bytes, *, names: Mapping[str, str], generated_at:
             paragraph(block.text)
         elif block.kind == "note":
             paragraph(block.text, size=9, italic=True)
-        elif block.kind == "map":
+        elif block.kind == "map" and png is not None:
             doc.add_picture(io.BytesIO(png), width=Cm(width_cm))
             doc.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
             paragraph(block.text, size=9, align=WD_ALIGN_PARAGRAPH.CENTER)
@@ -656,12 +664,20 @@ def to_docx(board: Board, png: bytes, *, names: Mapping[str, str], generated_at:
 
 
 def to_pdf(board: Board, png: bytes, *, names: Mapping[str, str], generated_at: datetime, font_path: str | None = _AUTO) -> bytes:
-    """The briefing as a PDF (A4, reportlab platypus), with `png` (from `render_map`) as its figure.
+    """The briefing as a PDF (A4), with `png` (from `render_map`) as its figure; arguments as for `to_docx`, `font_path` as for `write_pdf`."""
+    title = f"关于{_clean(board.incident['title'])}的情况简报"
+    return write_pdf(_content(board, names=names, generated_at=generated_at), png=png, title=title, footer=f"{board.incident_id}　情况简报", font_path=font_path)
+
+
+def write_pdf(blocks: list[Block], *, png: bytes | None = None, title: str, footer: str, font_path: str | None = _AUTO) -> bytes:
+    """Document `blocks` as a PDF (A4, reportlab platypus); a 'map' block places `png`.
 
     Parameters
     ----------
-    board, png, names, generated_at
-        As for `to_docx`.
+    blocks, png
+        As for `write_docx`.
+    title, footer : str
+        The PDF's title (its metadata) and the text printed at the foot of every page before the page number.
     font_path : str, optional
         ``'auto'`` embeds the first TrueType-outline CJK font found (WenQuanYi Zen Hei,
         Windows/macOS CJK fonts, or one matplotlib lists), else uses reportlab's built-in CID
@@ -696,8 +712,10 @@ def to_pdf(board: Board, png: bytes, *, names: Mapping[str, str], generated_at: 
     left = right = 18 * mm
     width = A4[0] - left - right
     story = []
-    for block in _content(board, names=names, generated_at=generated_at):
+    for block in blocks:
         if block.kind == "map":
+            if png is None:
+                continue
             from reportlab.lib.utils import ImageReader
 
             w_px, h_px = ImageReader(io.BytesIO(png)).getSize()
@@ -714,17 +732,14 @@ def to_pdf(board: Board, png: bytes, *, names: Mapping[str, str], generated_at: 
         else:
             story.append(para(block.text, block.kind))
 
-    footer = f"{board.incident_id}　情况简报　第 %d 页"
-
     def on_page(canvas, doc) -> None:
         canvas.saveState()
         canvas.setFont(font, 8)
         canvas.setFillColor(colors.HexColor("#868e96"))
-        canvas.drawCentredString(A4[0] / 2, 10 * mm, footer % doc.page)
+        canvas.drawCentredString(A4[0] / 2, 10 * mm, f"{_clean(footer)}　第 {doc.page} 页")
         canvas.restoreState()
 
     buf = io.BytesIO()
-    title = f"关于{_clean(board.incident['title'])}的情况简报"
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=left, rightMargin=right, topMargin=18 * mm, bottomMargin=18 * mm, title=title,
                             author="长三角跨区域应急协同", invariant=True)  # fmt: skip
     doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
@@ -772,4 +787,4 @@ def briefing(board: Board, counties: gpd.GeoDataFrame, *, fmt: str | tuple[str, 
     return out[fmt] if isinstance(fmt, str) else out
 
 
-__all__ = ["FORMATS", "SOURCE_NOTE", "briefing", "render_map", "signed_as", "to_docx", "to_pdf"]
+__all__ = ["FORMATS", "SOURCE_NOTE", "Block", "briefing", "render_map", "signed_as", "to_docx", "to_pdf", "write_docx", "write_pdf"]

@@ -291,13 +291,15 @@ class IncidentLog:
 
     def open_incident(self, *, title: str, kind: str, level: str, lon: float, lat: float, lead_code: str, lead_name: str,
                       by: Session, at: datetime | None = None, place: str = "", description: str = "",
-                      jurisdictions: Iterable[str] = (), departments: Iterable[str] = (), phase: str = "warning") -> str:  # fmt: skip
-        """Open an incident and return its id (``YRD-YYYYMMDD-NNN`` by the day it happened).
+                      jurisdictions: Iterable[str] = (), departments: Iterable[str] = (), phase: str = "warning", drill: bool = False) -> str:  # fmt: skip
+        """Open an incident and return its id (``YRD-YYYYMMDD-NNN`` by the day it happened; a drill ``DRILL-YYYYMMDD-NNN``).
 
         `lead_code` is the county found from the location (`geo.dispatch.county_of`);
         `jurisdictions` (county codes) and `departments` take part besides the lead.
         `phase` is where the response starts (``warning`` by default: information report and warning).
         Allowed to duty officers and commanders whose jurisdiction contains `lead_code` (``incident.open``).
+        A `drill` (演练) is opened by its controller (``drill.control``), who is recorded in it; its
+        rows never count in real figures (`data.incidents.drill`).
         """
         title = _text("title", title, limit=MAX_NAME)
         kind = _choice("kind", kind, INCIDENT_KINDS)
@@ -305,19 +307,20 @@ class IncidentLog:
         phase = _choice("phase", phase, PHASES[:3])
         lead_code = _code("lead_code", lead_code)
         jurisdictions = [_code("jurisdictions", c) for c in jurisdictions]
-        account, _ = self._signed(by, "incident.open", lead_code=lead_code)
+        account, _ = self._signed(by, "drill.control" if drill else "incident.open", lead_code=lead_code)
         if not (-180 <= float(lon) <= 180 and -90 <= float(lat) <= 90):
             raise IncidentError("bad_position", lon=lon, lat=lat)
         data = {
             "title": title, "kind": kind, "level": level, "lon": round(float(lon), 6), "lat": round(float(lat), 6),
             "lead_code": lead_code, "lead_name": _text("lead_name", lead_name, limit=MAX_NAME), "place": _text("place", place, limit=MAX_NAME, required=False),
             "jurisdictions": sorted({lead_code, *jurisdictions}), "departments": list(dict.fromkeys(departments)), "phase": phase,
-        }  # fmt: skip
+        } | ({"drill": True, "controller": account.username} if drill else {})  # fmt: skip
         description = _text("description", description, required=False)
         day = (at or self.clock()).strftime("%Y%m%d")
+        prefix = "DRILL" if drill else "YRD"
         with self._writing(f"new incident {title!r} was not saved ({{exc}}); try again."):  # the id's counter and the row in one write
-            n = int(self.workspace.query("SELECT count(*) AS n FROM incident_log WHERE kind = 'incident' AND incident_id LIKE ?", [f"YRD-{day}-%"])["n"].iloc[0])
-            incident_id = f"YRD-{day}-{n + 1:03d}"
+            n = int(self.workspace.query("SELECT count(*) AS n FROM incident_log WHERE kind = 'incident' AND incident_id LIKE ?", [f"{prefix}-{day}-%"])["n"].iloc[0])
+            incident_id = f"{prefix}-{day}-{n + 1:03d}"
             self._append(incident_id, "incident", by=account, at=at, text=description, data=data)
         return incident_id
 
@@ -483,8 +486,10 @@ class IncidentLog:
         raise AppendOnly("append_only", action="deleted", ref=entry_id)
 
     # ---- reading -------------------------------------------------------------------------
-    def incidents(self) -> pd.DataFrame:
-        """One row per incident: id, title, kind, level, lead, time, current phase, last entry id."""
+    def incidents(self, *, drills: bool = True) -> pd.DataFrame:
+        """One row per incident: id, title, kind, level, lead, time, current phase, last entry id, drill (演练) or not.
+
+        `drills=False` leaves drills out (real figures and exports)."""
         rows = self.workspace.query(
             "SELECT l.incident_id, l.\"at\", l.data, p.data AS phase_data, m.last_id FROM incident_log l "
             "LEFT JOIN (SELECT incident_id, data FROM incident_log WHERE id IN (SELECT max(id) FROM incident_log WHERE kind = 'phase' GROUP BY incident_id)) p USING (incident_id) "
@@ -492,12 +497,13 @@ class IncidentLog:
             "WHERE l.kind = 'incident' ORDER BY l.id DESC"
         )
         heads = [json.loads(d) for d in rows["data"]]
-        return pd.DataFrame({
+        out = pd.DataFrame({
             "incident_id": rows["incident_id"], "title": [h["title"] for h in heads], "kind": [h["kind"] for h in heads],
             "level": [h["level"] for h in heads], "lead_code": [h["lead_code"] for h in heads], "lead_name": [h["lead_name"] for h in heads],
             "at": rows["at"], "phase": [json.loads(p)["phase"] if isinstance(p, str) else h["phase"] for p, h in zip(rows["phase_data"], heads, strict=True)],
-            "last_id": rows["last_id"].astype("int64"),
+            "last_id": rows["last_id"].astype("int64"), "drill": [bool(h.get("drill")) for h in heads],
         })  # fmt: skip
+        return out if drills else out[~out["drill"]].reset_index(drop=True)
 
     def last_id(self, incident_id: str) -> int:
         """Id of the incident's newest row (0 when none): a cheap change stamp for refreshing a board."""
