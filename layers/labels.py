@@ -1040,6 +1040,15 @@ LABELS: dict[str, tuple[str, str]] = {
     "auth.on_behalf": ("代为应答（理由：{reason}）", "Recorded on the unit's behalf (reason: {reason})"),
 }
 
+# Labels kept beside their pages' own modules, one table in the end.
+from layers.labels_duty import LABELS_DUTY  # noqa: E402
+
+_clash = sorted(LABELS.keys() & LABELS_DUTY.keys())
+if _clash:
+    msg = f"labels defined twice: {_clash}"
+    raise RuntimeError(msg)
+LABELS.update(LABELS_DUTY)
+
 
 def t(key: str, lang: str = DEFAULT_LANGUAGE, **fmt: object) -> str:
     """The label `key` in `lang` ('zh' or 'en'), formatted with `fmt`; an unknown key shows as itself."""

@@ -1,0 +1,105 @@
+"""The duty page (AppTest through the app's router) on the embedded dataset and a real workspace: roster, handover, information reports (issue 14)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from data.incidents.duty import DutyBook
+from data.incidents.log import IncidentLog
+from data.schema import now_beijing
+from data.storage.workspace import Workspace
+from tests.people import CAST, People, cheap_accounts
+
+SHOWN = {"commander": "王指挥", "duty": "李值班"}
+JIASHAN = "330421"
+
+
+@pytest.fixture
+def cast(workspace_path) -> dict:
+    """嘉善县's commander and duty officer (tests/people.py), and a second duty officer `night` for the next shift."""
+    with Workspace(workspace_path) as ws:
+        people = People(cheap_accounts(ws))
+        out = {}
+        for name, shown in SHOWN.items():
+            department, jurisdiction, roles = CAST[name]
+            out[name] = people.sign_in(name, department, jurisdiction, *roles, display_name=shown)
+        out["night"] = people.sign_in("night", "emergency", JIASHAN, "duty_officer", display_name="周夜班")
+        return out
+
+
+def _as(at, session):
+    at.session_state["account"] = session
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _submit(at, form: str) -> None:
+    next(b for b in at.button if b.key and b.key.startswith(f"FormSubmitter:{form}-")).click().run()
+    assert not at.exception, at.exception
+
+
+def _shift(at, *, start: dt.datetime, hours: float, leader: str, chief: str, officers=()) -> None:
+    at.date_input(key="duty_f_day").set_value(start.date())
+    at.time_input(key="duty_f_from").set_value(start.time())
+    at.number_input(key="duty_f_hours").set_value(hours)
+    at.selectbox(key="duty_f_leader").set_value(leader)
+    at.selectbox(key="duty_f_chief").set_value(chief)
+    for o in officers:
+        at.multiselect(key="duty_f_officers").select(o)
+    _submit(at, "duty_shift_form")
+
+
+def test_roster_handover_and_acknowledgment_on_the_page(open_app, cast, workspace_path):
+    at = _as(open_app("pages/duty.py"), cast["duty"])
+    assert any("当前没有排班" in w.value for w in at.warning)
+    start = now_beijing().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+    _shift(at, start=start, hours=6, leader="commander", chief="duty")
+    assert any("已保存班次" in s.value for s in at.success), [s.value for s in at.success]
+    assert any("带班领导 王指挥" in s.value and "值班长 李值班" in s.value for s in at.success)
+    # an overlapping shift is refused in Chinese, and nothing is saved
+    _shift(at, start=start + dt.timedelta(hours=2), hours=6, leader="commander", chief="night")
+    assert any("重叠" in e.value for e in at.error), [e.value for e in at.error]
+    _shift(at, start=start + dt.timedelta(hours=6), hours=12, leader="commander", chief="night")
+    # the handover: live content (no incident yet), notes, signature
+    at.text_area(key="duty_notes").input("夜间注意暴雨预警")
+    at.button(key="duty_sign").click().run()
+    assert not at.exception, at.exception
+    assert any("已签署交接班记录" in s.value for s in at.success), [s.value for s in at.success]
+    with Workspace(workspace_path) as ws:
+        book = DutyBook(IncidentLog(ws, accounts=cheap_accounts(ws)))
+        assert len(book.shifts(JIASHAN)) == 2
+        row = book.handovers(JIASHAN).iloc[0]
+        assert (row["who"], row["notes"]) == ("duty", "夜间注意暴雨预警")
+    # the signer cannot acknowledge it; the incoming shift does
+    at.button(key="duty_ack").click().run()
+    assert any("须由接班人员确认" in e.value for e in at.error), [e.value for e in at.error]
+    at = _as(at, cast["night"])
+    at.button(key="duty_ack").click().run()
+    assert not at.exception, at.exception
+    assert any("已确认接班" in s.value for s in at.success)
+    table = next(d.value for d in at.dataframe if "接班人" in d.value.columns)
+    assert table["接班人"].iloc[0].startswith("周夜班") and table["交班人"].iloc[0].startswith("李值班")
+
+
+def test_an_information_report_is_drafted_edited_refused_and_kept(open_app, cast, workspace_path):
+    with Workspace(workspace_path) as ws:
+        log = IncidentLog(ws, accounts=cheap_accounts(ws))
+        iid = log.open_incident(title="嘉善县城区内涝", kind="flood", level="IV", lon=120.92, lat=30.84, lead_code=JIASHAN, lead_name="嘉善县", by=cast["commander"])
+        log.note(iid, "decision", "启动防汛Ⅳ级应急响应", by=cast["commander"])
+    at = _as(open_app("pages/duty.py"), cast["duty"])
+    prefix = f"rep_{iid}_initial_1"
+    assert "启动防汛Ⅳ级应急响应" in at.text_area(key=f"{prefix}_measures").value  # drafted from the log
+    at.text_input(key=f"{prefix}_n_trapped").input("两")
+    at.text_area(key=f"{prefix}_losses").input("被困 2 人，已转移。")
+    _submit(at, f"rep_form_{prefix}")
+    assert any("请填写 0 至" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.text_area(key=f"{prefix}_losses").value == "被困 2 人，已转移。"  # nothing typed is lost
+    at.text_input(key=f"{prefix}_n_trapped").input("2")
+    _submit(at, f"rep_form_{prefix}")
+    assert any("已报送 关于嘉善县城区内涝的初报" in s.value for s in at.success), [s.value for s in at.success]
+    history = next(d.value for d in at.dataframe if "标题" in d.value.columns)
+    assert history["标题"].tolist() == ["关于嘉善县城区内涝的初报"] and history["伤亡（人）"].tolist() == ["被困 2"]
+    assert f"rep_{iid}_update_1_what" in [ta.key for ta in at.text_area]  # the next draft is a 续报
