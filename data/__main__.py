@@ -96,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     signs_in(p_rm)
     places(p_rm)
 
-    p_inc = sub.add_parser("incidents", help="list the incidents in the workspace (id, title, phase, lead jurisdiction)")
+    p_inc = sub.add_parser("incidents", help="list the incidents in the workspace (id, title, phase, lead jurisdiction); drills only with --drills")
+    p_inc.add_argument("--drills", action="store_true", help="list drills (演练) too, marked")
     places(p_inc)
     p_brief = sub.add_parser("briefing", help="write an incident's briefing (情况简报) with its map, as DOCX or PDF")
     p_brief.add_argument("incident_id")
@@ -295,11 +296,11 @@ def _incidents(args, st, workspace) -> int:
     from data.incidents.briefing import PHASE_LABELS
     from data.incidents.log import IncidentLog
 
-    incidents = IncidentLog(workspace).incidents()
+    incidents = IncidentLog(workspace).incidents(drills=args.drills)
     if incidents.empty:
-        print("no incidents in the workspace")
+        print("no incidents in the workspace" + ("" if args.drills else " (drills are listed with --drills)"))
     for r in incidents.itertuples():
-        print(f"{r.incident_id}  {PHASE_LABELS.get(r.phase, r.phase)}（{r.phase}）  {r.lead_name}（{r.lead_code}）  {r.title}  {r.at:%Y-%m-%d %H:%M}")
+        print(f"{'【演练】' if r.drill else ''}{r.incident_id}  {PHASE_LABELS.get(r.phase, r.phase)}（{r.phase}）  {r.lead_name}（{r.lead_code}）  {r.title}  {r.at:%Y-%m-%d %H:%M}")
     return 0
 
 

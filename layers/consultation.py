@@ -278,6 +278,11 @@ _CODED = {"phase": "inc.phase", "request_flow": "inc.status"}
 _FINAL = "none (final)"  # what data.incidents.log says is allowed after a final phase or status
 
 
+def drill_problem_text(code: str, params: dict, lang: str) -> str:
+    """A problem of a drill scenario file (`data.incidents.drill.ScenarioProblem`'s code and params) in `lang`."""
+    return t(f"drill.err.{code}", lang, **params)
+
+
 def error_text(code: str, params: dict, lang: str) -> str:
     """The message of a refused entry (`data.incidents.IncidentError`'s code and params) in `lang`."""
     out = {}

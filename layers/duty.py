@@ -99,3 +99,50 @@ def _labels():
     from layers.labels import LABELS
 
     return LABELS
+
+
+# ---- drills ---------------------------------------------------------------------------------------
+def _min(seconds) -> str:
+    return minutes_text(seconds)
+
+
+def _yes(value, lang: str) -> str:
+    return MISSING if value is None or (isinstance(value, float) and pd.isna(value)) else t("drill.yes" if value else "drill.no", lang)
+
+
+def schedule_table(schedule: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """`Drills.schedule` for the controller: inject number, kind, text, due time, the entry that fired it (or pending)."""
+    return pd.DataFrame([{
+        t("drill.c_inject", lang): f"#{int(r.inject) + 1}", t("drill.c_kind", lang): label_or("drill.kind", r.kind, lang), t("drill.c_text", lang): r.text or MISSING,
+        t("drill.c_due", lang): _time(r.due_at, "%m-%d %H:%M:%S"), t("drill.c_fired", lang): t("drill.pending", lang) if pd.isna(r.fired) else f"#{int(r.fired)}",
+    } for r in schedule.itertuples()])  # fmt: skip
+
+
+def drill_review_table(review: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """`data.incidents.exercise.review` for display: one row per unit and inject, times in minutes (one decimal)."""
+    return pd.DataFrame([{
+        t("drill.c_inject", lang): f"#{int(r.inject) + 1} {label_or('drill.kind', r.kind, lang)}", t("drill.c_unit", lang): r.unit or MISSING,
+        t("drill.c_dept", lang): label_or("dept", r.department, lang) if r.department else MISSING, t("drill.c_answered", lang): _min(r.answered_s),
+        t("drill.c_approved", lang): _min(r.approved_s), t("drill.c_dispatched", lang): _min(r.dispatched_s), t("drill.c_arrived", lang): _min(r.arrived_s),
+        t("drill.c_met", lang): _yes(r.met_target, lang), t("drill.c_missed", lang): _yes(r.missed, lang),
+    } for r in review.itertuples()])  # fmt: skip
+
+
+def drill_review_blocks(board, review: pd.DataFrame, schedule: pd.DataFrame, *, png: bool = False) -> list:
+    """The drill review as document blocks (Chinese), for `data.incidents.briefing.write_docx` / `write_pdf`."""
+    from data.incidents.briefing import Block
+
+    inc = board.incident
+    out = [Block("title", f"【演练】{inc['title']} 演练评估"), Block("meta", f"演练编号 {board.incident_id}　截至 {board.now:%Y-%m-%d %H:%M}（北京时间）")]
+    out.append(Block("heading", "一、注入安排与执行"))
+    table = schedule_table(schedule, "zh")
+    out.append(Block("table", header=tuple(table.columns), rows=tuple(tuple(str(v) for v in row) for row in table.to_numpy()), widths=(1, 1.5, 6, 2.2, 1.8))
+               if len(table) else Block("para", "无注入。"))  # fmt: skip
+    out.append(Block("heading", "二、各单位响应时间（30 分钟到场目标）"))
+    table = drill_review_table(review, "zh")
+    out.append(Block("table", header=tuple(table.columns), rows=tuple(tuple(str(v) for v in row) for row in table.to_numpy()),
+                     widths=(2, 3.5, 1.6, 1.4, 1.4, 1.4, 1.4, 1.4, 1.2)) if len(table) else Block("para", "尚无需要评估的注入。"))  # fmt: skip
+    missed = int(review["missed"].sum()) if len(review) else 0
+    out.append(Block("para", f"未响应 {missed} 项；资源请求 {int((review['kind'] == 'request').sum()) if len(review) else 0} 项，其中 30 分钟内到场 "
+                             f"{sum(v is True for v in review['met_target'])} 项。"))  # fmt: skip
+    return out

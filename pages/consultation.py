@@ -23,6 +23,10 @@ import streamlit as st
 from data.accounts.accounts import AuthError
 from data.accounts.authority import decide
 from data.incidents import board as boards
+from data.incidents.briefing import write_docx, write_pdf
+from data.incidents.drill import TEMPLATE, ScenarioError
+from data.incidents.exercise import Drills
+from data.incidents.exercise import review as drill_review
 from data.incidents.log import INCIDENT_KINDS, LEVELS, NOTE_KINDS, PHASES, REQUEST_FLOW, TRANSITIONS, WARNING_COLOURS, IncidentError
 from data.schema import now_beijing
 from data.storage.workspace import WorkspaceError
@@ -31,6 +35,7 @@ from geo.dispatch import county_of, dispatch
 from geo.routing import NoRoute, OffNetwork
 from geo.warning import affected_counties, buffer_area, call_list, isochrone_area, polygon_area
 from layers import consultation as lc
+from layers import duty as ld
 from layers.accounts import decision_text
 from layers.accounts import error_text as auth_error_text
 from layers.dispatch import incident_layer, network_meaning, off_network_message
@@ -52,6 +57,8 @@ names = dict(zip(jur["code"], jur["name"], strict=True))
 features = _shared.layers()
 contacts = _shared.table("contacts")
 NEW = "__new__"
+DRILL = "__drill__"
+drills = Drills(log, jurisdictions=jur.drop(columns="geometry"), counties=counties, contacts=contacts)
 FLASH_S = 8
 # Who writes: the signed-in account (the sidebar's panel).  Every row is signed with it by the log,
 # which also checks the permission table; the page only uses the table to decide what to offer.
@@ -61,9 +68,10 @@ me = session.actor if session is not None and not session.must_change else None
 # ---- sidebar: which incident, refresh ----------------------------------------------------
 incidents = log.incidents()
 with st.sidebar:
-    options = [*incidents["incident_id"], NEW]
+    options = [*incidents["incident_id"], NEW, DRILL]
     # no phase in the label: a phase changed in the board's fragment would leave it stale here
-    labels = {r.incident_id: f"{r.incident_id} · {r.title} · {r.lead_name}" for r in incidents.itertuples()} | {NEW: t("inc.new", lang)}
+    labels = {r.incident_id: (t("drill.mark", lang) if r.drill else "") + f"{r.incident_id} · {r.title} · {r.lead_name}" for r in incidents.itertuples()}
+    labels |= {NEW: t("inc.new", lang), DRILL: t("drill.new", lang)}
     picked = _shared.selectbox(t("inc.pick", lang), options, key="inc_pick", format_func=labels.get)
     refresh_s = st.number_input(t("inc.refresh", lang), min_value=1, max_value=60, value=3, key="inc_refresh")
     overdue_min = st.number_input(t("inc.overdue_min", lang), min_value=1, max_value=240, value=boards.OVERDUE_AFTER_S // 60, key="inc_overdue")
@@ -235,11 +243,42 @@ def _new_incident() -> None:
         st.form_submit_button(t("inc.f_open", lang), type="primary", on_click=_open_incident)
 
 
-if picked == NEW or incidents.empty:
+def _start_drill() -> None:
+    ss.pop("inc_drill_problems", None)
+    upload = ss.get("inc_drill_file")
+    text, filename = (upload.getvalue().decode("utf-8-sig", errors="replace"), upload.name) if upload is not None else (ss["inc_drill_text"], None)
+    try:
+        new_id = _write(drills.start, text, filename=filename, done=lambda i: t("drill.started", lang, id=i))
+    except ScenarioError as exc:  # every problem, by line; nothing was opened
+        ss["inc_drill_problems"] = [(p.line, lc.drill_problem_text(p.code, p.params, lang)) for p in exc.problems]
+        return
+    if new_id:
+        ss["inc_pick"] = new_id
+
+
+def _new_drill() -> None:
+    st.subheader(t("drill.title", lang))
+    st.caption(t("drill.intro", lang))
+    if _no_account():
+        return
+    may = _may("drill.control", lead_code=me.jurisdiction)
+    if not may.allowed:
+        st.info(decision_text(may, lang, names))
+        return
+    ss.setdefault("inc_drill_text", TEMPLATE)
+    problems = ss.get("inc_drill_problems")
+    if problems:
+        st.error(t("drill.err.scenario", lang, count=len(problems)) + "  \n" + "  \n".join(lc.plain(t("drill.problem_line", lang, line=n, text=x)) for n, x in problems))
+    st.text_area(t("drill.editor", lang), key="inc_drill_text", height=420)
+    st.file_uploader(t("drill.upload", lang), type=["yaml", "yml", "json"], key="inc_drill_file")
+    st.button(t("drill.start", lang), type="primary", key="inc_drill_start", on_click=_start_drill)
+
+
+if picked == NEW or picked == DRILL or incidents.empty:
     if incidents.empty:
         st.info(t("inc.none", lang))
     _show_message()
-    _new_incident()
+    _new_drill() if picked == DRILL else _new_incident()
     st.stop()
 
 
@@ -594,6 +633,30 @@ def _brief_tab(board: boards.Board) -> None:
     _verification()
 
 
+def _drill_tab(board: boards.Board) -> None:
+    """The controller's view of a drill (the injects and when they fire) and, for all once it has ended, the scored review."""
+    controller = me is not None and me.username == board.incident.get("controller")
+    if not controller and board.phase != "aftermath":
+        st.info(t("drill.only_controller", lang))
+        return
+    schedule = drills.schedule(board.incident_id)
+    if controller:
+        st.markdown(f"**{t('drill.schedule', lang)}**")
+        st.dataframe(ld.schedule_table(schedule, lang), hide_index=True, width="stretch")
+    st.markdown(f"**{t('drill.review', lang)}**")
+    scored = drill_review(board, names=names)
+    if scored.empty:
+        st.caption(t("drill.no_review", lang))
+        return
+    st.dataframe(ld.drill_review_table(scored, lang), hide_index=True, width="stretch")
+    st.altair_chart(lc.timeline_chart(board.entries, lang), width="stretch")
+    blocks = ld.drill_review_blocks(board, scored, schedule)
+    c1, c2 = st.columns(2)
+    c1.download_button(t("drill.review_docx", lang), write_docx(blocks), file_name=f"{board.incident_id}-review.docx", key="inc_drill_docx")
+    c2.download_button(t("drill.review_pdf", lang), write_pdf(blocks, title=f"{board.incident_id} 演练评估", footer=f"{board.incident_id}　演练评估"),
+                       file_name=f"{board.incident_id}-review.pdf", mime="application/pdf", key="inc_drill_pdf")  # fmt: skip
+
+
 # The board's refresh (`pages._shared.incident_stamp`): on PostgreSQL it reruns every
 # `_shared.PUSH_CHECK_S` seconds, a look at the newest id this process heard by NOTIFY (no
 # query), and re-reads rows only when that moved (the database is asked at most every
@@ -601,11 +664,18 @@ def _brief_tab(board: boards.Board) -> None:
 # and asks `last_id`.
 @st.fragment(run_every=_shared.PUSH_CHECK_S if _shared.incident_pushed() else float(int(refresh_s)))
 def incident_view(incident_id: str) -> None:
+    if incident_id.startswith("DRILL-"):  # a drill's injects due by now, written by whichever session looks first (once each)
+        try:
+            drills.fire_due(incident_id)
+        except (IncidentError, ScenarioError, WorkspaceError):
+            logger.exception("drill %s: injects not fired", incident_id)
     last = _shared.incident_stamp(incident_id, fallback_s=float(refresh_s))
     board = _shared.incident_board(incident_id, last, now=now_beijing(), overdue_after_s=float(overdue_min) * 60)  # shared by the process's sessions
     inc = board.incident
     _show_message()
-    st.subheader(f"{incident_id} · {lc.plain(inc['title'])}")
+    if inc.get("drill"):
+        st.warning(t("drill.banner", lang))
+    st.subheader((t("drill.mark", lang) if inc.get("drill") else "") + f"{incident_id} · {lc.plain(inc['title'])}")
     st.caption(t("inc.summary", lang, kind=label_or("inc.kind", inc["kind"], lang), level=label_or("inc.level", inc["level"], lang), lead=inc["lead_name"], at=f"{inc['at']:%Y-%m-%d %H:%M}"))
     st.markdown(f"**{t('inc.phase_now', lang, phase=label_or('inc.phase', board.phase, lang), since=f'{board.phase_since:%m-%d %H:%M}')}**")
     _phase_control(board)
@@ -616,6 +686,8 @@ def incident_view(incident_id: str) -> None:
     # A radio, not st.tabs: its choice is session state, so the timed refresh keeps the section open;
     # and only the open section is built on each refresh.
     sections = {"board": _board_tab, "warnings": _warnings_tab, "requests": _requests_tab, "map": _map_tab, "brief": _brief_tab}
+    if inc.get("drill"):
+        sections["drill"] = _drill_tab
     section = _shared.radio(t("inc.section", lang), list(sections), key="inc_section", horizontal=True, label_visibility="collapsed",
                             format_func=lambda k: t(f"inc.tab_{k}", lang))  # fmt: skip
     st.divider()

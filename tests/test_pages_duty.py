@@ -10,6 +10,7 @@ from data.incidents.duty import DutyBook
 from data.incidents.log import IncidentLog
 from data.schema import now_beijing
 from data.storage.workspace import Workspace
+from pages._shared import widget_key
 from tests.people import CAST, People, cheap_accounts
 
 SHOWN = {"commander": "王指挥", "duty": "李值班"}
@@ -103,3 +104,44 @@ def test_an_information_report_is_drafted_edited_refused_and_kept(open_app, cast
     history = next(d.value for d in at.dataframe if "标题" in d.value.columns)
     assert history["标题"].tolist() == ["关于嘉善县城区内涝的初报"] and history["伤亡（人）"].tolist() == ["被困 2"]
     assert f"rep_{iid}_update_1_what" in [ta.key for ta in at.text_area]  # the next draft is a 续报
+
+
+def _drill_text(first_at: str = "+0 s") -> str:
+    from data.incidents.drill import TEMPLATE
+
+    return TEMPLATE.replace("  - at: +5 min", f"  - at: {first_at}", 1)
+
+
+def test_a_drill_on_the_consultation_page_is_marked_fires_its_injects_and_refuses_a_bad_scenario(open_app, cast, workspace_path):
+    at = _as(open_app("pages/consultation.py"), cast["commander"])
+    at.selectbox(key=widget_key("inc_pick")).set_value("__drill__").run()
+    assert not at.exception, at.exception
+    # a bad scenario: every problem with its line, in Chinese; nothing is opened
+    bad = _drill_text().replace("county: 嘉善县             # 县区名称或 6 位代码", "county: 嘉善区").replace("  - at: +12 min", "  - at: +25 min")
+    at.text_area(key="inc_drill_text").input(bad)
+    at.button(key="inc_drill_start").click().run()
+    assert not at.exception, at.exception
+    error = next(e.value for e in at.error if "演练脚本有" in e.value)
+    assert "不是数据集中的区县" in error and "早于上一条" in error and "第 " in error
+    with Workspace(workspace_path) as ws:
+        assert IncidentLog(ws, accounts=cheap_accounts(ws)).incidents().empty
+    at.text_area(key="inc_drill_text").input(_drill_text())
+    at.button(key="inc_drill_start").click().run()
+    assert not at.exception, at.exception
+    assert any("已开始演练 DRILL-" in s.value for s in at.success), [s.value for s in at.success]
+    at.run()  # the board's next look fires the inject due at +0 s
+    assert any("本事件为演练" in w.value for w in at.warning)
+    with Workspace(workspace_path) as ws:
+        log = IncidentLog(ws, accounts=cheap_accounts(ws))
+        drill = log.incidents()["incident_id"].iloc[0]
+        rows = log.rows(drill)
+        assert drill.startswith("DRILL-") and rows["kind"].tolist()[:3] == ["incident", "drill_start", "warning"]
+        assert log.incidents(drills=False).empty
+    # the controller sees the injects; a player does not
+    at.radio(key=widget_key("inc_section")).set_value("drill").run()
+    assert not at.exception, at.exception
+    schedule = next(d.value for d in at.dataframe if "计划时间" in d.value.columns)
+    assert schedule["已注入（记录）"].iloc[0].startswith("#") and schedule["已注入（记录）"].iloc[1] == "待注入"
+    at = _as(at, cast["duty"])
+    assert any("仅导调人员可见" in i.value for i in at.info)
+    assert not any("计划时间" in d.value.columns for d in at.dataframe)

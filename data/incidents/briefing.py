@@ -131,7 +131,7 @@ def _names(names: Mapping[str, str], codes) -> str:
 def _content(board: Board, *, names: Mapping[str, str], generated_at: datetime) -> list[Block]:
     """The briefing as blocks, in reading order; shared by DOCX and PDF."""
     inc = board.incident
-    out = [Block("title", f"关于{_clean(inc['title'])}的情况简报"),
+    out = [Block("title", ("【演练】" if inc.get("drill") else "") + f"关于{_clean(inc['title'])}的情况简报"),
            Block("meta", f"事件编号 {board.incident_id}　生成时间 {_time(generated_at, '%Y-%m-%d %H:%M:%S')}（北京时间）")]  # fmt: skip
     out += _overview(board, names)
     out += _involved(board, names)
@@ -665,7 +665,7 @@ def write_docx(blocks: list[Block], *, png: bytes | None = None) -> bytes:
 
 def to_pdf(board: Board, png: bytes, *, names: Mapping[str, str], generated_at: datetime, font_path: str | None = _AUTO) -> bytes:
     """The briefing as a PDF (A4), with `png` (from `render_map`) as its figure; arguments as for `to_docx`, `font_path` as for `write_pdf`."""
-    title = f"关于{_clean(board.incident['title'])}的情况简报"
+    title = ("【演练】" if board.incident.get("drill") else "") + f"关于{_clean(board.incident['title'])}的情况简报"
     return write_pdf(_content(board, names=names, generated_at=generated_at), png=png, title=title, footer=f"{board.incident_id}　情况简报", font_path=font_path)
 
 
