@@ -131,6 +131,8 @@ LABELS_DUTY: dict[str, tuple[str, str]] = {
     "rep.err.bad_count": ("“{field}”填写为 {value!r}：请填写 0 至 {limit} 的整数，未知则留空。", "`{field}` was {value!r}; enter a whole number from 0 to {limit}, or leave it blank."),
     "drill.mark": ("【演练】", "[DRILL]"),
     "inc.tab_drill": ("演练导调与评估", "Drill control & review"),
+    "inc.entry.drill_start": ("演练开始", "Drill started"),
+    "inc.entry.report": ("信息报送", "Information report"),
     'drill.new': ('＋ 开始一次演练（导调）', '+ Start a drill (controller)'),
     'drill.title': ('开始演练（导调人员）', 'Start a drill (controller)'),
     'drill.intro': ('演练在本系统中运行，与真实记录分开：演练事件编号以 DRILL 开头，所有页面、表格和文档标注“演练”，不计入真实统计；注入按时间自动出现，参演人员看到的是普通事件（双盲）。', 'A drill runs in this tool apart from the real record: its id begins with DRILL, every page, table and document marks it, and it counts in no real figure; injects appear on time as ordinary events to the players (double-blind).'),

@@ -13,6 +13,7 @@ polls `last_id` every refresh interval (sidebar), which on PostgreSQL is the fal
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -672,6 +673,8 @@ def incident_view(incident_id: str) -> None:
     last = _shared.incident_stamp(incident_id, fallback_s=float(refresh_s))
     board = _shared.incident_board(incident_id, last, now=now_beijing(), overdue_after_s=float(overdue_min) * 60)  # shared by the process's sessions
     inc = board.incident
+    if inc.get("drill") and (me is None or me.username != inc.get("controller")):  # 双盲: the players see the injects, not the drill's own rows
+        board = dataclasses.replace(board, entries=board.entries[board.entries["kind"] != "drill_start"])
     _show_message()
     if inc.get("drill"):
         st.warning(t("drill.banner", lang))
