@@ -20,7 +20,7 @@ from tests.walk import Watch, deck_count, english_words, look, sign_in
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["situation", "manage", "dispatch", "consultation", "zones", "planning", "accounts"]
+PAGES = ["situation", "manage", "dispatch", "consultation", "duty", "zones", "planning", "accounts"]
 ADMIN_PW = "管理员-初始口令-2025"
 
 
@@ -114,8 +114,17 @@ def walk_accounts(page, lang, checks):
     _tabs(page, checks, "accounts")
 
 
+def walk_duty(page, lang, checks):
+    """Every tab as a visitor, then signed in as 嘉善县's duty officer (the seeded incident's report draft, the handover of no shift)."""
+    _tabs(page, checks, "duty")
+    sign_in(page, "jsduty", SEED_PW, lang=lang)
+    checks("duty signed in")
+    _tabs(page, checks, "duty signed in")
+
+
 WALKS = {
     "accounts": walk_accounts,
+    "duty": walk_duty,
     "situation": walk_situation,
     "dispatch": walk_dispatch,
     "manage": lambda p, lang, c: walk_generic(p, lang, c, "manage"),
