@@ -12,6 +12,7 @@ from data.schema import now_beijing
 from data.storage.workspace import Workspace
 from pages._shared import widget_key
 from tests.people import CAST, People, cheap_accounts
+from tests.test_pages_consultation import _as, _submit
 
 SHOWN = {"commander": "王指挥", "duty": "李值班"}
 JIASHAN = "330421"
@@ -28,18 +29,6 @@ def cast(workspace_path) -> dict:
             out[name] = people.sign_in(name, department, jurisdiction, *roles, display_name=shown)
         out["night"] = people.sign_in("night", "emergency", JIASHAN, "duty_officer", display_name="周夜班")
         return out
-
-
-def _as(at, session):
-    at.session_state["account"] = session
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _submit(at, form: str) -> None:
-    next(b for b in at.button if b.key and b.key.startswith(f"FormSubmitter:{form}-")).click().run()
-    assert not at.exception, at.exception
 
 
 def _shift(at, *, start: dt.datetime, hours: float, leader: str, chief: str, officers=()) -> None:
