@@ -32,6 +32,7 @@ pages = [
     st.Page("pages/manage.py", title=t("page.data", lang), icon=":material/database:", url_path="manage"),
     st.Page("pages/dispatch.py", title=t("page.dispatch", lang), icon=":material/local_fire_department:", url_path="dispatch"),
     st.Page("pages/consultation.py", title=t("page.consultation", lang), icon=":material/groups:", url_path="consultation"),
+    st.Page("pages/scenarios.py", title=t("page.scenarios", lang), icon=":material/flood:", url_path="scenarios"),
     st.Page("pages/duty.py", title=t("page.duty", lang), icon=":material/assignment_ind:", url_path="duty"),
     st.Page("pages/zones.py", title=t("page.zones", lang), icon=":material/hexagon:", url_path="zones"),
     st.Page("pages/planning.py", title=t("page.planning", lang), icon=":material/add_location_alt:", url_path="planning"),

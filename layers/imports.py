@@ -1,4 +1,4 @@
-"""What the data-management page shows: issues and reports in the user's language, imports, closure outlines.
+"""What the data-management page shows: issues and reports in the user's language, imports, closure and township outlines.
 
 An issue's parameters are worded in the user's language too: field codes become field names
 (members → 队员人数), levels, layers, geometry types, origins and CRS codes their labels,
@@ -20,6 +20,8 @@ from layers.labels import LABELS, label_or, t
 
 _CLOSURE_FILL = (200, 30, 30, 90)
 _CLOSURE_LINE = (200, 30, 30, 255)
+_TOWNSHIP_FILL = (40, 110, 200, 30)
+_TOWNSHIP_LINE = (20, 70, 160, 230)
 
 
 #: CRS codes of the importer as people name them.
@@ -150,6 +152,21 @@ def imports_table(imports: pd.DataFrame, lang: str) -> pd.DataFrame:
     )
 
 
+def _polygon_layer(layer_id: str, features: list[dict], *, fill: tuple, line: tuple, width_px: int) -> pdk.Layer:
+    """A GeoJSON layer of polygon `features` (each with a plain-text ``tooltip``), filled and outlined in one colour each."""
+    return pdk.Layer(
+        "GeoJsonLayer",
+        id=layer_id,
+        data={"type": "FeatureCollection", "features": features},
+        stroked=True,
+        filled=True,
+        get_fill_color=list(fill),
+        get_line_color=list(line),
+        line_width_min_pixels=width_px,
+        pickable=True,
+    )
+
+
 def closure_layer(gdf: gpd.GeoDataFrame, lang: str) -> pdk.Layer:
     """Road-closure polygons (EPSG:4326), filled red, with name and reason as plain-text tooltips."""
     features = [
@@ -160,14 +177,22 @@ def closure_layer(gdf: gpd.GeoDataFrame, lang: str) -> pdk.Layer:
         }
         for name, reason, geom in zip(gdf["name"], gdf["reason"], gdf.geometry, strict=True)
     ]
-    return pdk.Layer(
-        "GeoJsonLayer",
-        id="layer-closures",
-        data={"type": "FeatureCollection", "features": features},
-        stroked=True,
-        filled=True,
-        get_fill_color=list(_CLOSURE_FILL),
-        get_line_color=list(_CLOSURE_LINE),
-        line_width_min_pixels=2,
-        pickable=True,
-    )
+    return _polygon_layer("layer-closures", features, fill=_CLOSURE_FILL, line=_CLOSURE_LINE, width_px=2)
+
+
+def township_layer(gdf: gpd.GeoDataFrame, lang: str) -> pdk.Layer:
+    """Township (乡镇/街道) outlines (EPSG:4326), thinly filled blue, with name, county and code as plain-text tooltips.
+
+    `gdf` has ``name`` and ``county_name`` (or ``county``), and ``code`` when known: an
+    import's accepted records (`ImportReport.accepted_frame`) or `Store.townships()`.
+    """
+    blank = pd.Series([""] * len(gdf), index=gdf.index)
+    county = gdf["county_name"] if "county_name" in gdf else gdf["county"] if "county" in gdf else blank
+    code = gdf["code"] if "code" in gdf else blank
+    features = []
+    for name, where, c, geom in zip(gdf["name"], county, code, gdf.geometry, strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        lines = [str(name), *([where] if isinstance(where, str) and where else []), *([t("town.tip_code", lang, code=c)] if isinstance(c, str) and c else [])]
+        features.append({"type": "Feature", "geometry": shapely.geometry.mapping(geom), "properties": {"tooltip": "\n".join(lines)}})
+    return _polygon_layer("layer-townships", features, fill=_TOWNSHIP_FILL, line=_TOWNSHIP_LINE, width_px=1)

@@ -1042,13 +1042,15 @@ LABELS: dict[str, tuple[str, str]] = {
 
 # Labels kept beside their pages' own modules, one table in the end.
 from layers.labels_duty import LABELS_DUTY  # noqa: E402
+from layers.labels_hazard import LABELS_HAZARD  # noqa: E402
+from layers.labels_township import LABELS_TOWNSHIP  # noqa: E402
 
-_clash = sorted(LABELS.keys() & LABELS_DUTY.keys())
-if _clash:
-    msg = f"labels defined twice: {_clash}"
-    raise RuntimeError(msg)
-LABELS.update(LABELS_DUTY)
-
+for _more in (LABELS_DUTY, LABELS_HAZARD, LABELS_TOWNSHIP):
+    _clash = sorted(LABELS.keys() & _more.keys())
+    if _clash:
+        msg = f"labels defined twice: {_clash}"
+        raise RuntimeError(msg)
+    LABELS.update(_more)
 
 def t(key: str, lang: str = DEFAULT_LANGUAGE, **fmt: object) -> str:
     """The label `key` in `lang` ('zh' or 'en'), formatted with `fmt`; an unknown key shows as itself."""

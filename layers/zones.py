@@ -187,3 +187,76 @@ def compare_table(compare: pd.DataFrame, lang: str, *, unit: str = "people") -> 
             d = UNIT_DECIMALS.get(unit, 1) if digits is None else digits
             rows.append({t("pln.indicator", lang): t(label, lang, unit=unit_label), **{t(f"pln.{c}", lang): fmt_number(float(r[c]) * scale, d) for c in ("before", "after", "change")}})
     return pd.DataFrame(rows)
+
+
+# ---- townships (乡镇/街道): the seeds' indicators per township -----------------------------------
+
+#: Township fill by its gaps (`geo.township.gaps` reasons): both targets met, no team, not covered, both short.
+TOWN_COLOURS: dict[tuple[str, ...], tuple[int, int, int, int]] = {
+    (): (26, 152, 80, 45),
+    ("no_team",): (245, 140, 30, 120),
+    ("not_covered",): (215, 48, 39, 110),
+    ("no_team", "not_covered"): (130, 40, 150, 130),
+}
+_TOWN_LINE = [60, 60, 60, 200]
+
+
+def _met(values, lang: str) -> list[str]:
+    return [t("zon.town_yes" if bool(v) else "zon.town_no", lang) for v in values]
+
+
+def _share_pct(values) -> list[float | None]:
+    """Coverage shares as percentages to 0.1 (None where a township has no demand)."""
+    return [round(float(v) * 100, 1) if np.isfinite(float(v)) else None for v in values]
+
+
+def town_table(table: pd.DataFrame, lang: str, *, minutes: int) -> pd.DataFrame:
+    """Both indicators per township (`geo.township.township_indicators`): teams and their target, area, coverage and its target."""
+    return pd.DataFrame(
+        {
+            t("zon.town_name", lang): _text(table["name"]),
+            t("zon.town_code", lang): _text(table["code"]),
+            t("zon.county", lang): _text(table["county"]) if "county" in table else ["—"] * len(table),
+            t("zon.town_teams", lang): table["teams"].astype(int).to_numpy(),
+            t("zon.town_teams_ok", lang): _met(table["teams_ok"], lang),
+            t("zon.town_area", lang): [fmt_number(v, 2) for v in table["area_km2"]],
+            t("zon.town_share", lang, minutes=minutes): _share_pct(table["coverage_share"]),
+            t("zon.town_cover_ok", lang): _met(table["coverage_ok"], lang),
+        }
+    )
+
+
+def town_gap_table(gap: pd.DataFrame, lang: str, *, minutes: int) -> pd.DataFrame:
+    """The townships short of a target (`geo.township.gaps`) with what they lack, in `lang`."""
+    sep = "；" if lang == "zh" else "; "
+    return pd.DataFrame(
+        {
+            t("zon.town_name", lang): _text(gap["name"]),
+            t("zon.county", lang): _text(gap["county"]),
+            t("zon.town_reasons", lang): [sep.join(t(f"town.gap.{r}", lang) for r in reasons) for reasons in gap["reasons"]],
+            t("zon.town_teams", lang): gap["teams"].astype(int).to_numpy(),
+            t("zon.town_share", lang, minutes=minutes): _share_pct(gap["coverage_share"]),
+            t("zon.town_uncovered", lang): [fmt_number(v, 2) for v in gap["uncovered_km2"]],
+            t("zon.town_no_road", lang): gap["no_road"].astype(int).to_numpy(),
+        }
+    )
+
+
+def township_gap_layer(townships: gpd.GeoDataFrame, table: pd.DataFrame, gap: pd.DataFrame, lang: str, *, minutes: int) -> pdk.Layer:
+    """Township outlines (EPSG:4326, ``code``) coloured by their gaps (`TOWN_COLOURS`), with name, county, teams and coverage as tooltips.
+
+    `table` and `gap` are `geo.township.township_indicators` and `geo.township.gaps` of these townships (matched by ``code``).
+    """
+    rows = table.set_index("code")
+    reasons = dict(zip(gap["code"], gap["reasons"], strict=True))
+    props = []
+    for code in townships["code"]:
+        r = rows.loc[code]
+        share = float(r["coverage_share"])
+        tip = t("zon.town_tip", lang, name=r["name"], county=r.get("county", "") or "—", teams=int(r["teams"]), minutes=minutes, share=f"{share * 100:.1f}" if np.isfinite(share) else "—")
+        fill = TOWN_COLOURS.get(tuple(reasons.get(code, ())), TOWN_COLOURS[("no_team", "not_covered")])
+        props.append({"fill": list(fill), "tooltip": tip})
+    return pdk.Layer(
+        "GeoJsonLayer", id="townships", data=_features(townships, props), filled=True, stroked=True, get_fill_color="properties.fill",
+        get_line_color=_TOWN_LINE, line_width_min_pixels=1, pickable=True,
+    )  # fmt: skip

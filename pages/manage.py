@@ -7,7 +7,7 @@ import logging
 import streamlit as st
 
 from data.imports.exporters import DATASET_FORMATS, EXPORT_FORMATS, MEDIA_TYPES, ExportError, file_name, safe_csv, template, template_name
-from data.imports.fields import IMPORT_LAYERS, POLYGON_LAYERS, TABLE_LAYERS, fields, suggest_mapping
+from data.imports.fields import IMPORT_LAYERS, TABLE_LAYERS, fields, suggest_mapping
 from data.accounts.accounts import AuthError
 from data.imports.importers import MODES, ImportRejected, commit, parse_crs, remove, validate
 from data.imports.readers import ENCODINGS, EXTENSIONS, MAX_FILE_BYTES, read_table
@@ -16,7 +16,7 @@ from geo.backbone import is_backbone
 from layers.accounts import error_text
 from layers.consultation import plain
 from layers.dispatch import network_message, network_table
-from layers.imports import closure_layer, crs_name, field_label, imports_table, issue_text, layer_label, report_table
+from layers.imports import closure_layer, crs_name, field_label, imports_table, issue_text, layer_label, report_table, township_layer
 from layers.labels import label_or, t
 from layers.situation import boundary_layers, make_deck, point_layer, view_for_bounds
 from pages import _shared
@@ -159,7 +159,8 @@ def _report_section(report, layer: str) -> None:
         st.subheader(t("imp.preview_map", lang, n=f"{report.n_accepted:,}"))
         view = view_for_bounds(tuple(accepted.total_bounds))
         deck_layers = boundary_layers(_shared.boundary_urls(), zoom=view.zoom)
-        deck_layers.append(closure_layer(accepted, lang) if layer in POLYGON_LAYERS else point_layer(layer, accepted, lang))
+        builder = {"closures": closure_layer, "townships": township_layer}.get(layer)
+        deck_layers.append(builder(accepted, lang) if builder else point_layer(layer, accepted, lang))
         st.pydeck_chart(make_deck(deck_layers, view, tile_url=settings.tile_url), height=620, key="data_preview_map")
 
 

@@ -1,4 +1,4 @@
-"""Zones & coverage: responsibility zones, service areas, cross-border mutual aid, coverage indicators."""
+"""Zones & coverage: responsibility zones, service areas, cross-border mutual aid, coverage indicators (per county and, when imported, per township)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from geo import zones as gz
 from geo.coverage import DEMAND_KINDS, Demand, build_demand, indicators, point_times, snap_points, teams_per
 from geo.jurisdiction import children, in_area, near_view, select_area
 from geo.nearest import filter_resources
+from geo.township import gaps as township_gaps
+from geo.township import township_indicators
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import make_deck, view_for_bounds
-from layers.zones import aid_table, coverage_table, demand_caption, isochrone_layer, lost_layer, mutual_aid_layer, points_layer, zone_table, zones_layer
+from layers.zones import (aid_table, coverage_table, demand_caption, isochrone_layer, lost_layer, mutual_aid_layer, points_layer, town_gap_table, town_table,
+                          township_gap_layer, zone_table, zones_layer)  # fmt: skip
 from pages import _shared
 
 _shared.ensure_router()
@@ -95,6 +98,24 @@ def analyse(stamp: tuple, net_path: str, net_created: str, fac_ids: tuple[str, .
     return {"zones": zones, "merged": merged, "aid_table": table, "aid": aid, "demand": demand, "time_s": times, "indicators": ind, "node_time_s": assignment.time_s, "cells": cells}
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def townships_for(stamp: tuple, net_path: str, net_created: str, site_ids: tuple[str, ...], area_code: str | None, threshold_s: float) -> dict:
+    """The imported townships (乡镇/街道) of the area with both indicators from the sites `site_ids` and their gaps
+    (`geo.township`; cached per data, network, sites, area and threshold; shared, do not mutate).
+
+    ``imported``: how many townships the store holds (0: none imported); ``townships``: those of the area.
+    """
+    towns = store.townships()
+    here = towns[in_area(towns, area)].reset_index(drop=True)
+    if here.empty:
+        return {"imported": len(towns), "townships": here}
+    net = _shared.network({"path": net_path, "created": net_created})
+    sites = facilities.set_index("id").loc[list(site_ids)]
+    table = township_indicators(here.rename(columns={"county_name": "county"}), features["teams"], net=net, sites_lon=sites.geometry.x.to_numpy(),
+                                sites_lat=sites.geometry.y.to_numpy(), threshold_s=threshold_s)  # fmt: skip
+    return {"imported": len(towns), "townships": here, "table": table, "gaps": township_gaps(table)}
+
+
 net = _shared.network(meta)
 _shared.network_note(net)
 stamp = _shared.data_key()
@@ -107,6 +128,7 @@ demand = res["demand"]
 unit = t(f"unit.{demand.unit}", lang)
 shown = what_if or res  # the maps show the state after the what-if
 shown_fac = facilities[facilities["id"].isin(kept_ids)].reset_index(drop=True) if what_if else facilities
+site_ids = tuple(shown_fac["id"])  # the townships' coverage: from the facilities the maps show
 
 view = view_for_bounds(area.bounds)
 base = _shared.near_outlines(area.bounds, zoom=view.zoom)  # static files the browser fetches once, not features in every map
@@ -146,7 +168,10 @@ def results() -> None:
         late, no_road = pts[np.isfinite(times) & (times > threshold_s)], pts[~np.isfinite(times)]
         late_tip = late["name"] + "：" + pd.Series(times[np.isfinite(times) & (times > threshold_s)] / 60, index=late.index).map(lambda m: f"{m:.0f} {t('dis.min', lang)}")
         gap_layers = [points_layer(late, "beyond", [245, 140, 30, 220], late_tip, radius_px=3), points_layer(no_road, "no-road", [120, 60, 170, 220], no_road["name"] + "：" + t("zon.no_road", lang), radius_px=3)]
-        layers = [*base, *lost_layers, *gap_layers, fac_layer]
+        with st.spinner(t("zon.running", lang)):
+            town = townships_for(stamp, meta["path"], meta["created"], site_ids, area.code, threshold_s)
+        town_layers = [township_gap_layer(town["townships"], town["table"], town["gaps"], lang, minutes=int(threshold_min))] if "table" in town else []
+        layers = [*base, *town_layers, *lost_layers, *gap_layers, fac_layer]
     st.pydeck_chart(make_deck(layers, view), height=520, key="zon_map")  # one map, same key and place: the browser keeps it
     if chosen == "zones":
         st.dataframe(zone_table(zones, lang, snap_limit_m=float(net.meta["snap_limit_m"])), hide_index=True, width="stretch")
@@ -171,6 +196,29 @@ def results() -> None:
         counties_here = jur[(jur["level"] == "county") & jur["code"].isin(near)]
         per = teams_per(features["teams"], counties_here)
         st.dataframe(pd.DataFrame({t("zon.county", lang): per["name"], t("zon.teams", lang): per["teams"]}), hide_index=True, width="stretch")
+        township_section(town)
+
+
+def township_section(town: dict) -> None:
+    """The township indicators of the coverage view (`townships_for`), or how to import townships."""
+    minutes = int(threshold_min)
+    st.subheader(t("zon.town_title", lang, minutes=minutes))
+    if not town["imported"]:
+        st.info(t("zon.town_hint", lang))
+        return
+    if "table" not in town:
+        st.info(t("zon.town_none_here", lang))
+        return
+    table, gap = town["table"], town["gaps"]
+    st.caption(t("zon.town_caption", lang, n=len(table), sites=len(site_ids), minutes=minutes, spacing=table.attrs["spacing_m"] / 1000))
+    st.caption(t("zon.town_legend", lang))
+    st.dataframe(town_table(table, lang, minutes=minutes), hide_index=True, width="stretch")
+    st.download_button(t("zon.town_download", lang), lambda: table.to_csv(index=False).encode("utf-8-sig"), file_name="townships.csv", mime="text/csv", key="zon_dl_town")
+    if gap.empty:
+        st.success(t("zon.town_no_gaps", lang))
+        return
+    st.markdown(f"**{t('zon.town_gaps', lang, n=len(gap), total=len(table))}**")
+    st.dataframe(town_gap_table(gap, lang, minutes=minutes), hide_index=True, width="stretch")
 
 
 results()

@@ -83,3 +83,17 @@ class People:
 def cheap_accounts(workspace) -> Accounts:
     """`Accounts` of `workspace` with the cheap hasher."""
     return Accounts(workspace, hasher=CHEAP)
+
+
+def signed_in_cast(workspace_path, shown: dict[str, str]) -> dict[str, Session]:
+    """Sessions of the `CAST` members named in `shown` (name -> display name), made in the workspace at `workspace_path`
+    before an app opens it (the AppTests sign in with them through ``session_state["account"]``)."""
+    from data.storage.workspace import Workspace
+
+    with Workspace(workspace_path) as ws:
+        people = People(cheap_accounts(ws))
+        for name, display in shown.items():
+            department, jurisdiction, roles = CAST[name]
+            people.sign_in(name, department, jurisdiction, *roles, display_name=display)
+        return {name: people[name] for name in shown}
+

@@ -20,7 +20,7 @@ from tests.walk import Watch, deck_count, english_words, look, sign_in
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["situation", "manage", "dispatch", "consultation", "duty", "zones", "planning", "accounts"]
+PAGES = ["situation", "manage", "dispatch", "consultation", "scenarios", "duty", "zones", "planning", "accounts"]
 ADMIN_PW = "管理员-初始口令-2025"
 
 
@@ -125,6 +125,7 @@ def walk_duty(page, lang, checks):
 WALKS = {
     "accounts": walk_accounts,
     "duty": walk_duty,
+    "scenarios": lambda p, lang, c: walk_generic(p, lang, c, "scenarios"),
     "situation": walk_situation,
     "dispatch": walk_dispatch,
     "manage": lambda p, lang, c: walk_generic(p, lang, c, "manage"),

@@ -20,7 +20,7 @@ from layers.consultation import plain
 from layers.labels import LABELS
 from pages._shared import widget_key
 from tests.conftest import ROOT, frame_with
-from tests.people import CAST, People, cheap_accounts
+from tests.people import cheap_accounts, signed_in_cast
 
 #: Display names of the accounts the tests sign in with (tests/people.py `CAST` for their department, jurisdiction and roles).
 SHOWN = {"commander": "王指挥", "duty": "李值班", "fire": "赵消防", "qingpu": "钱青浦"}
@@ -35,12 +35,7 @@ def _w(key: str, lang: str = "zh") -> str:
 def cast(workspace_path) -> dict:
     """Signed-in sessions of this test's workspace, by cast name: the 嘉善县 commander (the lead's 指挥长), its duty
     officer, its fire liaison and 青浦区's duty officer; made before the app opens the workspace."""
-    with Workspace(workspace_path) as ws:
-        people = People(cheap_accounts(ws))
-        for name, shown in SHOWN.items():
-            department, jurisdiction, roles = CAST[name]
-            people.sign_in(name, department, jurisdiction, *roles, display_name=shown)
-        return {name: people[name] for name in SHOWN}
+    return signed_in_cast(workspace_path, SHOWN)
 
 
 def _as(at, session):

@@ -11,7 +11,7 @@ from data.incidents.log import IncidentLog
 from data.schema import now_beijing
 from data.storage.workspace import Workspace
 from pages._shared import widget_key
-from tests.people import CAST, People, cheap_accounts
+from tests.people import People, cheap_accounts, signed_in_cast
 from tests.test_pages_consultation import _as, _submit
 
 SHOWN = {"commander": "王指挥", "duty": "李值班"}
@@ -21,14 +21,10 @@ JIASHAN = "330421"
 @pytest.fixture
 def cast(workspace_path) -> dict:
     """嘉善县's commander and duty officer (tests/people.py), and a second duty officer `night` for the next shift."""
+    out = signed_in_cast(workspace_path, SHOWN)
     with Workspace(workspace_path) as ws:
-        people = People(cheap_accounts(ws))
-        out = {}
-        for name, shown in SHOWN.items():
-            department, jurisdiction, roles = CAST[name]
-            out[name] = people.sign_in(name, department, jurisdiction, *roles, display_name=shown)
-        out["night"] = people.sign_in("night", "emergency", JIASHAN, "duty_officer", display_name="周夜班")
-        return out
+        out["night"] = People(cheap_accounts(ws)).sign_in("night", "emergency", JIASHAN, "duty_officer", display_name="周夜班")
+    return out
 
 
 def _shift(at, *, start: dt.datetime, hours: float, leader: str, chief: str, officers=()) -> None:

@@ -124,6 +124,7 @@ ACTIONS: dict[str, str] = {
     "duty.handover": "sign a shift's handover (交接班) or acknowledge it as the incoming shift; code",
     "report.submit": "submit an information report (初报/续报/终报) of an incident; lead_code",
     "drill.control": "open a drill (演练), run its scenario and see its injects as injects; lead_code",
+    "scenario.save": "save a hazard scenario (情景模拟) for planning, comparison or an incident",
 }
 
 _PROVIDER = ("within:from_code", "is:provider_department")
@@ -154,6 +155,7 @@ PERMISSIONS: tuple[Grant, ...] = (
     Grant("duty.handover", ("duty_officer", "commander"), "is:code", note="an account on the shift signs; one on a later shift acknowledges"),
     Grant("report.submit", ("duty_officer", "commander"), "is:lead_code", note="the lead jurisdiction reports (信息报送: 初报、续报、终报)"),
     Grant("drill.control", ("commander",), "within:lead_code", note="the commander of the drill's jurisdiction or above runs it as controller (导调)"),
+    Grant("scenario.save", WORKING, note="the people working incidents; attaching one to an incident also needs entry.post there"),
 )
 
 #: Order of the checks; a refusal names the check that failed latest among the rows of the action.

@@ -228,6 +228,18 @@ class Store:
 
         return empty_layer("closures") if self.workspace is None else self.workspace.layer("closures")
 
+    def townships(self) -> gpd.GeoDataFrame:
+        """Township (乡镇/街道) polygons imported by users, EPSG:4326: id, name, code (unique), county_code,
+        province_code, city_code, county_name, origin; empty without a workspace.
+
+        ``code`` is the township's code as imported (its id when the file gave none), unique in
+        the store, so the frame (with ``county_name`` as ``county``) is what
+        `geo.township.township_indicators` takes.
+        """
+        from data.storage.workspace import empty_layer
+
+        return empty_layer("townships") if self.workspace is None else self.workspace.layer("townships")
+
     def imports(self) -> pd.DataFrame:
         """One row per import into the workspace (who, when, file, CRS, counts); empty without a workspace."""
         from data.storage.workspace import IMPORT_COLUMNS

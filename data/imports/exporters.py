@@ -2,7 +2,7 @@
 
 An export holds the fields a user imports (see `data.imports.fields`), so that importing it again
 gives back the same records: spatial formats carry the geometry (EPSG:4326), CSV and XLSX
-carry ``lon``/``lat`` (or ``wkt`` for closures).  Numbers keep their full precision; CSV
+carry ``lon``/``lat`` (or ``wkt`` for closures and townships).  Numbers keep their full precision; CSV
 is UTF-8 with a byte-order mark so that Excel shows Chinese correctly; an unknown head
 count is an empty cell, never 0.
 
@@ -27,13 +27,13 @@ import pyogrio
 import shapely
 
 from data.imports.fields import (
-    DESCRIPTIONS,
     IMPORT_LAYERS,
     LAYER_NAMES_ZH,
     POLYGON_LAYERS,
     TABLE_LAYERS,
     VALUE_WORDS,
     allowed_values,
+    description,
     stored_fields,
     template_header,
 )
@@ -108,6 +108,8 @@ def layer_frame(store, layer: str, *, origin: str | None = None) -> pd.DataFrame
         frame = store.layer(layer)
     elif layer in TABLE_LAYERS:
         frame = store.table(layer)
+    elif layer == "townships":
+        frame = store.townships()
     else:
         frame = store.closures()
     if origin is not None:
@@ -124,7 +126,7 @@ def _whole_numbers(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _flat(frame: pd.DataFrame, layer: str) -> pd.DataFrame:
-    """The layer as a plain table: import fields, closures' geometry as WKT."""
+    """The layer as a plain table: import fields, polygons (closures, townships) as WKT."""
     out = pd.DataFrame(frame.drop(columns=["geometry"], errors="ignore"))
     if layer in POLYGON_LAYERS:
         out["wkt"] = shapely.to_wkt(frame.geometry.values, rounding_precision=-1) if len(frame) else pd.Series(dtype=object)
@@ -234,6 +236,8 @@ EXAMPLES_ZH: dict[str, dict[str, object]] = {
     "inventory": {"stockpile_id": "S001", "material": "示例：救生圈", "unit": "个", "quantity": 50},
     "contacts": {"department": "应急管理", "jurisdiction_code": "嘉善县", "unit": "嘉善县应急管理局", "role": "值班室", "duty_phone": "0573-0000-0000"},
     "closures": {"name": "示例：嘉善县某路段封闭", "reason": "道路积水", "wkt": "POLYGON ((120.92 30.84, 120.93 30.84, 120.93 30.845, 120.92 30.845, 120.92 30.84))"},
+    "townships": {"name": "示例：嘉善县某街道", "code": "330421900000", "county_code": "嘉善县",
+                  "wkt": "POLYGON ((120.90 30.83, 120.94 30.83, 120.94 30.86, 120.90 30.86, 120.90 30.83))"},
 }
 #: What the English template's example rows write in codes where the Chinese ones have words.
 _EXAMPLE_CODES: dict[str, dict[str, str]] = {
@@ -246,6 +250,7 @@ _EXAMPLE_CODES: dict[str, dict[str, str]] = {
     "inventory": {},
     "contacts": {"department": "emergency", "jurisdiction_code": "330421"},
     "closures": {},
+    "townships": {"county_code": "330421"},
 }
 
 
@@ -288,7 +293,7 @@ def template(layer: str, fmt: str, *, lang: str = "zh") -> bytes:
                 ("列名" if zh else "column"): template_header(layer, f.name, lang),
                 ("字段" if zh else "field"): f.name,
                 ("必填" if zh else "required"): ("是" if f.required else "否") if zh else ("yes" if f.required else "no"),
-                ("说明" if zh else "description"): DESCRIPTIONS.get(f.name, (f.name, f.name))[0 if zh else 1],
+                ("说明" if zh else "description"): description(layer, f.name)[0 if zh else 1],
                 ("可选值" if zh else "codes"): _choices(layer, f.name, lang),
             }
             for f in stored_fields(layer)

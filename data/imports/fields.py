@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from data.schema import INTEGER_COLUMNS, KINDS, OPTIONAL_COLUMNS, DEPARTMENTS, SAMPLE_SCHEMAS
 from data.schema import POINT_LAYERS
+from geo.township import CODE_CANDIDATES, NAME_CANDIDATES, PARENT_CANDIDATES
 
 #: Layers that users can import into the workspace, in display order.
-IMPORT_LAYERS = (*POINT_LAYERS, "inventory", "contacts", "closures")
+IMPORT_LAYERS = (*POINT_LAYERS, "inventory", "contacts", "closures", "townships")
 #: Polygon layers (geometry from the file, or WKT in a ``wkt`` column of CSV/XLSX).
-POLYGON_LAYERS = ("closures",)
+POLYGON_LAYERS = ("closures", "townships")
 #: Non-spatial tables.
 TABLE_LAYERS = ("inventory", "contacts")
 #: Columns of the closures table (besides geometry).
@@ -64,6 +65,10 @@ def fields(layer: str) -> tuple[Field, ...]:
         raise ValueError(msg)
     if layer == "closures":
         return (Field("id", "id", False), Field("name", "text", True), Field("reason", "text", False), Field("wkt", "wkt", True))
+    if layer == "townships":
+        # The county is found from a point inside the polygon when not given, as for point layers.
+        return (Field("id", "id", False), Field("name", "text", True), Field("code", "text", False), Field("county_code", "county", False),
+                Field("city", "city", False, stored=False), Field("wkt", "wkt", True))  # fmt: skip
     # What a user's file must give: name, department, position (and the capacity of shelters).
     # Ids are generated when missing (`data.importers.generated_ids`); an unknown head count stays unknown.
     optional = {"id", "kind", "owner", "county_code", "data_status", "status", "risk_level", "members", *OPTIONAL_COLUMNS.get(layer, ())}
@@ -109,10 +114,18 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "reason": ("reason", "原因", "封闭原因", "事由"),
     "wkt": ("wkt", "geometry", "geom", "几何", "范围", "封闭范围"),
 }
+#: Codes that name the township itself in a township layer (its 9- or 12-digit division code), not its county.
+_TOWNSHIP_CODE_WORDS = {"行政区划代码", "区划代码", "行政区代码", "adcode"}
 #: Where a word means something else in one layer.
 LAYER_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("inventory", "unit"): ("unit", "计量单位", "单位"),
     ("contacts", "unit"): ("unit", "单位", "单位名称", "机构", "机构名称"),
+    # Township layers name their columns as `geo.township.read_townships` reads them (osm_name, official_control_code_2023, district …).
+    ("townships", "id"): ("id", "编号", "唯一编号", "唯一标识", "标识码", "fid"),
+    ("townships", "name"): (*NAME_CANDIDATES, "名字", "乡镇街道名称"),
+    ("townships", "code"): CODE_CANDIDATES,
+    ("townships", "county_code"): tuple(dict.fromkeys((*PARENT_CANDIDATES, *(a for a in ALIASES["county_code"] if a not in _TOWNSHIP_CODE_WORDS)))),
+    ("townships", "wkt"): ("wkt", "geometry", "geom", "几何", "乡镇范围", "街道范围", "范围", "边界", "轮廓"),
 }
 
 #: Column names of the Chinese import templates (each maps back to its field by `suggest_mapping`).
@@ -124,11 +137,13 @@ TEMPLATE_HEADERS_ZH: dict[str, str] = {
     "reason": "封闭原因", "wkt": "封闭范围",
 }
 #: Where the same field has another Chinese column name in one layer.
-LAYER_TEMPLATE_HEADERS_ZH: dict[tuple[str, str], str] = {("inventory", "unit"): "计量单位", ("contacts", "unit"): "单位名称"}
+LAYER_TEMPLATE_HEADERS_ZH: dict[tuple[str, str], str] = {
+    ("inventory", "unit"): "计量单位", ("contacts", "unit"): "单位名称", ("townships", "code"): "乡镇代码", ("townships", "wkt"): "乡镇范围",
+}
 #: Chinese names of the importable layers (sheet names of the Chinese templates).
 LAYER_NAMES_ZH: dict[str, str] = {
     "projects": "区域一体化项目", "bases": "应急救援基地", "teams": "救援队伍", "stockpiles": "物资储备点", "hazards": "危险源隐患点",
-    "shelters": "避难场所", "inventory": "物资库存", "contacts": "值班联系表", "closures": "道路封闭区域",
+    "shelters": "避难场所", "inventory": "物资库存", "contacts": "值班联系表", "closures": "道路封闭区域", "townships": "乡镇（街道）范围",
 }
 
 
@@ -268,6 +283,21 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "reason": ("封闭原因", "reason"),
     "wkt": ("封闭范围（WKT 多边形，WGS84 经纬度）", "closed area (WKT polygon, WGS84 lon/lat)"),
 }
+#: Where a field means something more particular in one layer.
+LAYER_DESCRIPTIONS: dict[tuple[str, str], tuple[str, str]] = {
+    ("townships", "id"): ("唯一编号（可空：留空则按名称和范围自动生成，以 TS- 开头）", "unique id (optional: left empty, it is generated from the name and the outline, starting TS-)"),
+    ("townships", "name"): ("乡镇（街道）名称", "name of the township (乡镇/街道)"),
+    ("townships", "code"): ("乡镇（街道）代码（可空，如 12 位统计用区划代码；同一代码只能导入一次）",
+                            "township code (optional, e.g. the 12-digit statistical division code; each code is imported once)"),
+    ("townships", "county_code"): ("所属区县：6 位代码或名称（可空：留空则按乡镇范围内的一点判定；填写的区县须与该点所在区县一致）",
+                                   "county: 6-digit code or name (optional: left empty, it is the county of a point inside the township; a county given must be that point's)"),
+    ("townships", "wkt"): ("乡镇（街道）范围（WKT 多边形，WGS84 经纬度）", "township outline (WKT polygon, WGS84 lon/lat)"),
+}
+
+
+def description(layer: str, name: str) -> tuple[str, str]:
+    """What field `name` of `layer` means, for the template's notes: (Chinese, English)."""
+    return LAYER_DESCRIPTIONS.get((layer, name)) or DESCRIPTIONS.get(name, (name, name))
 
 
 # ---- jurisdiction names ---------------------------------------------------------------------

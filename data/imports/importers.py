@@ -19,6 +19,11 @@ Users' lists rarely carry ids or head counts, and name their county instead of c
   WGS84 position rounded to 1e-6 degrees for points; name and outline for closures), so
   re-importing the same file gives the same ids and is refused row by row as already
   present; a second row with the same name and position is rejected as a duplicate row;
+- a township (乡镇/街道 polygon) gets its county as a point does, from a point inside its
+  polygon (`shapely.point_on_surface`): a stated county is checked against it, a missing one
+  derived from it; its code (``code``, e.g. the 12-digit division code) is imported once
+  (a code given twice, or already in the store, is rejected), and a township without one
+  takes its id as its code;
 - a missing head count (`members`) stays unknown (NULL), never 0;
 - a county may be a code or a name (`data.fields.JurisdictionNames`); a name several
   counties share (鼓楼区) is resolved by a city column, else by the county that contains
@@ -30,10 +35,10 @@ Who may write (`data.accounts.authority`): `commit` and `remove` take the signed
 (``by``, checked by `Accounts.check`) and ask the permission table for ``layer.import`` /
 ``layer.edit`` with ``codes``, the jurisdictions of the records (`jurisdictions_of`: a point's
 county, a contact's jurisdiction, an inventory row's stockpile's county, the counties a
-closure polygon overlaps).  Only a data administrator whose jurisdiction contains every one
-of them may write; a refusal raises `Refused` (audited) and nothing is written.  A record of
-no jurisdiction refuses the whole file (`ImportRejected` 'no_jurisdiction').  The provenance
-names the account (``who``: its username).
+closure polygon overlaps, a township's own county).  Only a data administrator whose
+jurisdiction contains every one of them may write; a refusal raises `Refused` (audited) and
+nothing is written.  A record of no jurisdiction refuses the whole file (`ImportRejected`
+'no_jurisdiction').  The provenance names the account (``who``: its username).
 """
 
 from __future__ import annotations
@@ -95,7 +100,7 @@ NEAR_COUNTY_M = 1000.0
 _CRS_SAMPLE = 5_000
 _GEOD = pyproj.Geod(ellps="WGS84")
 #: First part of a generated id, per layer ('T-3f2a9c1b0d4e' for a team).
-ID_PREFIXES = {"projects": "P", "bases": "B", "teams": "T", "stockpiles": "S", "hazards": "H", "shelters": "SH", "contacts": "C", "closures": "RC"}
+ID_PREFIXES = {"projects": "P", "bases": "B", "teams": "T", "stockpiles": "S", "hazards": "H", "shelters": "SH", "contacts": "C", "closures": "RC", "townships": "TS"}
 #: A CSV cell that starts with one of these after a single quote was escaped against formula
 #: injection (OWASP; `data.imports.exporters` writes them so): the quote is dropped on import.
 _ESCAPED = r"^'(?=[=+\-@\t\r])"
@@ -186,6 +191,7 @@ class ImportContext:
     ids: dict[str, dict[str, str]] = field(repr=False)  # layer -> id -> origin ('base' or an import id)
     parents: dict[str, str] = field(default_factory=dict, repr=False)  # jurisdiction code -> parent code ('' for a province)
     stockpiles: dict[str, str] = field(default_factory=dict, repr=False)  # stockpile id -> its county code (an inventory row's jurisdiction)
+    township_codes: dict[str, str] = field(default_factory=dict, repr=False)  # township code -> origin (the import id)
 
     @functools.cached_property
     def jurisdiction_names(self) -> JurisdictionNames:
@@ -200,6 +206,7 @@ class ImportContext:
         frames = {name: store.layer(name) for name in POINT_LAYERS}
         frames["contacts"] = store.table("contacts")
         frames["closures"] = store.closures()
+        frames["townships"] = store.townships()
         return cls(
             locator=locator or CountyLocator(jur),
             levels=dict(zip(jur["code"], jur["level"], strict=True)),
@@ -207,6 +214,7 @@ class ImportContext:
             ids={name: dict(zip(f["id"].astype(str), f["origin"].astype(str), strict=True)) for name, f in frames.items()},
             parents=dict(zip(jur["code"], jur["parent_code"].fillna("").astype(str), strict=True)),
             stockpiles=dict(zip(frames["stockpiles"]["id"].astype(str), frames["stockpiles"]["county_code"].fillna("").astype(str), strict=True)),
+            township_codes=dict(zip(frames["townships"]["code"].astype(str), frames["townships"]["origin"].astype(str), strict=True)),
         )
 
 
@@ -491,9 +499,9 @@ def _fill_ids(layer: str, typed: dict[str, pd.Series], rows: np.ndarray, ctx: Im
     """The ids, generated (`generated_id`) where the file gives none, and checked as given ids are.
 
     A point's id comes from its name and WGS84 position (1e-6 degrees, about 0.1 m), a
-    closure's from its name and outline, a contact's from department, jurisdiction, unit,
-    role and phone.  Rows that repeat an earlier row's content get its id and are rejected
-    as duplicate rows; ids already in the store mean the row was imported before.
+    closure's or a township's from its name and outline, a contact's from department,
+    jurisdiction, unit, role and phone.  Rows that repeat an earlier row's content get its id
+    and are rejected as duplicate rows; ids already in the store mean the row was imported before.
     """
     given = typed["id"].to_numpy(dtype=object)
     empty = given == ""
@@ -604,6 +612,23 @@ def _check_points(raw: RawTable, layer: str, mapping: dict, values: dict[str, pd
     if outside.sum() and outside.sum() >= have.sum() / 2:
         warnings.append(Issue("many_outside", {"count": int(outside.sum()), "total": int(have.sum())}))
 
+    valid_stated, stated = _settle_counties(lon, lat, inside, values, typed, ctx, out, index=raw.frame.index)
+    if crs in ("wgs84", "gcj02", "bd09"):
+        _suspect_crs(x, y, inside & valid_stated, stated, crs, ctx, warnings)
+    return lon, lat
+
+
+def _settle_counties(lon: np.ndarray, lat: np.ndarray, inside: np.ndarray, values: dict[str, pd.Series], typed: dict[str, pd.Series],
+                     ctx: ImportContext, out: _Outcomes, *, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The county of each record from its position (WGS84 `lon`, `lat`; only where `inside` the region).
+
+    A county name several counties share is settled by the county the position lies in; a
+    stated county is kept when the position lies in it or within `NEAR_COUNTY_M` of it (with a
+    note), else the record is rejected; a missing county is derived from the position (with a
+    note), or the record rejected when the position lies in no county.  Sets
+    ``typed["county_code"]``; returns (whether a valid county was stated, the county codes).
+    """
+    n = len(lon)
     located = np.full(n, "", dtype=object)
     located[inside] = ctx.locator.locate(lon[inside], lat[inside])
     stated = typed.get("county_code", pd.Series([""] * n)).to_numpy(dtype=object).copy()
@@ -622,8 +647,8 @@ def _check_points(raw: RawTable, layer: str, mapping: dict, values: dict[str, pd
     stated = np.where(derive, located, stated)
     off = np.flatnonzero(inside & valid_stated & (located != stated))
     if len(off):
-        index = {code: k for k, code in enumerate(ctx.locator.codes)}
-        polygons = ctx.locator.geoms[[index[c] for c in stated[off]]]
+        position = {code: k for k, code in enumerate(ctx.locator.codes)}
+        polygons = ctx.locator.geoms[[position[c] for c in stated[off]]]
         dist = _located_distance_m(lon[off], lat[off], polygons)
         for i, d in zip(off.tolist(), dist, strict=True):
             label = f"{ctx.names[stated[i]]} {stated[i]}"
@@ -634,10 +659,8 @@ def _check_points(raw: RawTable, layer: str, mapping: dict, values: dict[str, pd
                 out.reasons.setdefault(i, []).append(
                     Issue("outside_county", {"lon": round(lon[i], 6), "lat": round(lat[i], 6), "found": found, "distance_km": f"{d / 1000:.1f}", "stated": label})
                 )
-    typed["county_code"] = pd.Series(stated, index=raw.frame.index, dtype=object)
-    if crs in ("wgs84", "gcj02", "bd09"):
-        _suspect_crs(x, y, inside & valid_stated, stated, crs, ctx, warnings)
-    return lon, lat
+    typed["county_code"] = pd.Series(stated, index=index, dtype=object)
+    return valid_stated, stated
 
 
 def _suspect_crs(x, y, usable: np.ndarray, stated: np.ndarray, crs: str, ctx: ImportContext, warnings: list[Issue]) -> None:
@@ -655,8 +678,8 @@ def _suspect_crs(x, y, usable: np.ndarray, stated: np.ndarray, crs: str, ctx: Im
 
 
 def _check_polygons(raw: RawTable, mapping: dict, values: dict[str, pd.Series], ctx: ImportContext, crs: str,
-                    out: _Outcomes, warnings: list[Issue]) -> np.ndarray:
-    """Closure polygons to WGS84: from the file's geometry or WKT; invalid ones repaired (or rejected)."""
+                    out: _Outcomes, warnings: list[Issue], *, layer: str = "closures") -> np.ndarray:
+    """Polygons of `layer` (closures, townships) to WGS84: from the file's geometry or WKT; invalid ones repaired (or rejected)."""
     n = len(raw.frame)
     geoms = np.empty(n, dtype=object)
     geoms[:] = None
@@ -674,7 +697,7 @@ def _check_polygons(raw: RawTable, mapping: dict, values: dict[str, pd.Series], 
     present = ~missing
     kind = np.where(present, shapely.get_type_id(geoms), -1)
     polygonal = present & np.isin(kind, (3, 6))
-    out.reject(present & ~polygonal, lambda i: Issue("geometry_type", {"type": geoms[i].geom_type, "layer": "closures", "expected": "Polygon or MultiPolygon"}))
+    out.reject(present & ~polygonal, lambda i: Issue("geometry_type", {"type": geoms[i].geom_type, "layer": layer, "expected": "Polygon or MultiPolygon"}))
     empty = polygonal & shapely.is_empty(np.where(polygonal, geoms, shapely.Point()))
     out.reject(empty, lambda i: Issue("bad_geometry", {"detail": "empty", "why": "empty"}))
     polygonal &= ~empty
@@ -716,6 +739,44 @@ def _check_polygons(raw: RawTable, mapping: dict, values: dict[str, pd.Series], 
     return result
 
 
+def _township_counties(geoms: np.ndarray, values: dict[str, pd.Series], typed: dict[str, pd.Series], ctx: ImportContext, out: _Outcomes) -> None:
+    """Each township's county from a point inside its polygon (`shapely.point_on_surface`), as for a point (`_settle_counties`).
+
+    The point, not the overlap: a township belongs to one county, and its outline (from OSM,
+    say) may cross the dataset's county borders by a few metres where the two sources differ.
+    """
+    n = len(geoms)
+    have = ~shapely.is_missing(geoms)
+    have[have] = shapely.is_valid(geoms[have])  # an outline that could not be repaired is rejected already
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    if have.any():
+        inner = shapely.point_on_surface(geoms[have])
+        lon[have], lat[have] = shapely.get_x(inner), shapely.get_y(inner)
+    have &= np.isfinite(lon) & np.isfinite(lat)
+    inside = np.zeros(n, dtype=bool)
+    inside[have] = shapely.intersects(ctx.locator.region, geoms[have])  # the others are rejected as outside_region
+    _settle_counties(lon, lat, inside, values, typed, ctx, out, index=typed["name"].index)
+
+
+def _township_codes(typed: dict[str, pd.Series], rows: np.ndarray, ctx: ImportContext, out: _Outcomes) -> None:
+    """Township codes given once: a code repeated in the file or already in the store is rejected; a township without one takes its id.
+
+    A code read as a decimal number (a Shapefile's numeric field: '310101002000.0') is taken without its '.0'.
+    """
+    ids, given = typed["id"], typed["code"].str.replace(r"^(\d+)\.0$", r"\1", regex=True)
+    n = len(ids)
+    has = (given != "").to_numpy()
+    # Rows already refused for their id (a repeated row, an id in the store) are not refused again for its code.
+    repeat_id = _first_of(ids) != np.arange(n)
+    known_id = ids.isin(ctx.ids.get("townships", {}).keys()).to_numpy()
+    first = _first_of(given)
+    out.reject(has & ~repeat_id & (first != np.arange(n)), lambda i: Issue("duplicate_code", {"value": given.iat[i], "first": int(rows[first[i]])}))
+    existing = ctx.township_codes
+    out.reject(has & ~known_id & given.isin(existing.keys()).to_numpy(), lambda i: Issue("code_exists", {"value": given.iat[i], "origin": existing[given.iat[i]]}))
+    typed["code"] = given.mask(~has, ids)
+
+
 def validate(raw: RawTable, layer: str, mapping: Mapping[str, str | None], ctx: ImportContext, *, crs: str = "auto") -> ImportReport:
     """Check every row of `raw` for `layer` with `mapping` (field -> column); nothing is written.
 
@@ -752,9 +813,13 @@ def validate(raw: RawTable, layer: str, mapping: Mapping[str, str | None], ctx: 
         lon, lat = _check_points(raw, layer, chosen, values, typed, ctx, crs_used, out, warnings)
         typed["lon"], typed["lat"] = pd.Series(lon), pd.Series(lat)
     elif layer in POLYGON_LAYERS:
-        geoms = _check_polygons(raw, chosen, values, ctx, crs_used, out, warnings)
+        geoms = _check_polygons(raw, chosen, values, ctx, crs_used, out, warnings, layer=layer)
+        if layer == "townships":
+            _township_counties(geoms, values, typed, ctx, out)
     if "id" in typed:
         typed["id"] = _fill_ids(layer, typed, raw.rows, ctx, out, lon=lon, lat=lat, geoms=geoms)
+    if layer == "townships":
+        _township_codes(typed, raw.rows, ctx, out)
     ok = out.ok()
     if "members" in values:
         unknown = ok & (values["members"] == "").to_numpy()
@@ -765,6 +830,8 @@ def validate(raw: RawTable, layer: str, mapping: Mapping[str, str | None], ctx: 
         add_jurisdiction_columns(data, ctx.names)
         data["geom_wkb"] = shapely.to_wkb(shapely.points(data["lon"].to_numpy(), data["lat"].to_numpy()))
     elif layer in POLYGON_LAYERS:
+        if layer == "townships":
+            add_jurisdiction_columns(data, ctx.names)
         data["geom_wkb"] = shapely.to_wkb(geoms[ok]) if ok.any() else pd.Series(dtype=object)
     ids = typed["id"] if "id" in typed else values.get("stockpile_id", pd.Series([""] * n))
     rows = pd.DataFrame({"row": raw.rows.astype(int), "id": ids.to_numpy(dtype=object), "status": np.where(ok, "accepted", "rejected")})
@@ -788,15 +855,17 @@ def new_import_id(now: dt.datetime | None = None) -> str:
 def jurisdictions_of(layer: str, records: pd.DataFrame, ctx: ImportContext) -> list[tuple[str, ...]]:
     """Per record of `layer`, the jurisdiction codes that decide who may import, edit or remove it.
 
-    Point layers: the record's county (``county_code``); contacts: its ``jurisdiction_code``
-    (a county, city or province); inventory: the county of its stockpile (``ctx.stockpiles``);
-    closures: every county its polygon overlaps (touching a border only does not count).
+    Point layers and townships: the record's county (``county_code``; a township's is the
+    county of a point inside it, never every county its outline overlaps: OSM and the
+    dataset's borders differ by metres); contacts: its ``jurisdiction_code`` (a county, city
+    or province); inventory: the county of its stockpile (``ctx.stockpiles``); closures: every
+    county its polygon overlaps (touching a border only does not count).
     An empty tuple: the record has no known jurisdiction (e.g. its stockpile is gone).
     `records` has the layer's columns and, for closures, ``geom_wkb`` (WKB) or a geometry column.
     """
     n = len(records)
-    if layer in POINT_LAYERS or layer == "contacts":
-        column = "county_code" if layer in POINT_LAYERS else "jurisdiction_code"
+    if layer in POINT_LAYERS or layer in ("contacts", "townships"):
+        column = "jurisdiction_code" if layer == "contacts" else "county_code"
         return [(str(c),) if isinstance(c, str) and c else () for c in records[column].to_numpy(dtype=object)]
     if layer == "inventory":
         return [(ctx.stockpiles[s],) if ctx.stockpiles.get(s) else () for s in records["stockpile_id"].astype(str)]

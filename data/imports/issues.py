@@ -44,6 +44,8 @@ MESSAGES: dict[str, str] = {
     "id_exists": "id {value!r} is already in the store ({origin}).",
     "duplicate_row": "the same name and position as row {first}: a repeated row (no id given, so both would get the same id).",
     "row_exists": "a record with the same name and position is already in the store ({origin}, id {value}): this row was imported before.",
+    "duplicate_code": "township code {value!r} is given again (first at row {first}); each township once.",
+    "code_exists": "township code {value!r} is already in the store (import {origin}); remove that import first to replace the township.",
     "unknown_name": "`{field}`={value!r} is no jurisdiction of the four provinces; write its name (e.g. 嘉善县) or its 6-digit code.",
     "ambiguous_name": "`{field}`={value!r} may be {candidates}; add a city column or write the city with it (e.g. 南京市鼓楼区), or use the code.",
     "unknown_ref": "`{field}`={value!r} is not a record of layer {target} in the store.",

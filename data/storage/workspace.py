@@ -38,9 +38,10 @@ DEFAULT_WORKSPACE = ROOT / "data" / "build" / "workspace.duckdb"
 WORKSPACE_SCHEMA = 1
 
 #: Tables that hold imported records, by layer.
-WORKSPACE_LAYERS = (*POINT_LAYERS, "inventory", "contacts", "closures")
-_SPATIAL = (*POINT_LAYERS, "closures")
-_KEYED = (*POINT_LAYERS, "contacts", "closures")  # layers whose `id` is unique
+WORKSPACE_LAYERS = (*POINT_LAYERS, "inventory", "contacts", "closures", "townships")
+_SPATIAL = (*POINT_LAYERS, "closures", "townships")
+_KEYED = (*POINT_LAYERS, "contacts", "closures", "townships")  # layers whose `id` is unique
+_UNIQUE = {("townships", "code")}  # other columns the database keeps unique (a concurrent import of the same township fails)
 _DOUBLE = {"lon", "lat", "quantity"}
 #: Columns of the provenance record of one import.
 IMPORT_COLUMNS: dict[str, str] = {
@@ -68,6 +69,8 @@ def columns(layer: str) -> list[str]:
         raise ValueError(msg)
     if layer == "closures":
         return ["id", "name", "reason"]
+    if layer == "townships":  # `code`: the township's own code (its id when the file gave none); its county as a point's
+        return ["id", "name", "code", "county_code", "province_code", "city_code", "county_name"]
     extra = ["province_code", "city_code", "county_name"] if layer in POINT_LAYERS else []
     return [*SAMPLE_SCHEMAS[layer], *extra]
 
@@ -134,7 +137,8 @@ class Workspace:
         ddl = ["CREATE TABLE IF NOT EXISTS ws_meta (schema_version INTEGER, version BIGINT)"]
         ddl.append("CREATE TABLE IF NOT EXISTS imports (" + ", ".join(f'"{c}" {b.sql_type(t.split()[0])}{t[len(t.split()[0]):]}' for c, t in IMPORT_COLUMNS.items()) + ")")
         for layer in WORKSPACE_LAYERS:
-            cols = [f'"{c}" {b.sql_type(_sql_type(c))}' + (" PRIMARY KEY" if c == "id" and layer in _KEYED else "") for c in columns(layer)]
+            cols = [f'"{c}" {b.sql_type(_sql_type(c))}' + (" PRIMARY KEY" if c == "id" and layer in _KEYED else " UNIQUE" if (layer, c) in _UNIQUE else "")
+                    for c in columns(layer)]  # fmt: skip
             cols += ['"import_id" VARCHAR NOT NULL', '"seq" BIGINT'] + ([f'"geom" {b.sql_type("GEOMETRY")}'] if layer in _SPATIAL else [])
             ddl.append(f'CREATE TABLE IF NOT EXISTS "{layer}" ({", ".join(cols)})')
         with self.transaction(f"workspace {self.path} is not usable ({{exc}}); move the file away to start an empty workspace.") as cur:
