@@ -125,7 +125,7 @@ def closed_roads_layer(net: Network, closed: np.ndarray, lang: str, *, n_closed:
     feature = {"type": "Feature", "geometry": {"type": "MultiLineString", "coordinates": paths}, "properties": {"tooltip": tip}}
     return pdk.Layer(
         "GeoJsonLayer", id="hazard-closed-roads", data={"type": "FeatureCollection", "features": [feature]}, stroked=True, filled=False,
-        get_line_color=CLOSED_ROAD_COLOUR, get_line_width=3, line_width_units="pixels", line_width_min_pixels=2, pickable=True,
+        get_line_color=CLOSED_ROAD_COLOUR, get_line_width=30, line_width_min_pixels=2, line_width_max_pixels=5, pickable=True,  # metres clamped to pixels (pydeck reads a bare "pixels" as an expression)
     )  # fmt: skip
 
 
