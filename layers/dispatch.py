@@ -64,11 +64,13 @@ def estimate_mark(estimate: bool, lang: str) -> str:
     return t("dis.estimate", lang) if estimate else ""
 
 
-def incident_layer(lon: float, lat: float, lang: str) -> pdk.Layer:
+def incident_layer(lon: float, lat: float, lang: str, *, drill: bool = False) -> pdk.Layer:
+    """The incident's point; a drill's says so in its tooltip (【演练】)."""
+    tip = (t("drill.mark", lang) if drill else "") + t("dis.incident", lang)
     return pdk.Layer(
         "ScatterplotLayer",
         id="incident",
-        data=[{"lon": round(lon, _DECIMALS), "lat": round(lat, _DECIMALS), "tooltip": t("dis.incident", lang)}],
+        data=[{"lon": round(lon, _DECIMALS), "lat": round(lat, _DECIMALS), "tooltip": tip}],
         get_position=["lon", "lat"],
         get_fill_color=[20, 20, 20, 255],
         get_line_color=[255, 255, 255, 255],

@@ -574,7 +574,9 @@ def _map_tab(board: boards.Board) -> None:
         deck_layers.append(lc.warning_layer(board.warnings, lang))
     if not board.requests.empty:
         deck_layers += lc.request_layers(board.requests, names, lang)
-    deck_layers.append(incident_layer(inc["lon"], inc["lat"], lang))
+    deck_layers.append(incident_layer(inc["lon"], inc["lat"], lang, drill=bool(inc.get("drill"))))
+    if inc.get("drill"):
+        st.caption(t("drill.banner", lang))
     st.pydeck_chart(make_deck(deck_layers, view, tile_url=_shared.settings().tile_url), height=560, key="inc_map")
 
 
@@ -622,7 +624,7 @@ def _brief_tab(board: boards.Board) -> None:
                            mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")  # fmt: skip
         c2.download_button(t("inc.brief_pdf", lang), made["pdf"], file_name=f"{stem}.pdf", mime="application/pdf", key="inc_dl_pdf")
     st.download_button(t("inc.export_log", lang), lc.entries_table(board.entries, lang, names, _resources(board), people=_people(board.entries["who"])).to_csv(index=False).encode("utf-8-sig"),
-                       file_name=f"{board.incident_id}-log.csv", mime="text/csv", key="inc_dl_log")  # fmt: skip
+                       file_name=("演练-" if board.incident.get("drill") else "") + f"{board.incident_id}-log.csv", mime="text/csv", key="inc_dl_log")  # fmt: skip
     st.subheader(t("inc.review", lang))
     if board.phase != "aftermath":
         st.info(t("inc.review_wait", lang))

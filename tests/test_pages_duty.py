@@ -127,6 +127,10 @@ def test_a_drill_on_the_consultation_page_is_marked_fires_its_injects_and_refuse
     assert not at.exception, at.exception
     schedule = next(d.value for d in at.dataframe if "计划时间" in d.value.columns)
     assert schedule["已注入（记录）"].iloc[0].startswith("#") and schedule["已注入（记录）"].iloc[1] == "待注入"
+    at.radio(key=widget_key("inc_section")).set_value("map").run()
+    assert not at.exception, at.exception
+    assert any("本事件为演练" in c.value for c in at.caption)  # the map says it too
+    at.radio(key=widget_key("inc_section")).set_value("drill").run()
     at = _as(at, cast["duty"])
     assert any("仅导调人员可见" in i.value for i in at.info)
     assert not any("计划时间" in d.value.columns for d in at.dataframe)
