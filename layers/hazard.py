@@ -182,7 +182,10 @@ def scenario_layers(assessment: Assessment, net: Network, lang: str) -> list[pdk
 
 
 def _minutes(seconds) -> list[str]:
-    return [f"{s / 60:.1f}" if isinstance(s, (int, float, np.floating)) and math.isfinite(s) else MISSING for s in seconds]
+    """Minutes with one decimal by the app's one rounding rule (`data.incidents.board.minutes_text`), "—" when none."""
+    from data.incidents.board import minutes_text
+
+    return [minutes_text(s) if isinstance(s, (int, float, np.floating)) and math.isfinite(s) else MISSING for s in seconds]
 
 
 def _text(values) -> list[str]:
@@ -294,6 +297,18 @@ def resources_table(resources: pd.DataFrame, lang: str) -> pd.DataFrame:
         t("haz.c_status", lang): [t(f"haz.res.{s}", lang) for s in hit["status"]],
         t("haz.c_before", lang): _minutes(hit["time_before_s"]),
         t("haz.c_after", lang): _minutes(hit["time_after_s"]),
+    })  # fmt: skip
+
+
+def dispatch_change_table(change: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """`data.scenarios.assess.dispatch_change` for display: the resource, its rank and ETA (minutes) without and with the closure, and the change."""
+    def rank(v) -> str:
+        return MISSING if pd.isna(v) else str(int(v))
+
+    return pd.DataFrame({
+        t("haz.c_name", lang): _text(change["name"]), t("haz.c_rank_before", lang): [rank(v) for v in change["rank_before"]],
+        t("haz.c_eta_before", lang): _minutes(change["eta_before_s"]), t("haz.c_rank_after", lang): [rank(v) for v in change["rank_after"]],
+        t("haz.c_eta_after", lang): _minutes(change["eta_after_s"]), t("haz.c_dispatch_change", lang): [t(f"haz.dchange.{c}", lang) for c in change["change"]],
     })  # fmt: skip
 
 

@@ -232,4 +232,18 @@ LABELS_HAZARD: dict[str, tuple[str, str]] = {
     "haz.store_err.append_only": ("已保存的情景不能修改或删除（情景 #{ref}）：请把修改后的情景另存为新情景。", "Saved scenarios are never changed or deleted (scenario #{ref}): save the changed one as new."),
     # the action named when an account without a working role tries to save (data.scenarios.store.SAVE_ACTION)
     "auth.action.scenario.save": ("保存情景模拟", "save a hazard scenario"),
+    "haz.h_dispatch": ("调度答案的变化（最近 5 支队伍，道路封闭前后）", "How the dispatch answer changes (nearest 5 teams, before and after the closures)"),
+    "haz.dispatch_at": ("调度参考点（经度,纬度，WGS84）", "Dispatch from (lon,lat, WGS84)"),
+    "haz.dispatch_bad": ("调度参考点“{text}”无法识别：请填写“经度,纬度”，如 120.9070,30.8410。", "The dispatch point '{text}' is not a position: type 'lon,lat', e.g. 120.9070,30.8410."),
+    "haz.dispatch_none": ("从该点出发无可用道路（可能位于封闭范围内）：请换一个参考点。", "No road can be used from this point (it may lie inside the closed area): choose another point."),
+    "haz.c_rank_before": ("封闭前名次", "Rank before"),
+    "haz.c_eta_before": ("封闭前用时（分钟）", "ETA before (min)"),
+    "haz.c_rank_after": ("封闭后名次", "Rank after"),
+    "haz.c_eta_after": ("封闭后用时（分钟）", "ETA after (min)"),
+    "haz.c_dispatch_change": ("变化", "Change"),
+    "haz.dchange.same": ("不变", "same"),
+    "haz.dchange.slower": ("变慢", "slower"),
+    "haz.dchange.faster": ("变快", "faster"),
+    "haz.dchange.dropped": ("退出前 5", "out of the 5"),
+    "haz.dchange.new": ("新进前 5", "new in the 5"),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import streamlit as st
@@ -9,6 +10,9 @@ import streamlit as st
 from data.accounts.accounts import AuthError
 from data.incidents.log import IncidentError
 from data.scenarios import ScenarioError, ScenarioStore, assess, parse_point, parse_track
+from data.scenarios.assess import dispatch_change, reference_point
+from geo.crs import parse_lonlat
+from geo.routing import NoRoute, OffNetwork
 from geo import hazard as hz
 from layers import hazard as lh
 from layers.accounts import error_text as auth_error_text
@@ -50,6 +54,20 @@ def _assessed(stamp: tuple, net_path: str, net_created: str, feature: str):
     """The assessment of the hazard `feature` (its GeoJSON text) on one network and data version; shared, do not mutate."""
     net = _shared.network({"path": net_path, "created": net_created})
     return assess(hz.hazard_from_geojson(feature), net=net, layers=_shared.layers(), counties=_shared.jurisdictions("full").query("level == 'county'"))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _dispatch_change(stamp: tuple, net_path: str, net_created: str, feature: str, at: tuple[float, float]):
+    """The nearest teams from `at` without and with the hazard `feature`'s roads closed; shared, do not mutate."""
+    net = _shared.network({"path": net_path, "created": net_created})
+    return dispatch_change(hz.hazard_from_geojson(feature), net=net, resources=_shared.layers()["teams"], at=at,
+                           counties=_shared.jurisdictions("full").query("level == 'county'"), contacts=_shared.table("contacts"))  # fmt: skip
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _reference(stamp: tuple, net_path: str, net_created: str, feature: str) -> tuple[float, float]:
+    """The default dispatch point of the hazard `feature`: just outside it, on a road that stays open."""
+    return reference_point(hz.hazard_from_geojson(feature), net=_shared.network({"path": net_path, "created": net_created}))
 
 
 def assessed(hazard: hz.Hazard, meta: dict):
@@ -194,6 +212,24 @@ with current_tab:
             st.info(t("haz.none_resources", lang))
         else:
             st.dataframe(shown, hide_index=True, width="stretch")
+        st.subheader(t("haz.h_dispatch", lang))
+        lon0, lat0 = _reference(_shared.data_key(), meta["path"], meta["created"], json.dumps(hazard.geojson(), sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+        feature = json.dumps(hazard.geojson(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        digest = hashlib.sha1(feature.encode()).hexdigest()[:10]  # noqa: S324 (a widget key, not security)
+        # keyed by the hazard: a new hazard starts from its own point; a point typed stays while the hazard does
+        typed = st.text_input(t("haz.dispatch_at", lang), value=f"{lon0:.4f},{lat0:.4f}", key=f"haz_dispatch_at_{digest}")
+        try:
+            at = parse_lonlat(typed, "wgs84")
+        except ValueError:
+            st.error(t("haz.dispatch_bad", lang, text=plain(typed)))
+        else:
+            try:
+                with st.spinner(t("haz.running", lang)):
+                    change = _dispatch_change(_shared.data_key(), meta["path"], meta["created"], feature, (round(at[0], 6), round(at[1], 6)))
+            except (OffNetwork, NoRoute):
+                st.info(t("haz.dispatch_none", lang))
+            else:
+                st.dataframe(lh.dispatch_change_table(change, lang), hide_index=True, width="stretch")
         st.subheader(t("haz.h_coverage", lang))
         if result.coverage is None:
             st.info(t("haz.no_coverage", lang))

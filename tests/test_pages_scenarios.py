@@ -248,3 +248,35 @@ def test_every_hazard_error_has_a_label_in_both_languages():
             assert "{" not in text and text != f"haz.err.{exc.value.code}", (exc.value.code, text)
         if "value" in exc.value.params and exc.value.code not in ("unreadable", "bad_coordinates"):
             assert str(exc.value.params["value"]) in error_text(exc.value, "zh"), exc.value.code
+
+
+def test_the_dispatch_answer_before_and_after_the_closure(open_app, cast, net, store):
+    """From the plume's source, the nearest teams without and with the plume's roads closed, as `dispatch` answers them on the same network
+    (its times are checked against networkx with the closed edges removed in tests/test_hazard.py)."""
+    from data.incidents.board import minutes_text
+    from data.scenarios.assess import dispatch_change
+    from geo.dispatch import dispatch
+
+    at = _as(open_app("pages/scenarios.py"), cast["duty"])
+    h = _plume(at, distance=15.0)
+    teams = store.layer("teams")
+    counties = store.jurisdictions("county", detail="full")
+    from data.scenarios.assess import reference_point
+
+    source = tuple(round(v, 4) for v in reference_point(h, net=net))  # the page's default, as typed in its field (4 decimals)
+    assert not h.area.contains(shapely.Point(source))
+    shown = next(d.value for d in at.dataframe if "封闭后用时（分钟）" in d.value.columns)  # the default point has an answer
+    assert len(shown) >= 5
+    before = dispatch(net, source, teams, counties=counties, contacts=store.table("contacts"), k=5).ranked
+    after = dispatch(net, source, teams, counties=counties, contacts=store.table("contacts"), k=5, closures=[h.area]).ranked
+    assert shown["封闭前名次"].tolist()[: len(before)] == [str(r) for r in before["rank"]]
+    assert shown["封闭前用时（分钟）"].tolist()[: len(before)] == [minutes_text(s) for s in before["eta_s"]]
+    after_by_name = dict(zip(after["name"], after["eta_s"], strict=True))
+    for name, eta in zip(shown["名称"], shown["封闭后用时（分钟）"], strict=True):
+        assert eta == (minutes_text(after_by_name[name]) if name in after_by_name else "—")
+    direct = dispatch_change(h, net=net, resources=teams, counties=counties, contacts=store.table("contacts"), at=source)
+    assert shown["变化"].tolist() == [{"same": "不变", "slower": "变慢", "faster": "变快", "dropped": "退出前 5", "new": "新进前 5"}[c] for c in direct["change"]]
+    # a point that is no position is refused in Chinese
+    key = next(ti.key for ti in at.text_input if ti.key and ti.key.startswith("haz_dispatch_at_"))
+    at.text_input(key=key).input("东经121度").run()
+    assert not at.exception and any("无法识别" in e.value for e in at.error)

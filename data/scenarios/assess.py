@@ -204,3 +204,61 @@ def assess(
                           closed=c.closed, threshold_s=threshold_s, weight=demand.weight)  # fmt: skip
     log.info("hazard %s: 1-h coverage of %d counties %.1f%% -> %.1f%%", hazard.name or hazard.kind, len(touched), cov.share_before * 100, cov.share_after * 100)
     return Assessment(c, cov, touched, len(chosen), kinds, demand.total)
+
+
+def reference_point(hazard: Hazard, *, net: Network | None = None, outside_m: float = 1500.0) -> tuple[float, float]:
+    """Where a dispatch is asked from by default: a point about `outside_m` outside the area (EPSG:4326).
+
+    Inside the area every road is closed, so no team reaches it; just outside, the routes that
+    crossed the area are the ones that change.  With `net`, the first of 24 points around the
+    area whose nearest road stays open (`geo.routing.snap` with the area's closures), so the
+    default always has an answer where one exists.
+    """
+    deg = outside_m / 111_000.0
+    ring = hazard.area.buffer(deg).boundary
+    fallback = (ring if not ring.is_empty else hazard.area).representative_point()
+    if net is not None and not ring.is_empty:
+        from geo.routing import NoRoute, OffNetwork, blocked_edges, snap
+
+        blocked = blocked_edges(net, [hazard.area])
+        for f in np.linspace(0.0, 1.0, 24, endpoint=False):
+            p = ring.interpolate(f, normalized=True)
+            try:
+                snap(net, p.x, p.y, blocked=blocked)
+            except (NoRoute, OffNetwork):
+                continue
+            return float(p.x), float(p.y)
+    return float(fallback.x), float(fallback.y)
+
+
+def dispatch_change(hazard: Hazard, *, net: Network, resources: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, contacts: pd.DataFrame,
+                    at: tuple[float, float], k: int = 5) -> pd.DataFrame:  # fmt: skip
+    """The dispatch answer from `at` without and with the hazard's roads closed (`geo.dispatch.dispatch`, closures = the area).
+
+    One row per resource ranked in either answer: id, name, rank_before, eta_before_s,
+    rank_after, eta_after_s, change ('same', 'slower', 'faster', 'dropped': no longer among
+    the `k`, 'new': only with the closure).  Raises `geo.routing.OffNetwork` / `NoRoute` as
+    `dispatch` does (e.g. `at` on a road the hazard closes and no other in reach).
+    """
+    from geo.dispatch import dispatch
+
+    before = dispatch(net, at, resources, counties=counties, contacts=contacts, k=k).ranked
+    after = dispatch(net, at, resources, counties=counties, contacts=contacts, k=k, closures=[hazard.area]).ranked
+    cols = ["id", "name", "rank", "eta_s"]
+    b = before[cols].rename(columns={"rank": "rank_before", "eta_s": "eta_before_s"}) if len(before) else pd.DataFrame(columns=["id", "name", "rank_before", "eta_before_s"])
+    a = after[cols].rename(columns={"rank": "rank_after", "eta_s": "eta_after_s", "name": "name_after"}) if len(after) else pd.DataFrame(columns=["id", "name_after", "rank_after", "eta_after_s"])
+    out = b.merge(a, on="id", how="outer")
+    out["name"] = out["name"].where(out["name"].notna(), out["name_after"])
+    out = out.drop(columns="name_after")
+
+    def change(r) -> str:
+        if pd.isna(r.rank_after):
+            return "dropped"
+        if pd.isna(r.rank_before):
+            return "new"
+        d = float(r.eta_after_s) - float(r.eta_before_s)
+        return "same" if abs(d) < 0.5 else "slower" if d > 0 else "faster"
+
+    out["change"] = [change(r) for r in out.itertuples()]
+    order = out["rank_before"].fillna(out["rank_after"] + 0.5 + k)
+    return out.assign(_o=order).sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
