@@ -135,8 +135,8 @@ class Drills:
         head = self._drill_head(incident_id)
         scenario, started = self.scenario(incident_id)
         now = self.log.clock()
-        if not due(scenario, started_at=started, now=now, fired=set()):
-            return []
+        if not due(scenario, started_at=started, now=now, fired=set(self.fired(incident_id))):
+            return []  # nothing new is due: no write lock taken (every board refresh asks)
         written = []
         with self.log._writing(f"drill {incident_id}: injects were not written ({{exc}}); try again."):
             fired = set(self.fired(incident_id))  # inside the write lock: another session may just have fired them
