@@ -137,14 +137,16 @@ _DECK_WARMUP = """
       canvas.addEventListener("pointerenter", (e) => { if (e.isTrusted) canvas.__yrdHover = true; });
       canvas.addEventListener("pointerleave", (e) => { if (e.isTrusted) canvas.__yrdHover = false; });
     }
-    // again after every rerun (new layers, e.g. the click grid, need a new picking pass), debounced
-    clearTimeout(canvas.__yrdTimer);
-    canvas.__yrdTimer = setTimeout(() => {
+    // again after every rerun (new layers, e.g. the click grid, need a new picking pass), debounced;
+    // three times, 0.3, 1 and 3 s after the page last changed: on a slow machine the map may not
+    // have drawn its layers by the first (a click straight after the page loads was then lost)
+    (canvas.__yrdTimers || []).forEach(clearTimeout);
+    canvas.__yrdTimers = [300, 1000, 3000].map((ms) => setTimeout(() => {
       if (canvas.__yrdHover || !canvas.isConnected) return;
       const r = canvas.getBoundingClientRect();
       const at = {bubbles: true, clientX: r.left + 2, clientY: r.top + 2, pointerType: "mouse"};
       ["pointermove", "mousemove"].forEach((type) => canvas.dispatchEvent(new PointerEvent(type, at)));
-    }, 300);
+    }, ms));
   };
   const scan = () => document.querySelectorAll('[data-testid="stDeckGlJsonChart"] canvas').forEach(warm);
   // Changes inside deck.gl's tooltip are the map's own answer to a pointer (often this synthetic
