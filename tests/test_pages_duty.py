@@ -49,6 +49,11 @@ def test_roster_handover_and_acknowledgment_on_the_page(open_app, cast, workspac
     _shift(at, start=start + dt.timedelta(hours=2), hours=6, leader="commander", chief="night")
     assert any("重叠" in e.value for e in at.error), [e.value for e in at.error]
     _shift(at, start=start + dt.timedelta(hours=6), hours=12, leader="commander", chief="night")
+    # a shift without a leader on duty is refused, naming the field in Chinese
+    at.date_input(key="duty_f_day").set_value((start + dt.timedelta(days=2)).date())
+    at.selectbox(key="duty_f_leader").set_value(None)
+    _submit(at, "duty_shift_form")
+    assert any("“带班领导”不能为空" in e.value for e in at.error), [e.value for e in at.error]
     # the handover: live content (no incident yet), notes, signature
     at.text_area(key="duty_notes").input("夜间注意暴雨预警")
     at.button(key="duty_sign").click().run()
