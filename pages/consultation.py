@@ -39,7 +39,7 @@ from layers import consultation as lc
 from layers import duty as ld
 from layers.accounts import decision_text
 from layers.accounts import error_text as auth_error_text
-from layers.dispatch import incident_layer, network_meaning, off_network_message
+from layers.dispatch import closure_layer, incident_layer, network_meaning, off_network_message
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import make_deck, view_for_bounds
 from pages import _shared
@@ -549,8 +549,10 @@ def _advance(incident_id: str) -> None:
 def _find_candidates(incident_id: str, lon: float, lat: float) -> None:
     ss.pop("inc_msg", None)
     layer_key = ss["inc_req_layer"]
+    closed = boards.closures(boards.build(log.rows(incident_id), now=now_beijing()))  # closures recorded on the incident are avoided
     try:
-        result = dispatch(_shared.network(meta), (lon, lat), features[layer_key], counties=counties, contacts=contacts, k=8)
+        result = dispatch(_shared.network(meta), (lon, lat), features[layer_key], counties=counties, contacts=contacts, k=8,
+                          closures=[p for _, p in closed], closure_names=[n for n, _ in closed])  # fmt: skip
     except OffNetwork as exc:
         _say("error", off_network_message(exc, lang))
         return
@@ -574,6 +576,9 @@ def _map_tab(board: boards.Board) -> None:
         deck_layers.append(lc.warning_layer(board.warnings, lang))
     if not board.requests.empty:
         deck_layers += lc.request_layers(board.requests, names, lang)
+    closed = boards.closures(board)
+    if closed:
+        deck_layers.append(closure_layer([p for _, p in closed], [n for n, _ in closed], lang))
     deck_layers.append(incident_layer(inc["lon"], inc["lat"], lang, drill=bool(inc.get("drill"))))
     if inc.get("drill"):
         st.caption(t("drill.banner", lang))

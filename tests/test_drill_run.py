@@ -50,6 +50,12 @@ def test_injects_fire_at_their_offsets_once_and_only_into_the_drill(drills, log,
     assert (request["from_code"], request["to_code"], request["status"]) == ("320509", "330421", "requested")
     schedule = drills.schedule(iid)
     assert schedule["fired"].tolist() == [w, *rest]
+    # the closure inject is a closure of the drill: its resource searches avoid it (the page passes it to `dispatch`)
+    from data.incidents.drill import parse_scenario
+
+    ((text, area),) = boards.closures(board)
+    want = parse_scenario(TEMPLATE, jurisdictions=drills.jurisdictions, now=start).injects[1].geometry
+    assert text == "魏塘街道低洼路段积水，道路临时封闭" and area.equals(want)
     # the real incident got nothing; a drill cannot be driven into it
     assert log.rows(real)["kind"].tolist() == ["incident"]
     with pytest.raises(DrillError) as exc:

@@ -141,6 +141,20 @@ def _requests(rows: pd.DataFrame, data: dict[int, dict]) -> pd.DataFrame:
     return frame
 
 
+def closures(board: Board) -> list[tuple[str, object]]:
+    """The road closures recorded on the incident (significant events carrying a ``closure`` polygon, e.g. a drill's closure
+    inject), not corrected since: (text, shapely polygon in EPSG:4326), oldest first.  Resource searches for the incident avoid them."""
+    import shapely
+
+    ev = board.entries[(board.entries["kind"] == "event") & board.entries["corrected_by"].isna()].sort_values("id")
+    out = []
+    for text, d in zip(ev["text"], ev["detail"], strict=True):
+        area = (d or {}).get("closure")
+        if area:
+            out.append((str(text), shapely.from_geojson(json.dumps(area))))
+    return out
+
+
 def timeline(board: Board, *, limit: int | None = None) -> pd.DataFrame:
     """The rows newest first (at most `limit`), with the fields a timeline shows: id, at, kind, who, department, text, ref, corrects, corrected_by."""
     entries = board.entries.sort_values(["at", "id"], ascending=False)
