@@ -131,22 +131,28 @@ _DECK_WARMUP = """
 (() => {
   const w = window;
   if (w.__yrdDeckWarmup) return;
+  const fire = (canvas) => {
+    if (canvas.__yrdHover || !canvas.isConnected) return;
+    const r = canvas.getBoundingClientRect();
+    const at = {bubbles: true, clientX: r.left + 2, clientY: r.top + 2, pointerType: "mouse"};
+    ["pointermove", "mousemove"].forEach((type) => canvas.dispatchEvent(new PointerEvent(type, at)));
+  };
   const warm = (canvas) => {
     if (!canvas.__yrdWired) {  // a real pointer over the map: deck.gl draws its picking pass itself
       canvas.__yrdWired = true;
       canvas.addEventListener("pointerenter", (e) => { if (e.isTrusted) canvas.__yrdHover = true; });
       canvas.addEventListener("pointerleave", (e) => { if (e.isTrusted) canvas.__yrdHover = false; });
     }
-    // again after every rerun (new layers, e.g. the click grid, need a new picking pass), debounced;
-    // three times, 0.3, 1 and 3 s after the page last changed: on a slow machine the map may not
-    // have drawn its layers by the first (a click straight after the page loads was then lost)
+    // again after every rerun (new layers, e.g. the click grid, need a new picking pass): soon after
+    // the page starts changing (at most every 0.3 s while it goes on), and 0.3, 1 and 3 s after it
+    // last changed, so that one pass comes after the map has drawn its new layers even on a slow machine
+    const now = performance.now();
+    if (!canvas.__yrdLast || now - canvas.__yrdLast > 300) {
+      canvas.__yrdLast = now;
+      setTimeout(() => fire(canvas), 50);
+    }
     (canvas.__yrdTimers || []).forEach(clearTimeout);
-    canvas.__yrdTimers = [300, 1000, 3000].map((ms) => setTimeout(() => {
-      if (canvas.__yrdHover || !canvas.isConnected) return;
-      const r = canvas.getBoundingClientRect();
-      const at = {bubbles: true, clientX: r.left + 2, clientY: r.top + 2, pointerType: "mouse"};
-      ["pointermove", "mousemove"].forEach((type) => canvas.dispatchEvent(new PointerEvent(type, at)));
-    }, ms));
+    canvas.__yrdTimers = [300, 1000, 3000].map((ms) => setTimeout(() => { canvas.__yrdLast = performance.now(); fire(canvas); }, ms));
   };
   const scan = () => document.querySelectorAll('[data-testid="stDeckGlJsonChart"] canvas').forEach(warm);
   // Changes inside deck.gl's tooltip are the map's own answer to a pointer (often this synthetic
