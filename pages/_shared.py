@@ -768,3 +768,39 @@ def incident_board(incident_id: str, last_id: int, *, now: datetime, overdue_aft
     (Beijing time, to the second, as `now_beijing` gives it), built once per app process for all
     its sessions; shared, so do not mutate it."""
     return _incident_board(str(workspace_path()), incident_id, last_id, now, float(overdue_after_s))
+
+
+def signed_write(fn, *args, say, refusal, names: dict[str, str], done=None, **kwargs):
+    """One write signed by the signed-in account (in a button's callback); a refusal becomes a message and nothing is saved.
+
+    `say(kind, message)` keeps the page's message; `refusal(exc)` words the page's own refusals
+    (`IncidentError` and its kinds) in the user's language; the session's and the permission
+    table's (`AuthError`, `Refused`) are worded here, with `names` for jurisdictions.  `done`
+    turns the result into the confirmation.  Returns the result, or None when refused.
+    """
+    import logging
+
+    from data.accounts.accounts import AuthError
+    from data.incidents.log import IncidentError
+    from layers.accounts import error_text as auth_error_text
+
+    by = signed_in()  # checked now, not as the page was drawn: it may have ended since
+    if by is None:
+        say("warning", t("acc.sign_in_to_write", lang()))
+        return None
+    try:
+        result = fn(*args, by=by, **kwargs)
+    except IncidentError as exc:
+        say("error", refusal(exc))
+        return None
+    except AuthError as exc:  # Refused included: audited, nothing written
+        say("error", auth_error_text(exc, lang(), names))
+        return None
+    except WorkspaceError:
+        logging.getLogger(__name__).exception("write refused by the workspace")
+        say("error", t("inc.saved_fail", lang()))
+        return None
+    if done is not None:
+        say("success", done(result))
+    return result
+

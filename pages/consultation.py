@@ -21,7 +21,6 @@ import time
 import shapely
 import streamlit as st
 
-from data.accounts.accounts import AuthError
 from data.accounts.authority import decide
 from data.incidents import board as boards
 from data.incidents.briefing import write_docx, write_pdf
@@ -38,7 +37,6 @@ from geo.warning import affected_counties, buffer_area, call_list, isochrone_are
 from layers import consultation as lc
 from layers import duty as ld
 from layers.accounts import decision_text
-from layers.accounts import error_text as auth_error_text
 from layers.dispatch import closure_layer, incident_layer, network_meaning, off_network_message
 from layers.labels import DEPARTMENTS_ORDER, label_or, t
 from layers.situation import make_deck, view_for_bounds
@@ -103,25 +101,7 @@ def _write(fn, *args, done=None, **kwargs):
     result, or None when refused.
     """
     ss.pop("inc_msg", None)
-    by = _shared.signed_in()  # checked now, not as the page was drawn: it may have ended since
-    if by is None:
-        _say("warning", t("acc.sign_in_to_write", lang))
-        return None
-    try:
-        result = fn(*args, by=by, **kwargs)
-    except IncidentError as exc:
-        _say("error", lc.error_text(exc.code, exc.params, lang))
-        return None
-    except AuthError as exc:  # Refused included: audited by the log, nothing written
-        _say("error", auth_error_text(exc, lang, names))
-        return None
-    except WorkspaceError:
-        logger.exception("incident log write refused by the workspace")
-        _say("error", t("inc.saved_fail", lang))
-        return None
-    if done is not None:
-        _say("success", done(result))
-    return result
+    return _shared.signed_write(fn, *args, say=_say, refusal=lambda exc: lc.error_text(exc.code, exc.params, lang), names=names, done=done, **kwargs)
 
 
 def _may(action: str, **context):

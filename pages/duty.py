@@ -8,26 +8,20 @@ the table lets use it, and a refusal is shown in the user's language with nothin
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 import streamlit as st
 
-from data.accounts.accounts import AuthError
 from data.accounts.authority import decide
 from data.incidents import board as boards
 from data.incidents import reports as rp
 from data.incidents.briefing import write_docx, write_pdf
 from data.incidents.duty import DutyBook, handover_blocks, handover_content
-from data.incidents.log import IncidentError
 from data.schema import now_beijing
-from data.storage.workspace import WorkspaceError
 from layers import duty as ld
 from layers.accounts import decision_text
-from layers.accounts import error_text as auth_error_text
 from layers.labels import t
 from pages import _shared
 
-logger = logging.getLogger(__name__)
 _shared.ensure_router()
 lang = _shared.lang()
 ss = st.session_state
@@ -70,26 +64,8 @@ def _show_message() -> None:
 
 
 def _write(fn, *args, done=None, **kwargs):
-    """One signed write (in a callback); a refusal becomes the message and nothing is saved."""
-    by = _shared.signed_in()
-    if by is None:
-        _say("warning", t("acc.sign_in_to_write", lang))
-        return None
-    try:
-        result = fn(*args, by=by, **kwargs)
-    except IncidentError as exc:  # DutyError and ReportError included
-        _say("error", ld.error_text(exc, lang))
-        return None
-    except AuthError as exc:
-        _say("error", auth_error_text(exc, lang, names))
-        return None
-    except WorkspaceError:
-        logger.exception("duty page write refused by the workspace")
-        _say("error", t("inc.saved_fail", lang))
-        return None
-    if done is not None:
-        _say("success", done(result))
-    return result
+    """One signed write (in a callback); a refusal becomes the message and nothing is saved (`_shared.signed_write`)."""
+    return _shared.signed_write(fn, *args, say=_say, refusal=lambda exc: ld.error_text(exc, lang), names=names, done=done, **kwargs)
 
 
 def _may(action: str, **context):
